@@ -1,0 +1,165 @@
+//! Who is calling and what they may do.
+//!
+//! A permission check returns a grant value, and every use case that changes state takes
+//! the grant it needs. Grants can only be built here, so a handler that forgets its check
+//! does not compile.
+
+use crate::ids::{ApiTokenId, IdentityId, OrgId, SessionId};
+use crate::model::{Actor, Membership, Permission};
+use crate::store::{Reads, StoreError};
+
+/// An authenticated caller, as the web edge established it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A program with an operator token: deployment-wide administration.
+    Operator { token_id: ApiTokenId },
+    /// A person with a session.
+    Person {
+        identity_id: IdentityId,
+        session_id: SessionId,
+    },
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Operator { token_id } => Actor::Operator(*token_id),
+            Caller::Person { identity_id, .. } => Actor::Identity(*identity_id),
+        }
+    }
+}
+
+/// Proof that the caller may act deployment-wide.
+#[derive(Debug)]
+pub struct OperatorGrant {
+    actor: Actor,
+}
+
+impl OperatorGrant {
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+
+    /// The server's own command line acts as operator: whoever runs it already holds the
+    /// database.
+    pub fn command_line() -> Self {
+        Self { actor: Actor::Cli }
+    }
+}
+
+/// Proof that the caller holds `permission` in `org`.
+#[derive(Debug)]
+pub struct OrgGrant {
+    org_id: OrgId,
+    actor: Actor,
+    permission: Permission,
+}
+
+impl OrgGrant {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+}
+
+/// Proof that the caller may see `org` at all (operator, or an active member).
+#[derive(Debug)]
+pub struct OrgView {
+    org_id: OrgId,
+}
+
+impl OrgView {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+
+    /// Operators see every organization.
+    pub fn for_operator(_grant: &OperatorGrant, org: OrgId) -> Self {
+        Self { org_id: org }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    /// Not allowed, though the caller may know the organization.
+    #[error("you do not have permission to do this")]
+    Forbidden,
+    /// The caller has no business with the organization; answer as if it did not exist.
+    #[error("not found")]
+    NotVisible,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn require_operator(caller: &Caller) -> Result<OperatorGrant, Denied> {
+    match caller {
+        Caller::Operator { .. } => Ok(OperatorGrant {
+            actor: caller.actor(),
+        }),
+        Caller::Person { .. } => Err(Denied::Forbidden),
+    }
+}
+
+async fn active_membership(
+    reads: &mut dyn Reads,
+    identity: IdentityId,
+    org: OrgId,
+) -> Result<Option<Membership>, StoreError> {
+    Ok(reads
+        .membership_of(org, identity)
+        .await?
+        .filter(|m| m.status.grants_access()))
+}
+
+/// May the caller see `org`? Members of other organizations get `NotVisible`, never a hint
+/// that the organization exists.
+pub async fn view_org(
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<OrgView, Denied> {
+    match caller {
+        Caller::Operator { .. } => Ok(OrgView { org_id: org }),
+        Caller::Person { identity_id, .. } => match active_membership(reads, *identity_id, org).await? {
+            Some(_) => Ok(OrgView { org_id: org }),
+            None => Err(Denied::NotVisible),
+        },
+    }
+}
+
+/// Does the caller hold `permission` in `org`? Deny by default: the permission must come
+/// from a role of an active membership (operators hold every permission).
+pub async fn require(
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+    permission: Permission,
+) -> Result<OrgGrant, Denied> {
+    let grant = OrgGrant {
+        org_id: org,
+        actor: caller.actor(),
+        permission,
+    };
+    match caller {
+        Caller::Operator { .. } => Ok(grant),
+        Caller::Person { identity_id, .. } => {
+            let membership = active_membership(reads, *identity_id, org)
+                .await?
+                .ok_or(Denied::NotVisible)?;
+            let held = membership
+                .roles
+                .iter()
+                .any(|r| r.permissions().contains(&permission));
+            if held {
+                Ok(grant)
+            } else {
+                Err(Denied::Forbidden)
+            }
+        }
+    }
+}

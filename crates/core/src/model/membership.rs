@@ -1,0 +1,165 @@
+use super::{BuiltinRole, UnknownValue};
+use crate::clock::Timestamp;
+use crate::ids::{IdentityId, MembershipId, OrgId};
+use serde::{Deserialize, Serialize};
+
+/// Where a membership stands. `Removed` is a tombstone: the row stays so history and the
+/// audit trail keep a stable id, but it grants nothing and never changes again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipStatus {
+    /// Shown as *Invite pending*.
+    Invited,
+    Active,
+    Deactivated,
+    Removed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a membership that is {from:?} cannot become {to:?}")]
+pub struct TransitionError {
+    pub from: MembershipStatus,
+    pub to: MembershipStatus,
+}
+
+impl MembershipStatus {
+    pub const ALL: [MembershipStatus; 4] = [
+        MembershipStatus::Invited,
+        MembershipStatus::Active,
+        MembershipStatus::Deactivated,
+        MembershipStatus::Removed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipStatus::Invited => "invited",
+            MembershipStatus::Active => "active",
+            MembershipStatus::Deactivated => "deactivated",
+            MembershipStatus::Removed => "removed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownValue {
+                what: "membership status",
+                value: s.to_owned(),
+                expected: "invited, active, deactivated, removed",
+            })
+    }
+
+    /// The membership state machine. Every status change goes through here.
+    pub fn transition(self, to: MembershipStatus) -> Result<MembershipStatus, TransitionError> {
+        use MembershipStatus::*;
+        let allowed = matches!(
+            (self, to),
+            (Invited, Active)
+                | (Invited, Removed)
+                | (Active, Deactivated)
+                | (Active, Removed)
+                | (Deactivated, Active)
+                | (Deactivated, Removed)
+        );
+        if allowed {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
+    }
+
+    /// Whether the membership lets its identity into the organization.
+    pub fn grants_access(self) -> bool {
+        self == MembershipStatus::Active
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub id: MembershipId,
+    pub org_id: OrgId,
+    pub identity_id: IdentityId,
+    pub status: MembershipStatus,
+    /// Sorted and without duplicates.
+    pub roles: Vec<BuiltinRole>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub removed_at: Option<Timestamp>,
+}
+
+impl Membership {
+    pub fn new(
+        org_id: OrgId,
+        identity_id: IdentityId,
+        status: MembershipStatus,
+        roles: impl IntoIterator<Item = BuiltinRole>,
+        now: Timestamp,
+    ) -> Self {
+        let mut roles: Vec<BuiltinRole> = roles.into_iter().collect();
+        roles.sort();
+        roles.dedup();
+        Self {
+            id: MembershipId::new(),
+            org_id,
+            identity_id,
+            status,
+            roles,
+            created_at: now,
+            updated_at: now,
+            removed_at: None,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&BuiltinRole::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MembershipStatus::*;
+    use super::*;
+
+    #[test]
+    fn the_state_machine() {
+        let allowed = [
+            (Invited, Active),
+            (Invited, Removed),
+            (Active, Deactivated),
+            (Active, Removed),
+            (Deactivated, Active),
+            (Deactivated, Removed),
+        ];
+        for from in MembershipStatus::ALL {
+            for to in MembershipStatus::ALL {
+                let ok = from.transition(to).is_ok();
+                assert_eq!(ok, allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn removed_is_final_and_only_active_grants_access() {
+        for to in MembershipStatus::ALL {
+            assert!(Removed.transition(to).is_err());
+        }
+        assert!(Active.grants_access());
+        for s in [Invited, Deactivated, Removed] {
+            assert!(!s.grants_access());
+        }
+    }
+
+    #[test]
+    fn roles_are_a_sorted_set() {
+        let m = Membership::new(
+            OrgId::new(),
+            IdentityId::new(),
+            Invited,
+            [BuiltinRole::User, BuiltinRole::Admin, BuiltinRole::User],
+            chrono::Utc::now(),
+        );
+        assert_eq!(m.roles, vec![BuiltinRole::Admin, BuiltinRole::User]);
+        assert!(m.is_admin());
+    }
+}

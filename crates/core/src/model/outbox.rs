@@ -1,0 +1,109 @@
+use super::UnknownValue;
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::ids::{OrgId, OutboxId};
+use serde::{Deserialize, Serialize};
+
+/// What an email says, as data. The mail crate renders it; core decides only that it is
+/// sent, to whom, and with which facts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// An invitation to join an organization with a new identity.
+    Invitation {
+        org_name: String,
+        inviter_name: Option<String>,
+        link: String,
+        expires_at: Timestamp,
+    },
+    /// An identity that can already sign in was given access to an organization.
+    AccessGranted {
+        org_name: String,
+        inviter_name: Option<String>,
+        link: String,
+    },
+}
+
+impl Notice {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::Invitation { .. } => "invitation",
+            Notice::AccessGranted { .. } => "access_granted",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    Sent,
+    /// Gave up after the last retry.
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        match s {
+            "pending" => Ok(OutboxStatus::Pending),
+            "sent" => Ok(OutboxStatus::Sent),
+            "failed" => Ok(OutboxStatus::Failed),
+            other => Err(UnknownValue {
+                what: "outbox status",
+                value: other.to_owned(),
+                expected: "pending, sent, failed",
+            }),
+        }
+    }
+}
+
+/// One email waiting in (or gone through) the durable outbox. Written in the same
+/// transaction as the change that causes it, so an email exists exactly when its change
+/// does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: OutboxId,
+    pub org_id: Option<OrgId>,
+    pub recipient: Email,
+    /// The notice kind, kept after the content is scrubbed.
+    pub kind: String,
+    /// The content. Dropped once the message is sent, because it may carry a link with a
+    /// live token, and the outbox must not be a second place to find one.
+    pub notice: Option<Notice>,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    /// While set and in the future, one worker owns the message.
+    pub lease_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl OutboxMessage {
+    pub fn new(org_id: Option<OrgId>, recipient: Email, notice: Notice, now: Timestamp) -> Self {
+        Self {
+            id: OutboxId::new(),
+            org_id,
+            recipient,
+            kind: notice.kind().to_owned(),
+            notice: Some(notice),
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! [`Roster`]: the use cases and the ports they run on. The web edge, the command line and
+//! tests all drive Roster through this one type.
+
+use crate::clock::Clock;
+use crate::passwords::Passwords;
+use crate::secrets::Secret;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Builds the links that go into emails and command-line output. Only the configured public
+/// URL is ever used as a base, never a request's `Host` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Links {
+    base: String,
+}
+
+impl Links {
+    /// `base` is an absolute http(s) URL; a trailing slash is dropped.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn invitation(&self, token: &Secret) -> String {
+        format!("{}/invitations/{}", self.base, token.expose())
+    }
+
+    pub fn sign_in(&self) -> String {
+        format!("{}/sign-in", self.base)
+    }
+}
+
+#[derive(Clone)]
+pub struct Roster {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: Passwords,
+    pub links: Links,
+}
+
+impl Roster {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, links: Links) -> Self {
+        let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            store,
+            clock,
+            passwords: Passwords::new(hashers),
+            links,
+        }
+    }
+}

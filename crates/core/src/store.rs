@@ -1,0 +1,202 @@
+//! The storage port. Implemented once per backend (SQLite, PostgreSQL), each with SQL that
+//! suits its engine, and proven by one shared conformance suite.
+//!
+//! Reads go through [`Reads`]; every change goes through a [`Tx`], so a use case writes its
+//! rows, its audit event and its outbox emails in one transaction: either all of them exist
+//! afterwards or none does. Dropping a `Tx` without [`Tx::commit`] rolls it back.
+//!
+//! Every method that touches tenant data takes the organization id and matches on it, so a
+//! call with organization A's id can never see or change organization B's rows.
+
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::ids::{IdentityId, InvitationId, MembershipId, OrgId, OutboxId, SessionId};
+use crate::model::{
+    ApiToken, AuditEvent, AuditQuery, Identity, Invitation, Membership, MembershipStatus,
+    Organization, OutboxMessage, OutboxStatus, Page, PageRequest,
+};
+use crate::names::Slug;
+use crate::secrets::SecretHash;
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("an organization with this slug exists")]
+    SlugTaken,
+    #[error("an identity with this email exists")]
+    EmailTaken,
+    #[error("this identity already has a membership in this organization")]
+    AlreadyMember,
+    #[error("a row with this id or token exists")]
+    Duplicate,
+    #[error("the database is busy; try again")]
+    Busy,
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A member as listed: the membership and the identity's public fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    pub membership: Membership,
+    pub email: Email,
+    pub name: Option<String>,
+}
+
+/// Filter for outbox listings (operators' `roster mail list`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxFilter {
+    pub status: Option<OutboxStatus>,
+    pub limit: u32,
+}
+
+/// Whether the store can serve: reachable, and its schema is the one this build expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    pub reachable: bool,
+    /// Migrations this build has that the database has not applied.
+    pub pending_migrations: Vec<i64>,
+    /// Migrations the database has that this build does not know (a newer Roster ran).
+    pub unknown_migrations: Vec<i64>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.reachable && self.pending_migrations.is_empty() && self.unknown_migrations.is_empty()
+    }
+}
+
+/// Queries. Available on a plain connection and inside a transaction.
+#[async_trait]
+pub trait Reads: Send {
+    async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>>;
+    async fn org_by_slug(&mut self, slug: &Slug) -> StoreResult<Option<Organization>>;
+    async fn list_orgs(&mut self, page: PageRequest) -> StoreResult<Page<Organization>>;
+
+    async fn identity(&mut self, id: IdentityId) -> StoreResult<Option<Identity>>;
+    /// Case-insensitive on the whole address.
+    async fn identity_by_email(&mut self, email: &Email) -> StoreResult<Option<Identity>>;
+
+    async fn membership(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+    ) -> StoreResult<Option<Membership>>;
+    /// The identity's membership in `org` that is not removed, if any.
+    async fn membership_of(
+        &mut self,
+        org: OrgId,
+        identity: IdentityId,
+    ) -> StoreResult<Option<Membership>>;
+    /// Every membership of an identity that is not removed, across organizations.
+    async fn memberships_of_identity(&mut self, identity: IdentityId)
+        -> StoreResult<Vec<Membership>>;
+    /// Members of one organization, removed ones excluded.
+    async fn list_members(
+        &mut self,
+        org: OrgId,
+        page: PageRequest,
+    ) -> StoreResult<Page<MemberView>>;
+
+    async fn invitation_by_token(&mut self, hash: &SecretHash)
+        -> StoreResult<Option<Invitation>>;
+    async fn session_by_token(
+        &mut self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<crate::model::Session>>;
+    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>>;
+
+    /// Newest first.
+    async fn list_audit(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+
+    async fn outbox_message(&mut self, id: OutboxId) -> StoreResult<Option<OutboxMessage>>;
+    /// Newest first.
+    async fn list_outbox(&mut self, filter: &OutboxFilter) -> StoreResult<Vec<OutboxMessage>>;
+}
+
+/// Changes, inside one transaction.
+#[async_trait]
+pub trait Tx: Reads {
+    async fn insert_org(&mut self, org: &Organization) -> StoreResult<()>;
+    /// Name and settings; the id, slug and kind never change. False when absent.
+    async fn update_org(&mut self, org: &Organization) -> StoreResult<bool>;
+
+    async fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()>;
+    async fn set_password_hash(
+        &mut self,
+        id: IdentityId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn mark_email_verified(&mut self, id: IdentityId, at: Timestamp) -> StoreResult<bool>;
+
+    /// Inserts the membership with its roles.
+    async fn insert_membership(&mut self, membership: &Membership) -> StoreResult<()>;
+    /// Moves a membership of `org` from `from` to `to` (a compare-and-set, so two racing
+    /// changes cannot both apply). False when no such membership is in state `from`.
+    async fn set_membership_status(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        from: MembershipStatus,
+        to: MembershipStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn insert_invitation(&mut self, invitation: &Invitation) -> StoreResult<()>;
+    /// Marks an open invitation of `org` accepted. False when it was already accepted or
+    /// revoked, so of two concurrent accepts exactly one gets true.
+    async fn consume_invitation(
+        &mut self,
+        org: OrgId,
+        id: InvitationId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn insert_session(&mut self, session: &crate::model::Session) -> StoreResult<()>;
+    async fn touch_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<()>;
+    async fn revoke_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<bool>;
+    async fn insert_api_token(&mut self, token: &ApiToken) -> StoreResult<()>;
+
+    async fn append_audit(&mut self, event: &AuditEvent) -> StoreResult<()>;
+
+    async fn enqueue_outbox(&mut self, message: &OutboxMessage) -> StoreResult<()>;
+    /// Leases up to `limit` due pending messages (next attempt reached, no live lease) to
+    /// the caller until `lease_until`, counting the attempt. Safe with several workers.
+    async fn claim_outbox(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+    /// Sent: status `sent`, lease cleared, content scrubbed.
+    async fn outbox_sent(&mut self, id: OutboxId, at: Timestamp) -> StoreResult<()>;
+    /// Failed this time: back to pending at `next_attempt_at`, or `failed` for good when
+    /// `next_attempt_at` is `None`.
+    async fn outbox_failed(
+        &mut self,
+        id: OutboxId,
+        error: &str,
+        next_attempt_at: Option<Timestamp>,
+    ) -> StoreResult<()>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// A connection for queries.
+    async fn reads(&self) -> StoreResult<Box<dyn Reads>>;
+    /// A write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// checks made inside hold until commit.
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+    async fn readiness(&self) -> StoreResult<Readiness>;
+    /// Closes the connections; used at shutdown.
+    async fn close(&self);
+}

@@ -1,0 +1,313 @@
+//! Invitation links: issuing one, reading what it is for, and accepting it.
+//!
+//! This holds the path that lets a new identity in (enough for the first admin created by
+//! `roster setup`); inviting, resending and cancelling from the API build on it.
+
+use super::target;
+use crate::access::Caller;
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::model::{
+    Actor, AuditEvent, Identity, Invitation, InvitationState, Membership, MembershipStatus,
+    Notice, Organization, OutboxMessage,
+};
+use crate::passwords::{HashError, PasswordPolicy, PolicyViolation};
+use crate::roster::Roster;
+use crate::secrets::{RandomError, Secret};
+use crate::store::{StoreError, Tx};
+use crate::usecases::sessions::NewSession;
+use chrono::Duration;
+use serde_json::json;
+
+/// Prefix of invitation tokens, so a leaked one is recognisable.
+pub const INVITATION_TOKEN_PREFIX: &str = "inv_";
+
+/// Writes an invitation for a pending membership and queues its email, inside the caller's
+/// transaction. Returns the raw token, which exists nowhere else once this returns.
+pub(crate) async fn issue_invitation(
+    roster: &Roster,
+    tx: &mut dyn Tx,
+    org: &Organization,
+    membership: &Membership,
+    email: &Email,
+    invited_by: Actor,
+    inviter_name: Option<String>,
+    now: Timestamp,
+) -> Result<Secret, IssueError> {
+    let token = Secret::generate(INVITATION_TOKEN_PREFIX)?;
+    let invitation = Invitation {
+        id: crate::ids::InvitationId::new(),
+        org_id: org.id,
+        membership_id: membership.id,
+        identity_id: membership.identity_id,
+        token_hash: token.hash(),
+        invited_by,
+        created_at: now,
+        expires_at: now + Duration::hours(i64::from(org.settings.invitation_lifetime_hours)),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    tx.insert_invitation(&invitation).await?;
+    tx.enqueue_outbox(&OutboxMessage::new(
+        Some(org.id),
+        email.clone(),
+        Notice::Invitation {
+            org_name: org.name.to_string(),
+            inviter_name,
+            link: roster.links.invitation(&token),
+            expires_at: invitation.expires_at,
+        },
+        now,
+    ))
+    .await?;
+    tx.append_audit(&AuditEvent::new(
+        Some(org.id),
+        invited_by,
+        "invitation.created",
+        target("membership", membership.id.as_uuid()),
+        json!({ "invitation_id": invitation.id, "email": email.as_str(), "expires_at": invitation.expires_at }),
+        now,
+    ))
+    .await?;
+    Ok(token)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an invitation link is for, as shown before accepting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvitationInfo {
+    pub org_name: String,
+    pub org_slug: String,
+    pub email: Email,
+    /// The identity can already sign in: accepting needs no password, only a sign-in.
+    pub existing_identity: bool,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvitationError {
+    /// Unknown, used or cancelled. One answer for all three, so a link reveals nothing.
+    #[error("this invitation link is not valid")]
+    Invalid,
+    #[error("this invitation link has expired; an admin of {org_name} can resend it")]
+    Expired { org_name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Input of [`Roster::accept_invitation`].
+#[derive(Default)]
+pub struct AcceptInput {
+    pub password: Option<String>,
+    pub password_confirmation: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error(transparent)]
+    Invitation(#[from] InvitationError),
+    #[error("choose a password and confirm it")]
+    PasswordRequired,
+    #[error("the passwords do not match")]
+    PasswordMismatch,
+    #[error("the password does not meet the policy")]
+    PasswordPolicy(Vec<PolicyViolation>),
+    /// The identity exists; its owner must be signed in to accept.
+    #[error("sign in as the invited person to accept")]
+    SignInRequired,
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<crate::usecases::sessions::StartSessionError> for AcceptError {
+    fn from(e: crate::usecases::sessions::StartSessionError) -> Self {
+        match e {
+            crate::usecases::sessions::StartSessionError::Random(e) => AcceptError::Random(e),
+            crate::usecases::sessions::StartSessionError::Store(e) => AcceptError::Store(e),
+        }
+    }
+}
+
+/// The result of accepting: the person is an active member and has a new session.
+#[derive(Debug)]
+pub struct Accepted {
+    pub identity: Identity,
+    pub membership: Membership,
+    pub org: Organization,
+    pub session: NewSession,
+}
+
+struct Resolved {
+    invitation: Invitation,
+    org: Organization,
+    identity: Identity,
+}
+
+impl Roster {
+    async fn resolve_invitation(&self, token: &Secret) -> Result<Resolved, InvitationError> {
+        let mut reads = self.store.reads().await?;
+        let invitation = reads
+            .invitation_by_token(&token.hash())
+            .await?
+            .ok_or(InvitationError::Invalid)?;
+        let org = reads
+            .org(invitation.org_id)
+            .await?
+            .ok_or(InvitationError::Invalid)?;
+        match invitation.state(self.clock.now()) {
+            InvitationState::Open => {}
+            InvitationState::Expired => {
+                return Err(InvitationError::Expired {
+                    org_name: org.name.to_string(),
+                })
+            }
+            InvitationState::Accepted | InvitationState::Revoked => {
+                return Err(InvitationError::Invalid)
+            }
+        }
+        let identity = reads
+            .identity(invitation.identity_id)
+            .await?
+            .ok_or(InvitationError::Invalid)?;
+        Ok(Resolved {
+            invitation,
+            org,
+            identity,
+        })
+    }
+
+    pub async fn describe_invitation(
+        &self,
+        token: &Secret,
+    ) -> Result<InvitationInfo, InvitationError> {
+        let r = self.resolve_invitation(token).await?;
+        Ok(InvitationInfo {
+            org_name: r.org.name.to_string(),
+            org_slug: r.org.slug.to_string(),
+            existing_identity: r.identity.has_usable_sign_in(),
+            email: r.identity.email,
+            expires_at: r.invitation.expires_at,
+        })
+    }
+
+    /// Accepts an invitation. A new identity sets its password here; an existing one must
+    /// be the signed-in caller. Single use: of two concurrent accepts exactly one succeeds.
+    pub async fn accept_invitation(
+        &self,
+        token: &Secret,
+        input: AcceptInput,
+        caller: Option<&Caller>,
+    ) -> Result<Accepted, AcceptError> {
+        let resolved = self.resolve_invitation(token).await?;
+        let existing = resolved.identity.has_usable_sign_in();
+        // Hash before the transaction: hashing is slow and must not hold the write lock.
+        let new_hash = if existing {
+            let signed_in_as = match caller {
+                Some(Caller::Person { identity_id, .. }) => Some(*identity_id),
+                _ => None,
+            };
+            if signed_in_as != Some(resolved.identity.id) {
+                return Err(AcceptError::SignInRequired);
+            }
+            None
+        } else {
+            let (Some(password), Some(confirmation)) =
+                (input.password.as_deref(), input.password_confirmation.as_deref())
+            else {
+                return Err(AcceptError::PasswordRequired);
+            };
+            let policy = PasswordPolicy {
+                min_length: resolved.org.settings.password_min_length,
+            };
+            let accepted = policy.check(password).map_err(AcceptError::PasswordPolicy)?;
+            if password != confirmation {
+                return Err(AcceptError::PasswordMismatch);
+            }
+            Some(self.passwords.hash(accepted).await?)
+        };
+
+        let Resolved {
+            invitation,
+            org,
+            identity,
+        } = resolved;
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        // The compare-and-set is the single-use guarantee; everything after it only runs
+        // for the one accept that won.
+        if !tx.consume_invitation(org.id, invitation.id, now).await? {
+            return Err(InvitationError::Invalid.into());
+        }
+        if invitation.state(now) == InvitationState::Expired {
+            return Err(InvitationError::Expired {
+                org_name: org.name.to_string(),
+            }
+            .into());
+        }
+        if !tx
+            .set_membership_status(
+                org.id,
+                invitation.membership_id,
+                MembershipStatus::Invited,
+                MembershipStatus::Active,
+                now,
+            )
+            .await?
+        {
+            return Err(InvitationError::Invalid.into());
+        }
+        if let Some(hash) = &new_hash {
+            // A concurrent accept of another invitation may have set it meanwhile.
+            let current = tx.identity(identity.id).await?;
+            if current.as_ref().is_some_and(Identity::has_usable_sign_in) {
+                return Err(InvitationError::Invalid.into());
+            }
+            tx.set_password_hash(identity.id, hash, now).await?;
+        }
+        tx.mark_email_verified(identity.id, now).await?;
+        let membership = tx
+            .membership(org.id, invitation.membership_id)
+            .await?
+            .ok_or(InvitationError::Invalid)?;
+        let actor = Actor::Identity(identity.id);
+        tx.append_audit(&AuditEvent::new(
+            Some(org.id),
+            actor,
+            "invitation.accepted",
+            target("membership", membership.id.as_uuid()),
+            json!({ "invitation_id": invitation.id, "new_identity": !existing }),
+            now,
+        ))
+        .await?;
+        let session = self
+            .start_session_in(&mut *tx, identity.id, &org.settings, Some(org.id), now)
+            .await?;
+        let identity = tx.identity(identity.id).await?.ok_or(InvitationError::Invalid)?;
+        tx.commit().await?;
+        Ok(Accepted {
+            identity,
+            membership,
+            org,
+            session,
+        })
+    }
+}
+
+/// Used by `setup` to name the identity an invitation goes to.
+pub(crate) fn identity_for(email: &Email, existing: Option<Identity>, now: Timestamp) -> (Identity, bool) {
+    match existing {
+        Some(identity) => (identity, false),
+        None => (Identity::new(email.clone(), None, now), true),
+    }
+}

@@ -1,0 +1,24 @@
+//! Use cases, one module per feature. Each changes state in one store transaction that
+//! also holds its audit event and outbox emails.
+
+pub mod invitations;
+pub mod orgs;
+pub mod sessions;
+pub mod setup;
+pub mod tokens;
+
+use crate::model::{AuditTarget, Organization};
+
+pub(crate) fn org_target(org: &Organization) -> Option<AuditTarget> {
+    Some(AuditTarget {
+        kind: "organization".to_owned(),
+        id: org.id.as_uuid(),
+    })
+}
+
+pub(crate) fn target(kind: &str, id: uuid::Uuid) -> Option<AuditTarget> {
+    Some(AuditTarget {
+        kind: kind.to_owned(),
+        id,
+    })
+}

@@ -1,0 +1,231 @@
+//! Creating, reading and configuring organizations.
+
+use super::org_target;
+use crate::access::{OperatorGrant, OrgGrant, OrgView};
+use crate::ids::OrgId;
+use crate::model::{
+    AuditEvent, OrgKind, OrgSettings, Organization, Page, PageRequest, Permission,
+    SettingsError,
+};
+use crate::names::{DisplayName, Slug, SlugError};
+use crate::roster::Roster;
+use crate::store::StoreError;
+use serde_json::json;
+
+#[derive(Clone, Debug)]
+pub struct NewOrg {
+    pub name: DisplayName,
+    /// Derived from the name when absent.
+    pub slug: Option<Slug>,
+    pub kind: OrgKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOrgError {
+    #[error("the slug '{0}' is taken by another organization")]
+    SlugTaken(Slug),
+    #[error("no slug can be made from this name ({0}); give one")]
+    NoSlug(SlugError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Resolves the slug of a new organization.
+pub(crate) fn slug_for(new: &NewOrg) -> Result<Slug, CreateOrgError> {
+    match &new.slug {
+        Some(s) => Ok(s.clone()),
+        None => Slug::from_name(new.name.as_str()).map_err(CreateOrgError::NoSlug),
+    }
+}
+
+/// Changes to an organization; absent fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct OrgPatch {
+    pub name: Option<DisplayName>,
+    /// A partial settings document merged over the current settings.
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateOrgError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidSettings(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SettingsError> for UpdateOrgError {
+    fn from(e: SettingsError) -> Self {
+        UpdateOrgError::InvalidSettings(e.to_string())
+    }
+}
+
+impl Roster {
+    pub async fn create_org(
+        &self,
+        grant: &OperatorGrant,
+        new: NewOrg,
+    ) -> Result<Organization, CreateOrgError> {
+        let slug = slug_for(&new)?;
+        let now = self.clock.now();
+        let org = Organization {
+            id: OrgId::new(),
+            kind: new.kind,
+            name: new.name,
+            slug: slug.clone(),
+            settings: OrgSettings::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_org(&org).await.map_err(|e| match e {
+            StoreError::SlugTaken => CreateOrgError::SlugTaken(slug),
+            e => e.into(),
+        })?;
+        tx.append_audit(&AuditEvent::new(
+            Some(org.id),
+            grant.actor(),
+            "organization.created",
+            org_target(&org),
+            json!({ "name": org.name.as_str(), "slug": org.slug.as_str(), "kind": org.kind.as_str() }),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    pub async fn list_orgs(
+        &self,
+        _grant: &OperatorGrant,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StoreError> {
+        self.store.reads().await?.list_orgs(page).await
+    }
+
+    /// Finds an organization by id or slug, as `{org}` in a path allows.
+    pub async fn find_org(&self, id_or_slug: &str) -> Result<Option<Organization>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        if let Ok(id) = id_or_slug.parse::<OrgId>() {
+            return reads.org(id).await;
+        }
+        match Slug::parse(id_or_slug) {
+            Ok(slug) => reads.org_by_slug(&slug).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Members of the organization, removed ones excluded.
+    pub async fn list_members(
+        &self,
+        view: &OrgView,
+        page: PageRequest,
+    ) -> Result<Page<crate::store::MemberView>, StoreError> {
+        self.store
+            .reads()
+            .await?
+            .list_members(view.org_id(), page)
+            .await
+    }
+
+    pub async fn org(&self, view: &OrgView) -> Result<Option<Organization>, StoreError> {
+        self.store.reads().await?.org(view.org_id()).await
+    }
+
+    pub async fn update_org(
+        &self,
+        grant: &OrgGrant,
+        patch: OrgPatch,
+    ) -> Result<Organization, UpdateOrgError> {
+        debug_assert_eq!(grant.permission(), Permission::OrgSettings);
+        if grant.permission() != Permission::OrgSettings {
+            return Err(UpdateOrgError::NotFound);
+        }
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let before = tx
+            .org(grant.org_id())
+            .await?
+            .ok_or(UpdateOrgError::NotFound)?;
+        let mut after = before.clone();
+        if let Some(name) = patch.name {
+            after.name = name;
+        }
+        if let Some(changes) = patch.settings {
+            after.settings = merge_settings(&before.settings, changes)?;
+        }
+        if after == before {
+            return Ok(before);
+        }
+        after.updated_at = now;
+        if !tx.update_org(&after).await? {
+            return Err(UpdateOrgError::NotFound);
+        }
+        tx.append_audit(&AuditEvent::new(
+            Some(after.id),
+            grant.actor(),
+            "organization.updated",
+            org_target(&after),
+            json!({
+                "name": { "from": before.name.as_str(), "to": after.name.as_str() },
+                "settings": { "from": before.settings, "to": after.settings },
+            }),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}
+
+/// Merges a partial settings document over the current settings and validates the result.
+pub fn merge_settings(
+    current: &OrgSettings,
+    changes: serde_json::Map<String, serde_json::Value>,
+) -> Result<OrgSettings, UpdateOrgError> {
+    let mut doc = match serde_json::to_value(current) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err(UpdateOrgError::InvalidSettings("settings are not an object".into())),
+    };
+    doc.extend(changes);
+    let merged: OrgSettings = serde_json::from_value(serde_json::Value::Object(doc))
+        .map_err(|e| UpdateOrgError::InvalidSettings(e.to_string()))?;
+    merged.validate()?;
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn settings_merge_keeps_unmentioned_values() {
+        let merged = merge_settings(
+            &OrgSettings::default(),
+            map(json!({ "invitation_lifetime_hours": 24 })),
+        )
+        .unwrap();
+        assert_eq!(merged.invitation_lifetime_hours, 24);
+        assert_eq!(merged.password_min_length, 12);
+    }
+
+    #[test]
+    fn settings_merge_refuses_unknown_wrong_type_and_out_of_range() {
+        let base = OrgSettings::default();
+        for bad in [
+            json!({ "no_such_setting": 1 }),
+            json!({ "password_min_length": "twelve" }),
+            json!({ "password_min_length": 4 }),
+            json!({ "invitation_lifetime_hours": -1 }),
+        ] {
+            let err = merge_settings(&base, map(bad.clone())).unwrap_err();
+            assert!(matches!(err, UpdateOrgError::InvalidSettings(_)), "{bad}");
+        }
+    }
+}
