@@ -125,10 +125,12 @@ pub async fn view_org(
 ) -> Result<OrgView, Denied> {
     match caller {
         Caller::Operator { .. } => Ok(OrgView { org_id: org }),
-        Caller::Person { identity_id, .. } => match active_membership(reads, *identity_id, org).await? {
-            Some(_) => Ok(OrgView { org_id: org }),
-            None => Err(Denied::NotVisible),
-        },
+        Caller::Person { identity_id, .. } => {
+            match active_membership(reads, *identity_id, org).await? {
+                Some(_) => Ok(OrgView { org_id: org }),
+                None => Err(Denied::NotVisible),
+            }
+        }
     }
 }
 

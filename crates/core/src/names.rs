@@ -165,7 +165,10 @@ mod tests {
     fn display_names() {
         assert_eq!(DisplayName::parse("  Acme ").unwrap().as_str(), "Acme");
         assert_eq!(DisplayName::parse(" "), Err(NameError::Empty));
-        assert_eq!(DisplayName::parse("a\u{7}b"), Err(NameError::ControlCharacter));
+        assert_eq!(
+            DisplayName::parse("a\u{7}b"),
+            Err(NameError::ControlCharacter)
+        );
         assert_eq!(
             DisplayName::parse(&"x".repeat(201)),
             Err(NameError::TooLong)

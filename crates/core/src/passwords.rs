@@ -204,8 +204,14 @@ mod tests {
     async fn hashes_are_argon2id_salted_and_verify_after_nfkc() {
         let pw = Passwords::new(2);
         let policy = PasswordPolicy::default();
-        let a = pw.hash(policy.check("ﬁne ﬁne ﬁne ﬁne").unwrap()).await.unwrap();
-        let b = pw.hash(policy.check("fine fine fine fine").unwrap()).await.unwrap();
+        let a = pw
+            .hash(policy.check("ﬁne ﬁne ﬁne ﬁne").unwrap())
+            .await
+            .unwrap();
+        let b = pw
+            .hash(policy.check("fine fine fine fine").unwrap())
+            .await
+            .unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
         assert_ne!(a, b, "unique salts");
         assert!(pw.verify("fine fine fine fine", &a).await.unwrap(), "NFKC");

@@ -81,11 +81,8 @@ pub trait Reads: Send {
     /// Case-insensitive on the whole address.
     async fn identity_by_email(&mut self, email: &Email) -> StoreResult<Option<Identity>>;
 
-    async fn membership(
-        &mut self,
-        org: OrgId,
-        id: MembershipId,
-    ) -> StoreResult<Option<Membership>>;
+    async fn membership(&mut self, org: OrgId, id: MembershipId)
+        -> StoreResult<Option<Membership>>;
     /// The identity's membership in `org` that is not removed, if any.
     async fn membership_of(
         &mut self,
@@ -93,8 +90,10 @@ pub trait Reads: Send {
         identity: IdentityId,
     ) -> StoreResult<Option<Membership>>;
     /// Every membership of an identity that is not removed, across organizations.
-    async fn memberships_of_identity(&mut self, identity: IdentityId)
-        -> StoreResult<Vec<Membership>>;
+    async fn memberships_of_identity(
+        &mut self,
+        identity: IdentityId,
+    ) -> StoreResult<Vec<Membership>>;
     /// Members of one organization, removed ones excluded.
     async fn list_members(
         &mut self,
@@ -102,8 +101,7 @@ pub trait Reads: Send {
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>>;
 
-    async fn invitation_by_token(&mut self, hash: &SecretHash)
-        -> StoreResult<Option<Invitation>>;
+    async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>>;
     async fn session_by_token(
         &mut self,
         hash: &SecretHash,

@@ -1,1 +1,73 @@
-//! placeholder
+//! The one conformance suite every [`Store`] backend runs.
+//!
+//! A backend's test file calls [`conformance_suite!`] with a function that makes a fresh,
+//! migrated store; the macro expands to one `#[tokio::test]` per case, so a failure names
+//! the case and the backend. Cases exercise the store through its trait only, so what
+//! passes here holds for every backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod cases;
+pub mod failing;
+pub mod fixtures;
+
+use roster_core::store::Store;
+use std::sync::Arc;
+
+/// A fresh store for one test, plus whatever keeps it alive (a temp directory, a database
+/// to drop).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl TestStore {
+    pub fn new(store: Arc<dyn Store>, guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            store,
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+/// Expands to one test per conformance case. `$make` is an async function returning
+/// `Option<TestStore>`; `None` means the backend is unavailable and allowed to be (the
+/// function must have said so loudly).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:path) => {
+        $crate::conformance_suite!(@cases $make;
+            orgs_create_and_read,
+            org_slug_is_unique,
+            org_update_changes_name_and_settings_only,
+            orgs_list_in_pages_with_total,
+            identity_email_is_unique_case_insensitive,
+            identity_password_and_verification,
+            memberships_hold_roles_and_move_by_compare_and_set,
+            one_live_membership_per_identity_and_org,
+            members_list_in_pages_without_removed,
+            invitations_are_found_by_token_hash_and_used_once,
+            concurrent_invitation_consumes_let_exactly_one_win,
+            sessions_and_api_tokens_are_found_by_hash,
+            audit_appends_and_filters,
+            outbox_enqueue_claim_and_finish,
+            concurrent_outbox_claims_never_overlap,
+            tenant_isolation,
+            dropped_transaction_leaves_nothing,
+            use_case_failure_leaves_no_partial_rows,
+            setup_writes_every_row_in_one_transaction,
+            concurrent_accepts_let_exactly_one_in,
+            concurrent_writers_all_commit,
+            readiness_after_migration,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(test_store) = $make().await else { return };
+                $crate::cases::$case(test_store.store.clone()).await;
+            }
+        )*
+    };
+}

@@ -66,7 +66,10 @@ mod tests {
             inv.state(now + Duration::hours(72) - Duration::milliseconds(1)),
             InvitationState::Open
         );
-        assert_eq!(inv.state(now + Duration::hours(72)), InvitationState::Expired);
+        assert_eq!(
+            inv.state(now + Duration::hours(72)),
+            InvitationState::Expired
+        );
         inv.revoked_at = Some(now);
         assert_eq!(inv.state(now), InvitationState::Revoked);
         inv.accepted_at = Some(now);

@@ -80,7 +80,12 @@ impl OrgSettings {
                 Err(SettingsError { setting, min, max })
             }
         };
-        check("invitation_lifetime_hours", self.invitation_lifetime_hours, 1, 30 * 24)?;
+        check(
+            "invitation_lifetime_hours",
+            self.invitation_lifetime_hours,
+            1,
+            30 * 24,
+        )?;
         check("password_min_length", self.password_min_length, 12, 128)?;
         check(
             "session_idle_timeout_minutes",
@@ -88,7 +93,12 @@ impl OrgSettings {
             5,
             7 * 24 * 60,
         )?;
-        check("session_lifetime_hours", self.session_lifetime_hours, 1, 90 * 24)?;
+        check(
+            "session_lifetime_hours",
+            self.session_lifetime_hours,
+            1,
+            90 * 24,
+        )?;
         Ok(())
     }
 }

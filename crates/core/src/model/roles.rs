@@ -131,7 +131,11 @@ mod tests {
         assert!(BuiltinRole::Admin
             .permissions()
             .contains(&Permission::OrgSettings));
-        for r in [BuiltinRole::User, BuiltinRole::Marketing, BuiltinRole::Notifications] {
+        for r in [
+            BuiltinRole::User,
+            BuiltinRole::Marketing,
+            BuiltinRole::Notifications,
+        ] {
             assert!(!r.permissions().contains(&Permission::OrgSettings), "{r:?}");
             assert!(!r.permissions().contains(&Permission::UsersInvite), "{r:?}");
         }

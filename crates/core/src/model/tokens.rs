@@ -25,7 +25,8 @@ impl Session {
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none()
             && now < self.expires_at
-            && now - self.last_seen_at < chrono::Duration::minutes(i64::from(self.idle_timeout_minutes))
+            && now - self.last_seen_at
+                < chrono::Duration::minutes(i64::from(self.idle_timeout_minutes))
     }
 }
 

@@ -8,8 +8,8 @@ use crate::access::Caller;
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::model::{
-    Actor, AuditEvent, Identity, Invitation, InvitationState, Membership, MembershipStatus,
-    Notice, Organization, OutboxMessage,
+    Actor, AuditEvent, Identity, Invitation, InvitationState, Membership, MembershipStatus, Notice,
+    Organization, OutboxMessage,
 };
 use crate::passwords::{HashError, PasswordPolicy, PolicyViolation};
 use crate::roster::Roster;
@@ -222,15 +222,18 @@ impl Roster {
             }
             None
         } else {
-            let (Some(password), Some(confirmation)) =
-                (input.password.as_deref(), input.password_confirmation.as_deref())
-            else {
+            let (Some(password), Some(confirmation)) = (
+                input.password.as_deref(),
+                input.password_confirmation.as_deref(),
+            ) else {
                 return Err(AcceptError::PasswordRequired);
             };
             let policy = PasswordPolicy {
                 min_length: resolved.org.settings.password_min_length,
             };
-            let accepted = policy.check(password).map_err(AcceptError::PasswordPolicy)?;
+            let accepted = policy
+                .check(password)
+                .map_err(AcceptError::PasswordPolicy)?;
             if password != confirmation {
                 return Err(AcceptError::PasswordMismatch);
             }
@@ -293,7 +296,10 @@ impl Roster {
         let session = self
             .start_session_in(&mut *tx, identity.id, &org.settings, Some(org.id), now)
             .await?;
-        let identity = tx.identity(identity.id).await?.ok_or(InvitationError::Invalid)?;
+        let identity = tx
+            .identity(identity.id)
+            .await?
+            .ok_or(InvitationError::Invalid)?;
         tx.commit().await?;
         Ok(Accepted {
             identity,
@@ -305,7 +311,11 @@ impl Roster {
 }
 
 /// Used by `setup` to name the identity an invitation goes to.
-pub(crate) fn identity_for(email: &Email, existing: Option<Identity>, now: Timestamp) -> (Identity, bool) {
+pub(crate) fn identity_for(
+    email: &Email,
+    existing: Option<Identity>,
+    now: Timestamp,
+) -> (Identity, bool) {
     match existing {
         Some(identity) => (identity, false),
         None => (Identity::new(email.clone(), None, now), true),

@@ -4,8 +4,7 @@ use super::org_target;
 use crate::access::{OperatorGrant, OrgGrant, OrgView};
 use crate::ids::OrgId;
 use crate::model::{
-    AuditEvent, OrgKind, OrgSettings, Organization, Page, PageRequest, Permission,
-    SettingsError,
+    AuditEvent, OrgKind, OrgSettings, Organization, Page, PageRequest, Permission, SettingsError,
 };
 use crate::names::{DisplayName, Slug, SlugError};
 use crate::roster::Roster;
@@ -187,7 +186,11 @@ pub fn merge_settings(
 ) -> Result<OrgSettings, UpdateOrgError> {
     let mut doc = match serde_json::to_value(current) {
         Ok(serde_json::Value::Object(map)) => map,
-        _ => return Err(UpdateOrgError::InvalidSettings("settings are not an object".into())),
+        _ => {
+            return Err(UpdateOrgError::InvalidSettings(
+                "settings are not an object".into(),
+            ))
+        }
     };
     doc.extend(changes);
     let merged: OrgSettings = serde_json::from_value(serde_json::Value::Object(doc))

@@ -1,0 +1,406 @@
+//! Queries, on a plain connection or inside a transaction.
+
+use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, time, uuid};
+use crate::{map_err, SqliteConn};
+use async_trait::async_trait;
+use roster_core::email::Email;
+use roster_core::ids::*;
+use roster_core::model::*;
+use roster_core::names::{DisplayName, Slug};
+use roster_core::secrets::SecretHash;
+use roster_core::store::{MemberView, OutboxFilter, Reads, StoreResult};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(col).map_err(map_err)
+}
+
+pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: OrgId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        kind: parse(OrgKind::parse(&get::<String>(row, "kind")?))?,
+        name: parse(DisplayName::parse(&get::<String>(row, "name")?))?,
+        slug: parse(Slug::parse(&get::<String>(row, "slug")?))?,
+        settings: parse(serde_json::from_str(&get::<String>(row, "settings")?))?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+    })
+}
+
+pub(crate) fn identity(row: &SqliteRow) -> StoreResult<Identity> {
+    Ok(Identity {
+        id: IdentityId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        email: parse(Email::parse(&get::<String>(row, "email")?))?,
+        name: get::<Option<String>>(row, "name")?
+            .map(|n| parse(DisplayName::parse(&n)))
+            .transpose()?,
+        password_hash: get(row, "password_hash")?,
+        email_verified_at: opt_time(get(row, "email_verified_at")?)?,
+        timezone: get(row, "timezone")?,
+        locale: get(row, "locale")?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+    })
+}
+
+/// Expects the membership columns plus `roles`, a comma-separated list.
+pub(crate) fn membership(row: &SqliteRow) -> StoreResult<Membership> {
+    let roles = get::<Option<String>>(row, "roles")?.unwrap_or_default();
+    let mut roles = roles
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| parse(BuiltinRole::parse(r)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    roles.sort();
+    Ok(Membership {
+        id: MembershipId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        org_id: OrgId::from_uuid(uuid(&get::<String>(row, "org_id")?)?),
+        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, "identity_id")?)?),
+        status: parse(MembershipStatus::parse(&get::<String>(row, "status")?))?,
+        roles,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+        removed_at: opt_time(get(row, "removed_at")?)?,
+    })
+}
+
+pub(crate) fn invitation(row: &SqliteRow) -> StoreResult<Invitation> {
+    Ok(Invitation {
+        id: InvitationId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        org_id: OrgId::from_uuid(uuid(&get::<String>(row, "org_id")?)?),
+        membership_id: MembershipId::from_uuid(uuid(&get::<String>(row, "membership_id")?)?),
+        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, "identity_id")?)?),
+        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        invited_by: parse(Actor::from_parts(
+            &get::<String>(row, "invited_by_kind")?,
+            opt_uuid(get(row, "invited_by_id")?)?,
+        ))?,
+        created_at: time(get(row, "created_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
+        accepted_at: opt_time(get(row, "accepted_at")?)?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
+    })
+}
+
+pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        id: SessionId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, "identity_id")?)?),
+        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        csrf_hash: SecretHash::from_stored(get::<String>(row, "csrf_hash")?),
+        created_at: time(get(row, "created_at")?)?,
+        last_seen_at: time(get(row, "last_seen_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
+        idle_timeout_minutes: u32::try_from(get::<i64>(row, "idle_timeout_minutes")?)
+            .map_err(|_| corrupt("idle_timeout_minutes"))?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
+    })
+}
+
+pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
+    Ok(ApiToken {
+        id: ApiTokenId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        kind: parse(ApiTokenKind::parse(&get::<String>(row, "kind")?))?,
+        org_id: opt_uuid(get(row, "org_id")?)?.map(OrgId::from_uuid),
+        name: get(row, "name")?,
+        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        created_at: time(get(row, "created_at")?)?,
+        expires_at: opt_time(get(row, "expires_at")?)?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
+    })
+}
+
+pub(crate) fn audit(row: &SqliteRow) -> StoreResult<AuditEvent> {
+    let target_kind: Option<String> = get(row, "target_kind")?;
+    let target_id = opt_uuid(get(row, "target_id")?)?;
+    Ok(AuditEvent {
+        id: AuditEventId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        org_id: opt_uuid(get(row, "org_id")?)?.map(OrgId::from_uuid),
+        at: time(get(row, "at")?)?,
+        actor: parse(Actor::from_parts(
+            &get::<String>(row, "actor_kind")?,
+            opt_uuid(get(row, "actor_id")?)?,
+        ))?,
+        action: get(row, "action")?,
+        target: match (target_kind, target_id) {
+            (Some(kind), Some(id)) => Some(AuditTarget { kind, id }),
+            _ => None,
+        },
+        details: parse(serde_json::from_str(&get::<String>(row, "details")?))?,
+    })
+}
+
+pub(crate) fn outbox(row: &SqliteRow) -> StoreResult<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: OutboxId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        org_id: opt_uuid(get(row, "org_id")?)?.map(OrgId::from_uuid),
+        recipient: parse(Email::parse(&get::<String>(row, "recipient")?))?,
+        kind: get(row, "kind")?,
+        notice: get::<Option<String>>(row, "payload")?
+            .map(|p| parse(serde_json::from_str(&p)))
+            .transpose()?,
+        status: parse(OutboxStatus::parse(&get::<String>(row, "status")?))?,
+        attempts: u32::try_from(get::<i64>(row, "attempts")?).map_err(|_| corrupt("attempts"))?,
+        next_attempt_at: time(get(row, "next_attempt_at")?)?,
+        lease_until: opt_time(get(row, "lease_until")?)?,
+        last_error: get(row, "last_error")?,
+        created_at: time(get(row, "created_at")?)?,
+        sent_at: opt_time(get(row, "sent_at")?)?,
+    })
+}
+
+pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.*, \
+    (SELECT group_concat(r.role, ',') FROM membership_roles r WHERE r.membership_id = m.id) AS roles \
+    FROM memberships m";
+
+fn page_of<T>(mut items: Vec<T>, limit: u32, total: i64, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Page {
+        next_after: if more { items.last().map(id) } else { None },
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+    }
+}
+
+#[async_trait]
+impl Reads for SqliteConn {
+    async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(org)
+            .transpose()
+    }
+
+    async fn org_by_slug(&mut self, slug: &Slug) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE slug = ?")
+            .bind(slug.as_str())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(org)
+            .transpose()
+    }
+
+    async fn list_orgs(&mut self, page: PageRequest) -> StoreResult<Page<Organization>> {
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
+            .fetch_one(self.c())
+            .await
+            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT * FROM organizations WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2",
+        )
+        .bind(page.after.map(|a| a.to_string()))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?;
+        let items = rows.iter().map(org).collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, total, |o| o.id.as_uuid()))
+    }
+
+    async fn identity(&mut self, id: IdentityId) -> StoreResult<Option<Identity>> {
+        sqlx::query("SELECT * FROM identities WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(identity)
+            .transpose()
+    }
+
+    async fn identity_by_email(&mut self, email: &Email) -> StoreResult<Option<Identity>> {
+        sqlx::query("SELECT * FROM identities WHERE email_key = ?")
+            .bind(email.key())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(identity)
+            .transpose()
+    }
+
+    async fn membership(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+    ) -> StoreResult<Option<Membership>> {
+        sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = ? AND m.id = ?"
+        ))
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.c())
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(membership)
+        .transpose()
+    }
+
+    async fn membership_of(
+        &mut self,
+        org: OrgId,
+        identity: IdentityId,
+    ) -> StoreResult<Option<Membership>> {
+        sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.org_id = ? AND m.identity_id = ? AND m.status <> 'removed'"
+        ))
+        .bind(org.to_string())
+        .bind(identity.to_string())
+        .fetch_optional(self.c())
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(membership)
+        .transpose()
+    }
+
+    async fn memberships_of_identity(
+        &mut self,
+        identity: IdentityId,
+    ) -> StoreResult<Vec<Membership>> {
+        sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.identity_id = ? AND m.status <> 'removed' ORDER BY m.id"
+        ))
+        .bind(identity.to_string())
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(membership)
+        .collect()
+    }
+
+    async fn list_members(
+        &mut self,
+        org: OrgId,
+        page: PageRequest,
+    ) -> StoreResult<Page<MemberView>> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM memberships WHERE org_id = ? AND status <> 'removed'",
+        )
+        .bind(org.to_string())
+        .fetch_one(self.c())
+        .await
+        .map_err(map_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM ({MEMBERSHIP_SELECT} \
+             WHERE m.org_id = ?1 AND m.status <> 'removed' AND (?2 IS NULL OR m.id > ?2)) x \
+             JOIN identities i ON i.id = x.identity_id ORDER BY x.id LIMIT ?3"
+        ))
+        .bind(org.to_string())
+        .bind(page.after.map(|a| a.to_string()))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(MemberView {
+                    membership: membership(row)?,
+                    email: parse(Email::parse(&get::<String>(row, "identity_email")?))?,
+                    name: get(row, "identity_name")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, total, |m| {
+            m.membership.id.as_uuid()
+        }))
+    }
+
+    async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>> {
+        sqlx::query("SELECT * FROM invitations WHERE token_hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(invitation)
+            .transpose()
+    }
+
+    async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>> {
+        sqlx::query("SELECT * FROM sessions WHERE token_hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(session)
+            .transpose()
+    }
+
+    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(api_token)
+            .transpose()
+    }
+
+    async fn list_audit(&mut self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let limit = q.limit.clamp(1, 1000);
+        sqlx::query(
+            "SELECT * FROM audit_events WHERE org_id IS ?1 \
+             AND (?2 IS NULL OR actor_kind = ?2) AND (?3 IS NULL OR actor_id = ?3) \
+             AND (?4 IS NULL OR target_id = ?4) AND (?5 IS NULL OR action = ?5) \
+             AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) \
+             AND (?8 IS NULL OR id < ?8) ORDER BY id DESC LIMIT ?9",
+        )
+        .bind(q.org_id.map(|o| o.to_string()))
+        .bind(q.actor.map(|a| a.kind()))
+        .bind(q.actor.and_then(|a| a.id()).map(|i| i.to_string()))
+        .bind(q.target_id.map(|t| t.to_string()))
+        .bind(q.action.as_deref())
+        .bind(q.since.map(ms))
+        .bind(q.until.map(ms))
+        .bind(q.before.map(|b| b.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(audit)
+        .collect()
+    }
+
+    async fn outbox_message(&mut self, id: OutboxId) -> StoreResult<Option<OutboxMessage>> {
+        sqlx::query("SELECT * FROM outbox WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(outbox)
+            .transpose()
+    }
+
+    async fn list_outbox(&mut self, filter: &OutboxFilter) -> StoreResult<Vec<OutboxMessage>> {
+        sqlx::query(
+            "SELECT * FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(i64::from(filter.limit.clamp(1, 1000)))
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(outbox)
+        .collect()
+    }
+}
