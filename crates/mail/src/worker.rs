@@ -1,0 +1,174 @@
+//! The outbox worker: claims due messages with a lease, delivers them, marks them sent, and
+//! on failure retries with exponential backoff and jitter until it gives up.
+//!
+//! Safe with several workers (and several Roster instances): a claim leases each message to
+//! one worker, and a worker that dies only delays its messages until the lease runs out.
+
+use crate::render::{build_message, MessageSettings, RenderError};
+use crate::transport::Transport;
+use chrono::Duration;
+use roster_core::clock::Clock;
+use roster_core::model::OutboxMessage;
+use roster_core::secrets::random_bytes;
+use roster_core::store::{Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub batch: u32,
+    /// How long a claimed message belongs to this worker.
+    pub lease: Duration,
+    /// Attempts before a message is marked failed for good.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubles each time, up to `max_backoff`.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Pause between polls when the outbox is empty.
+    pub idle_poll: std::time::Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            batch: 20,
+            lease: Duration::minutes(5),
+            max_attempts: 10,
+            first_backoff: Duration::seconds(30),
+            max_backoff: Duration::hours(1),
+            idle_poll: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct OutboxWorker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    transport: Transport,
+    message: MessageSettings,
+    settings: WorkerSettings,
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+impl OutboxWorker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        transport: Transport,
+        message: MessageSettings,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            transport,
+            message,
+            settings,
+        }
+    }
+
+    /// Claims and delivers one batch.
+    pub async fn run_once(&self) -> Result<Pass, StoreError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let claimed = tx
+            .claim_outbox(now, now + self.settings.lease, self.settings.batch)
+            .await?;
+        tx.commit().await?;
+        let mut pass = Pass::default();
+        for message in claimed {
+            self.deliver_one(&message, &mut pass).await?;
+        }
+        Ok(pass)
+    }
+
+    async fn deliver_one(
+        &self,
+        message: &OutboxMessage,
+        pass: &mut Pass,
+    ) -> Result<(), StoreError> {
+        let outcome = match build_message(message, &self.message) {
+            Ok(email) => self
+                .transport
+                .deliver(message.id, &email)
+                .await
+                .map_err(|e| (e.0, true)),
+            // A message that cannot be built will not build next time either.
+            Err(e @ (RenderError::Address(_) | RenderError::NoContent | RenderError::Build(_))) => {
+                Err((e.to_string(), false))
+            }
+            Err(e) => Err((e.to_string(), true)),
+        };
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        match outcome {
+            Ok(()) => {
+                tx.outbox_sent(message.id, now).await?;
+                pass.sent += 1;
+                tracing::info!(outbox_id = %message.id, kind = %message.kind, "email sent");
+            }
+            Err((error, retryable)) => {
+                let next = (retryable && message.attempts < self.settings.max_attempts)
+                    .then(|| now + self.backoff(message.attempts));
+                tx.outbox_failed(message.id, &error, next).await?;
+                if next.is_some() {
+                    pass.retried += 1;
+                    tracing::warn!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed; will retry");
+                } else {
+                    pass.failed += 1;
+                    tracing::error!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed for good");
+                }
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Exponential backoff with up to 20 % jitter, so retries of many messages spread out.
+    fn backoff(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(20);
+        let base = self
+            .settings
+            .first_backoff
+            .checked_mul(1 << exp)
+            .unwrap_or(self.settings.max_backoff)
+            .min(self.settings.max_backoff);
+        let mut b = [0u8; 2];
+        let jitter_permille = if random_bytes(&mut b).is_ok() {
+            i32::from(u16::from_le_bytes(b) % 200)
+        } else {
+            0
+        };
+        base + base * jitter_permille / 1000
+    }
+
+    /// Runs until `shutdown` turns true. A pass in progress finishes its current message
+    /// first; messages it had claimed but not reached go back when their lease runs out.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let idle = match self.run_once().await {
+                Ok(pass) => pass == Pass::default(),
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox pass failed");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+}

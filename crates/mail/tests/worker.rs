@@ -1,0 +1,169 @@
+//! The outbox worker against a real store and the file transport.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Duration;
+use roster_core::clock::{Clock, ManualClock};
+use roster_core::email::Email;
+use roster_core::model::{Notice, OutboxMessage, OutboxStatus};
+use roster_core::store::Store;
+use roster_mail::transport::eml_path;
+use roster_mail::worker::Pass;
+use roster_mail::{MessageSettings, OutboxWorker, Transport, WorkerSettings};
+use roster_store_sqlite::SqliteStore;
+use std::sync::Arc;
+
+async fn store(dir: &std::path::Path) -> Arc<dyn Store> {
+    let s = SqliteStore::open(&dir.join("roster.db")).await.unwrap();
+    s.migrate().await.unwrap();
+    Arc::new(s)
+}
+
+fn settings() -> MessageSettings {
+    MessageSettings {
+        from: "Roster <roster@roster.test>".parse().unwrap(),
+        message_id_domain: "roster.test".into(),
+    }
+}
+
+async fn enqueue(store: &dyn Store, clock: &ManualClock, to: &str) -> OutboxMessage {
+    let m = OutboxMessage::new(
+        None,
+        Email::parse(to).unwrap(),
+        Notice::AccessGranted {
+            org_name: "Acme".into(),
+            inviter_name: None,
+            link: "https://roster.test/sign-in".into(),
+        },
+        clock.now(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue_outbox(&m).await.unwrap();
+    tx.commit().await.unwrap();
+    m
+}
+
+#[tokio::test]
+async fn delivers_each_message_once_to_a_file_named_by_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let clock = ManualClock::starting_now();
+    let mail_dir = dir.path().join("mail");
+    let m = enqueue(&*store, &clock, "ada@example.com").await;
+    let worker = OutboxWorker::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Transport::File(mail_dir.clone()),
+        settings(),
+        WorkerSettings::default(),
+    );
+
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Pass {
+            sent: 1,
+            retried: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Pass::default(),
+        "never sent twice"
+    );
+    let eml = std::fs::read_to_string(eml_path(&mail_dir, m.id)).unwrap();
+    assert!(eml.contains("To: ada@example.com"));
+    assert!(eml.contains("Subject: You now have access to Acme"));
+    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 1);
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, OutboxStatus::Sent);
+    assert_eq!(row.notice, None);
+}
+
+#[tokio::test]
+async fn a_failing_transport_retries_with_backoff_then_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let clock = ManualClock::starting_now();
+    // A file where the mail directory should be: every delivery fails.
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, b"x").unwrap();
+    let m = enqueue(&*store, &clock, "ada@example.com").await;
+    let settings = WorkerSettings {
+        max_attempts: 3,
+        ..WorkerSettings::default()
+    };
+    let worker = OutboxWorker::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Transport::File(blocked.clone()),
+        self::settings(),
+        settings,
+    );
+
+    assert_eq!(worker.run_once().await.unwrap().retried, 1);
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, OutboxStatus::Pending);
+    assert!(row.last_error.is_some());
+    let first_wait = row.next_attempt_at - clock.now();
+    assert!(
+        first_wait >= Duration::seconds(30) && first_wait <= Duration::seconds(36),
+        "{first_wait}"
+    );
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Pass::default(),
+        "not due yet"
+    );
+
+    clock.advance(first_wait);
+    assert_eq!(worker.run_once().await.unwrap().retried, 1);
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let second_wait = row.next_attempt_at - clock.now();
+    assert!(
+        second_wait >= Duration::seconds(60) && second_wait <= Duration::seconds(72),
+        "doubles: {second_wait}"
+    );
+
+    clock.advance(second_wait);
+    assert_eq!(worker.run_once().await.unwrap().failed, 1);
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, OutboxStatus::Failed);
+    assert_eq!(row.attempts, 3);
+    assert!(
+        row.notice.is_some(),
+        "a failed message keeps its content for a later retry"
+    );
+
+    // Nothing was lost: the message is still there to inspect.
+    clock.advance(Duration::hours(2));
+    assert_eq!(worker.run_once().await.unwrap(), Pass::default());
+}
