@@ -1,1 +1,160 @@
-//! placeholder
+//! Roster's HTTP edge: the REST API under `/api/v1`, its OpenAPI document, health checks,
+//! and the authentication extractors. Web knows no SQL: every handler calls a use case on
+//! [`Roster`] and renders its typed result as JSON or a problem document.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod pages;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use roster_core::Roster;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Settings of the HTTP edge, fixed at start-up.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// True when the public URL is https: cookies get `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+    /// A request running longer is cut off.
+    pub request_timeout: Duration,
+}
+
+impl WebConfig {
+    pub fn for_public_url(public_url: &str) -> Self {
+        Self {
+            secure_cookies: public_url.starts_with("https://"),
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// `__Host-` pins the cookie to this host and path `/`, but browsers accept it only
+    /// over TLS; a plain-http deployment (local use) gets the bare name.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-roster_session"
+        } else {
+            "roster_session"
+        }
+    }
+
+    /// The `Set-Cookie` value for a new session.
+    pub fn session_cookie(&self, token: &str, max_age_secs: i64) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
+            self.session_cookie_name()
+        )
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn clear_session_cookie(&self) -> String {
+        self.session_cookie("", 0)
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub roster: Roster,
+    pub web: Arc<WebConfig>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let body_limit = state.web.body_limit;
+    let timeout = state.web.request_timeout;
+    Router::new()
+        .merge(api)
+        .merge(pages::routes())
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                        let id = req
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        // The path may carry an invitation token: log the route, not the URI.
+                        let route = req
+                            .extensions()
+                            .get::<axum::extract::MatchedPath>()
+                            .map_or("-", |p| p.as_str());
+                        tracing::info_span!("request", request_id = %id, method = %req.method(), route)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::internal("a handler panicked").into_response()
+                }))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    timeout,
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                )),
+        )
+        .with_state(state)
+}
+
+async fn route_not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "No such route. The API reference is at /api/v1/openapi.json.",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not accept this method.",
+    )
+    .into_response()
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::routes().split_for_parts().1
+}

@@ -1,0 +1,57 @@
+//! The REST API. Every route is registered through utoipa-axum's `routes!`, which takes
+//! its path, method and schema from the handler's `#[utoipa::path]`: a route cannot exist
+//! without being documented, and the document cannot list a route that does not exist.
+
+pub mod bodies;
+mod health;
+mod invitations;
+mod me;
+mod orgs;
+
+use crate::AppState;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Roster API",
+        description = "Accounts, organizations, members and invitations. Errors are \
+                       application/problem+json with a stable `code`.",
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&Security),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("roster_session"))),
+        );
+    }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(orgs::create_org, orgs::list_orgs))
+        .routes(routes!(orgs::get_org, orgs::update_org))
+        .routes(routes!(me::me))
+        .routes(routes!(me::sign_out))
+        .routes(routes!(invitations::describe))
+        .routes(routes!(invitations::accept))
+}

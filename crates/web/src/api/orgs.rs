@@ -1,0 +1,196 @@
+//! `/api/v1/orgs`: organizations.
+
+use super::bodies::{CreateOrg, ListParams, OrgBody, OrgList, UpdateOrg};
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiJson, ApiQuery, Problem};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use roster_core::access;
+use roster_core::model::{OrgKind, Organization, PageRequest, Permission};
+use roster_core::names::{DisplayName, Slug};
+use roster_core::usecases::orgs::{CreateOrgError, NewOrg, OrgPatch, UpdateOrgError};
+
+/// Resolves `{org}` (an id or a slug) to an organization the caller may see. Absent and
+/// invisible answer alike.
+pub(crate) async fn resolve_org(
+    state: &AppState,
+    authed: &Authed,
+    org: &str,
+) -> Result<(Organization, access::OrgView), ApiError> {
+    let found = state
+        .roster
+        .find_org(org)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let mut reads = state.roster.store.reads().await?;
+    let view = access::view_org(&mut *reads, &authed.caller, found.id).await?;
+    Ok((found, view))
+}
+
+pub(crate) fn cursor_of(after: Option<uuid::Uuid>) -> Option<String> {
+    after.map(|u| u.simple().to_string())
+}
+
+pub(crate) fn page_request(params: &ListParams) -> Result<PageRequest, ApiError> {
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| {
+            uuid::Uuid::try_parse(c)
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not valid."))
+        })
+        .transpose()?;
+    if params.limit == Some(0) || params.limit.is_some_and(|l| l > PageRequest::MAX_LIMIT) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 200.",
+        ));
+    }
+    Ok(PageRequest::new(params.limit, after))
+}
+
+/// Creates an organization (operator only).
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "organizations", request_body = CreateOrg,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = OrgBody),
+        (status = 400, description = "`invalid_name`, `invalid_slug`, `invalid_kind`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not an operator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`slug_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_org(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<CreateOrg>,
+) -> Result<(StatusCode, Json<OrgBody>), ApiError> {
+    let grant = access::require_operator(&authed.caller)?;
+    let name = DisplayName::parse(&body.name)
+        .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?;
+    let slug = body
+        .slug
+        .as_deref()
+        .map(Slug::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
+    let kind = OrgKind::parse(&body.kind)
+        .map_err(|e| ApiError::bad_request("invalid_kind", e.to_string()))?;
+    let org = state
+        .roster
+        .create_org(&grant, NewOrg { name, slug, kind })
+        .await
+        .map_err(|e| match e {
+            CreateOrgError::SlugTaken(s) => ApiError::new(
+                StatusCode::CONFLICT,
+                "slug_taken",
+                format!("The slug '{s}' is taken; choose another."),
+            ),
+            CreateOrgError::NoSlug(e) => ApiError::bad_request("invalid_slug", e.to_string()),
+            CreateOrgError::Store(e) => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json((&org).into())))
+}
+
+/// Lists organizations (operator only).
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "organizations", params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrgList),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orgs(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<OrgList>, ApiError> {
+    let grant = access::require_operator(&authed.caller)?;
+    let page = state
+        .roster
+        .list_orgs(&grant, page_request(&params)?)
+        .await?;
+    Ok(Json(OrgList {
+        items: page.items.iter().map(Into::into).collect(),
+        next_cursor: cursor_of(page.next_after),
+        total: page.total,
+    }))
+}
+
+/// One organization, by id or slug (operators, and active members of it).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "organizations",
+    params(("org" = String, Path, description = "id or slug")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = OrgBody),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_org(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(org): Path<String>,
+) -> Result<Json<OrgBody>, ApiError> {
+    let (_, view) = resolve_org(&state, &authed, &org).await?;
+    let org = state
+        .roster
+        .org(&view)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json((&org).into()))
+}
+
+/// Renames an organization or changes its settings (`org.settings`).
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "organizations", request_body = UpdateOrg,
+    params(("org" = String, Path, description = "id or slug")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, body = OrgBody),
+        (status = 400, description = "`invalid_name`, `invalid_settings`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`, `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_org(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<UpdateOrg>,
+) -> Result<Json<OrgBody>, ApiError> {
+    let (found, _) = resolve_org(&state, &authed, &org).await?;
+    let mut reads = state.roster.store.reads().await?;
+    let grant = access::require(
+        &mut *reads,
+        &authed.caller,
+        found.id,
+        Permission::OrgSettings,
+    )
+    .await?;
+    drop(reads);
+    let name = body
+        .name
+        .as_deref()
+        .map(DisplayName::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?;
+    let org = state
+        .roster
+        .update_org(
+            &grant,
+            OrgPatch {
+                name,
+                settings: body.settings,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            UpdateOrgError::NotFound => ApiError::not_found(),
+            UpdateOrgError::InvalidSettings(d) => ApiError::bad_request("invalid_settings", d),
+            UpdateOrgError::Store(e) => e.into(),
+        })?;
+    Ok(Json((&org).into()))
+}

@@ -1,0 +1,118 @@
+//! Who is calling: a bearer token (programs, operators) or a session cookie (people).
+//!
+//! Cookie callers must echo their session's CSRF token in `X-CSRF-Token` on every unsafe
+//! method; bearer callers need not, because browsers never attach bearer tokens on their own.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
+use roster_core::access::Caller;
+use roster_core::model::Session;
+use roster_core::secrets::Secret;
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// An authenticated caller; the session is present for cookie callers.
+#[derive(Clone, Debug)]
+pub struct Authed {
+    pub caller: Caller,
+    pub session: Option<Session>,
+}
+
+/// An optional caller: `None` when the request carries no valid credentials.
+#[derive(Clone, Debug)]
+pub struct MaybeAuthed(pub Option<Authed>);
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The value of cookie `name`, if the request has it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// `Ok(None)`: no credentials at all. `Err`: credentials that do not hold.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>, ApiError> {
+    if let Some(token) = bearer(&parts.headers) {
+        return match state
+            .roster
+            .authenticate_bearer(&Secret::presented(token))
+            .await?
+        {
+            Some(caller) => Ok(Some(Authed {
+                caller,
+                session: None,
+            })),
+            None => Err(ApiError::unauthenticated()),
+        };
+    }
+    let Some(raw) = cookie(&parts.headers, state.web.session_cookie_name()) else {
+        return Ok(None);
+    };
+    let Some(auth) = state
+        .roster
+        .authenticate_session(&Secret::presented(raw))
+        .await?
+    else {
+        return Err(ApiError::unauthenticated());
+    };
+    if is_unsafe(&parts.method) {
+        let presented = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(Secret::presented);
+        if !presented.is_some_and(|p| p.matches(&auth.session.csrf_hash)) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "Send the CSRF token you received at sign-in in the X-CSRF-Token header.",
+            ));
+        }
+    }
+    Ok(Some(Authed {
+        caller: Caller::Person {
+            identity_id: auth.identity.id,
+            session_id: auth.session.id,
+        },
+        session: Some(auth.session),
+    }))
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeAuthed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match authenticate(parts, state).await {
+            Ok(a) => Ok(Self(a)),
+            Err(e) if e.status.is_client_error() => Ok(Self(None)),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,734 @@
+//! The HTTP API driven the way a client drives it: a real server on 127.0.0.1:0, a fresh
+//! SQLite store, the file mail transport, and a manual clock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Duration;
+use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
+use reqwest::{Client, Response, StatusCode};
+use roster_core::access::OperatorGrant;
+use roster_core::clock::ManualClock;
+use roster_core::email::Email;
+use roster_core::model::OrgKind;
+use roster_core::names::DisplayName;
+use roster_core::usecases::orgs::NewOrg;
+use roster_core::usecases::setup::SetupInput;
+use roster_core::{Links, Roster};
+use roster_mail::{MessageSettings, OutboxWorker, Transport, WorkerSettings};
+use roster_store_sqlite::SqliteStore;
+use roster_web::{AppState, WebConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct TestApp {
+    base: String,
+    roster: Roster,
+    clock: ManualClock,
+    worker: OutboxWorker,
+    mail_dir: std::path::PathBuf,
+    operator_token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roster.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let store: Arc<dyn roster_core::store::Store> = Arc::new(store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = ManualClock::starting_now();
+    let roster = Roster::new(store.clone(), Arc::new(clock.clone()), Links::new(&base));
+    let mail_dir = dir.path().join("mail");
+    let worker = OutboxWorker::new(
+        store,
+        Arc::new(clock.clone()),
+        Transport::File(mail_dir.clone()),
+        MessageSettings {
+            from: "Roster <roster@roster.test>".parse().unwrap(),
+            message_id_domain: "roster.test".into(),
+        },
+        WorkerSettings::default(),
+    );
+    let (_, token) = roster
+        .create_operator_token(&OperatorGrant::command_line(), "tests")
+        .await
+        .unwrap();
+    let state = AppState {
+        roster: roster.clone(),
+        web: Arc::new(WebConfig::for_public_url(&base)),
+    };
+    let app = roster_web::router(state);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApp {
+        base,
+        roster,
+        clock,
+        worker,
+        mail_dir,
+        operator_token: token.expose().to_owned(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn operator(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        rb.bearer_auth(&self.operator_token)
+    }
+
+    async fn create_org(&self, name: &str, slug: Option<&str>) -> Response {
+        self.operator(Client::new().post(self.url("/api/v1/orgs")))
+            .json(&json!({ "name": name, "slug": slug, "kind": "vendor" }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs `roster setup` and delivers the outbox; returns the token from the email.
+    async fn setup_and_read_invitation(&self, org: &str, email: &str) -> String {
+        self.roster
+            .setup(
+                &OperatorGrant::command_line(),
+                SetupInput {
+                    org: NewOrg {
+                        name: DisplayName::parse(org).unwrap(),
+                        slug: None,
+                        kind: OrgKind::Provider,
+                    },
+                    admin_email: Email::parse(email).unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(self.worker.run_once().await.unwrap().sent, 1);
+        let eml = std::fs::read_dir(&self.mail_dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .find(|m| m.contains(&format!("To: {}", Email::parse(email).unwrap())))
+            .expect("an invitation email");
+        token_from_email(&eml, &self.base)
+    }
+}
+
+/// Pulls the invitation token out of an email, undoing quoted-printable soft breaks.
+fn token_from_email(eml: &str, base: &str) -> String {
+    let unfolded = eml.replace("=\r\n", "").replace("=\n", "");
+    let prefix = format!("{base}/invitations/");
+    let start = unfolded.find(&prefix).expect("a link to the public URL") + prefix.len();
+    unfolded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+async fn problem(resp: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    assert_eq!(
+        resp.headers()[CONTENT_TYPE].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], format!("urn:roster:problem:{code}"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let resp = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "status": "ok" })
+    );
+    let ready: Value = reqwest::get(app.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready, json!({ "status": "ready", "backend": "sqlite" }));
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_store_is_gone() {
+    let app = spawn_app().await;
+    app.roster.store.close().await;
+    let resp = reqwest::get(app.url("/readyz")).await.unwrap();
+    problem(resp, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+    // Liveness does not depend on the store.
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn organizations_need_an_operator_token() {
+    let app = spawn_app().await;
+    let c = Client::new();
+    let resp = c
+        .post(app.url("/api/v1/orgs"))
+        .json(&json!({ "name": "Acme", "kind": "vendor" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let resp = c
+        .get(app.url("/api/v1/orgs"))
+        .bearer_auth("roster_op_forged")
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let resp = c.get(app.url("/api/v1/orgs/acme")).send().await.unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    // Nothing was created by the refused calls.
+    let list: Value = app
+        .operator(c.get(app.url("/api/v1/orgs")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0);
+}
+
+#[tokio::test]
+async fn organizations_create_list_read_and_configure() {
+    let app = spawn_app().await;
+    let c = Client::new();
+    let resp = app.create_org("Acme Corp", None).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let acme: Value = resp.json().await.unwrap();
+    assert_eq!(acme["slug"], "acme-corp");
+    assert_eq!(acme["kind"], "vendor");
+    assert_eq!(acme["settings"]["invitation_lifetime_hours"], 72);
+
+    let resp = app.create_org("Another Acme", Some("acme-corp")).await;
+    let body = problem(resp, StatusCode::CONFLICT, "slug_taken").await;
+    assert!(body["detail"].as_str().unwrap().contains("acme-corp"));
+    assert_eq!(app.create_org("Globex", Some("globex")).await.status(), 201);
+
+    let resp = app
+        .operator(c.post(app.url("/api/v1/orgs")))
+        .json(&json!({ "name": "X", "kind": "customer" }))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_kind").await;
+    let resp = app
+        .operator(c.post(app.url("/api/v1/orgs")))
+        .json(&json!({ "name": "X", "slug": "Not A Slug", "kind": "vendor" }))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_slug").await;
+    let resp = app
+        .operator(c.post(app.url("/api/v1/orgs")))
+        .json(&json!({ "name": "  ", "kind": "vendor" }))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_name").await;
+
+    let page: Value = app
+        .operator(c.get(app.url("/api/v1/orgs?limit=1")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["items"][0]["slug"], "acme-corp");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next: Value = app
+        .operator(c.get(app.url(&format!("/api/v1/orgs?limit=1&cursor={cursor}"))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(next["items"][0]["slug"], "globex");
+    assert_eq!(next["next_cursor"], Value::Null);
+    let resp = app
+        .operator(c.get(app.url("/api/v1/orgs?limit=500")))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let resp = app
+        .operator(c.get(app.url("/api/v1/orgs?cursor=zzz")))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+
+    let by_id: Value = app
+        .operator(c.get(app.url(&format!("/api/v1/orgs/{}", acme["id"].as_str().unwrap()))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_id, acme);
+    let resp = app
+        .operator(c.get(app.url("/api/v1/orgs/no-such-org")))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "not_found").await;
+
+    let patched: Value = app
+        .operator(c.patch(app.url("/api/v1/orgs/acme-corp")))
+        .json(
+            &json!({ "name": "Acme Corporation", "settings": { "invitation_lifetime_hours": 24 } }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["name"], "Acme Corporation");
+    assert_eq!(patched["settings"]["invitation_lifetime_hours"], 24);
+    assert_eq!(patched["settings"]["password_min_length"], 12);
+    for bad in [
+        json!({ "settings": { "password_min_length": 4 } }),
+        json!({ "settings": { "nope": 1 } }),
+    ] {
+        let resp = app
+            .operator(c.patch(app.url("/api/v1/orgs/acme-corp")))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        problem(resp, StatusCode::BAD_REQUEST, "invalid_settings").await;
+    }
+    let after: Value = app
+        .operator(c.get(app.url("/api/v1/orgs/acme-corp")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        after["settings"]["password_min_length"], 12,
+        "refused changes changed nothing"
+    );
+
+    let audit = app
+        .roster
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .list_audit(&roster_core::model::AuditQuery {
+            org_id: Some(acme["id"].as_str().unwrap().parse().unwrap()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["organization.updated", "organization.created"]);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_documents() {
+    let app = spawn_app().await;
+    let c = Client::new();
+    let post = || app.operator(c.post(app.url("/api/v1/orgs")));
+    let resp = post()
+        .header(CONTENT_TYPE, "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "malformed_json").await;
+    let resp = post()
+        .header(CONTENT_TYPE, "text/plain")
+        .body("name=Acme")
+        .send()
+        .await
+        .unwrap();
+    problem(
+        resp,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let resp = post().body("{}").send().await.unwrap();
+    problem(
+        resp,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let huge = json!({ "name": "x".repeat(100_000), "kind": "vendor" });
+    let resp = post().json(&huge).send().await.unwrap();
+    problem(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let resp = post()
+        .json(&json!({ "name": "Acme", "kind": "vendor", "admin": true }))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(resp, StatusCode::BAD_REQUEST, "invalid_body").await;
+    assert!(body["detail"].as_str().unwrap().contains("admin"));
+    let resp = post()
+        .json(&json!({ "kind": "vendor" }))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let resp = post()
+        .json(&json!({ "name": 7, "kind": "vendor" }))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let resp = app
+        .operator(c.get(app.url("/api/v1/orgs?limit=abc")))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let resp = c.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "route_not_found").await;
+    let resp = c.delete(app.url("/api/v1/orgs")).send().await.unwrap();
+    problem(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let resp = c
+        .get(app.url("/api/v1/invitations/%FF%FE"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error());
+    let list: Value = app
+        .operator(c.get(app.url("/api/v1/orgs")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0, "no refused request created anything");
+}
+
+#[tokio::test]
+async fn setup_email_accept_and_the_session_works() {
+    let app = spawn_app().await;
+    let token = app
+        .setup_and_read_invitation("Acme Supplies", "Ada@Acme.example")
+        .await;
+    let c = Client::builder().cookie_store(true).build().unwrap();
+
+    let info: Value = c
+        .get(app.url(&format!("/api/v1/invitations/{token}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["org_name"], "Acme Supplies");
+    assert_eq!(info["email"], "Ada@acme.example");
+    assert_eq!(info["existing_identity"], false);
+
+    let accept = |body: Value| {
+        c.post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+            .json(&body)
+            .send()
+    };
+    let resp = accept(json!({ "password": "correct horse battery", "password_confirmation": "correct horse batterY" })).await.unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "password_mismatch").await;
+    let resp = accept(json!({ "password": "elevenchars", "password_confirmation": "elevenchars" }))
+        .await
+        .unwrap();
+    let body = problem(resp, StatusCode::BAD_REQUEST, "password_policy").await;
+    assert_eq!(body["errors"][0]["reason"], "too_short");
+    let resp = accept(json!({})).await.unwrap();
+    problem(resp, StatusCode::BAD_REQUEST, "password_policy").await;
+    let resp = c.get(app.url("/api/v1/me")).send().await.unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+
+    let resp = accept(json!({ "password": "correct horse battery", "password_confirmation": "correct horse battery" })).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("roster_session="));
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/")
+    );
+    let signed_in: Value = resp.json().await.unwrap();
+    let csrf = signed_in["csrf_token"].as_str().unwrap().to_owned();
+    assert_eq!(signed_in["memberships"][0]["status"], "active");
+    assert!(
+        signed_in.to_string().find("argon2").is_none(),
+        "no hash in responses"
+    );
+
+    let me: Value = c
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["identity"]["email"], "Ada@acme.example");
+    assert_eq!(me["identity"]["email_verified"], true);
+    assert_eq!(me["memberships"][0]["org"]["slug"], "acme-supplies");
+    assert_eq!(me["memberships"][0]["roles"], json!(["admin"]));
+
+    // The link works once.
+    let resp = accept(json!({ "password": "another long password", "password_confirmation": "another long password" })).await.unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "invitation_invalid").await;
+    let resp = c
+        .get(app.url(&format!("/api/v1/invitations/{token}")))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "invitation_invalid").await;
+
+    // The admin reads and configures their organization; unsafe methods need the CSRF token.
+    let org: Value = c
+        .get(app.url("/api/v1/orgs/acme-supplies"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["name"], "Acme Supplies");
+    let patch = json!({ "settings": { "invitation_lifetime_hours": 48 } });
+    let resp = c
+        .patch(app.url("/api/v1/orgs/acme-supplies"))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::FORBIDDEN, "csrf_failed").await;
+    let resp = c
+        .patch(app.url("/api/v1/orgs/acme-supplies"))
+        .header("x-csrf-token", "wrong")
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::FORBIDDEN, "csrf_failed").await;
+    let resp = c
+        .patch(app.url("/api/v1/orgs/acme-supplies"))
+        .header("x-csrf-token", &csrf)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // A person is not an operator, and other organizations do not exist for them.
+    assert_eq!(app.create_org("Globex", None).await.status(), 201);
+    let resp = c.get(app.url("/api/v1/orgs")).send().await.unwrap();
+    problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = c.get(app.url("/api/v1/orgs/globex")).send().await.unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "not_found").await;
+    let resp = c
+        .patch(app.url("/api/v1/orgs/globex"))
+        .header("x-csrf-token", &csrf)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "not_found").await;
+
+    // Signing out ends the session; replaying the old cookie is refused.
+    let resp = c
+        .post(app.url("/api/v1/auth/sign-out"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let replay = Client::new()
+        .get(app.url("/api/v1/me"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    problem(replay, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_timeout() {
+    let app = spawn_app().await;
+    let token = app
+        .setup_and_read_invitation("Acme", "ada@acme.example")
+        .await;
+    let c = Client::builder().cookie_store(true).build().unwrap();
+    let pw = json!({ "password": "correct horse battery", "password_confirmation": "correct horse battery" });
+    assert_eq!(
+        c.post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+            .json(&pw)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.clock.advance(Duration::hours(7));
+    assert_eq!(
+        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        200,
+        "activity keeps it alive"
+    );
+    app.clock.advance(Duration::hours(8));
+    let resp = c.get(app.url("/api/v1/me")).send().await.unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn expired_invitations_say_so_and_change_nothing() {
+    let app = spawn_app().await;
+    let token = app
+        .setup_and_read_invitation("Acme", "ada@acme.example")
+        .await;
+    app.clock.advance(Duration::hours(72));
+    let c = Client::new();
+    let resp = c
+        .get(app.url(&format!("/api/v1/invitations/{token}")))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(resp, StatusCode::GONE, "invitation_expired").await;
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("An admin of Acme can resend it"));
+    let pw = json!({ "password": "correct horse battery", "password_confirmation": "correct horse battery" });
+    let resp = c
+        .post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+        .json(&pw)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::GONE, "invitation_expired").await;
+    let identity = app
+        .roster
+        .store
+        .reads()
+        .await
+        .unwrap()
+        .identity_by_email(&Email::parse("ada@acme.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(identity.password_hash, None);
+    let resp = c
+        .get(app.url("/api/v1/invitations/inv_unknown"))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "invitation_invalid").await;
+}
+
+/// Every operation the server answers is in the OpenAPI document, and every documented
+/// operation is answered by a route.
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc, serde_json::to_value(roster_web::openapi()).unwrap());
+    let mut documented = vec![];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    assert_eq!(
+        documented,
+        [
+            "GET /api/v1/invitations/{token}",
+            "GET /api/v1/me",
+            "GET /api/v1/orgs",
+            "GET /api/v1/orgs/{org}",
+            "GET /healthz",
+            "GET /readyz",
+            "PATCH /api/v1/orgs/{org}",
+            "POST /api/v1/auth/sign-out",
+            "POST /api/v1/invitations/{token}/accept",
+            "POST /api/v1/orgs",
+        ]
+    );
+    let c = Client::new();
+    for op in &documented {
+        let (method, path) = op.split_once(' ').unwrap();
+        let path = path
+            .replace("{token}", "inv_x")
+            .replace("{org}", "some-org");
+        let resp = c
+            .request(method.parse().unwrap(), app.url(&path))
+            .header(CONTENT_TYPE, "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_ne!(
+            body["code"], "route_not_found",
+            "{op} is documented but not routed"
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{op}");
+    }
+    // Routes registered outside utoipa-axum's `routes!` would escape the document. Only the
+    // document itself and the page router may use plain `.route(`.
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    for entry in walk(std::path::Path::new(src)) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let name = entry.file_name().unwrap().to_str().unwrap().to_owned();
+        let plain_routes = text.matches(".route(").count();
+        let allowed = match name.as_str() {
+            "lib.rs" => 1,
+            "pages.rs" => usize::MAX,
+            _ => 0,
+        };
+        assert!(
+            plain_routes <= allowed,
+            "{} registers undocumented routes",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
