@@ -22,18 +22,30 @@ use serde_json::json;
 /// Prefix of invitation tokens, so a leaked one is recognisable.
 pub const INVITATION_TOKEN_PREFIX: &str = "inv_";
 
+/// Who is invited where, and by whom.
+pub(crate) struct InvitationFor<'a> {
+    pub org: &'a Organization,
+    pub membership: &'a Membership,
+    pub email: &'a Email,
+    pub invited_by: Actor,
+    pub inviter_name: Option<String>,
+}
+
 /// Writes an invitation for a pending membership and queues its email, inside the caller's
 /// transaction. Returns the raw token, which exists nowhere else once this returns.
 pub(crate) async fn issue_invitation(
     roster: &Roster,
     tx: &mut dyn Tx,
-    org: &Organization,
-    membership: &Membership,
-    email: &Email,
-    invited_by: Actor,
-    inviter_name: Option<String>,
+    this: InvitationFor<'_>,
     now: Timestamp,
 ) -> Result<Secret, IssueError> {
+    let InvitationFor {
+        org,
+        membership,
+        email,
+        invited_by,
+        inviter_name,
+    } = this;
     let token = Secret::generate(INVITATION_TOKEN_PREFIX)?;
     let invitation = Invitation {
         id: crate::ids::InvitationId::new(),

@@ -4,7 +4,7 @@
 //! an *Invite pending* Admin membership, queues the invitation email and hands the link to the
 //! operator; the person sets their own password when accepting it.
 
-use super::invitations::{identity_for, issue_invitation, IssueError};
+use super::invitations::{identity_for, issue_invitation, InvitationFor, IssueError};
 use super::orgs::{slug_for, CreateOrgError, NewOrg};
 use super::{org_target, target};
 use crate::access::OperatorGrant;
@@ -129,11 +129,13 @@ impl Roster {
             let token = issue_invitation(
                 self,
                 &mut *tx,
-                &org,
-                &membership,
-                &identity.email,
-                actor,
-                None,
+                InvitationFor {
+                    org: &org,
+                    membership: &membership,
+                    email: &identity.email,
+                    invited_by: actor,
+                    inviter_name: None,
+                },
                 now,
             )
             .await?;

@@ -1,0 +1,380 @@
+//! Changes, inside a transaction.
+
+use crate::rows::outbox;
+use crate::{map_err, Conn, PgConn};
+use async_trait::async_trait;
+use roster_core::clock::Timestamp;
+use roster_core::ids::*;
+use roster_core::model::*;
+use roster_core::store::{StoreResult, Tx};
+
+fn done(r: sqlx::postgres::PgQueryResult) -> bool {
+    r.rows_affected() > 0
+}
+
+#[async_trait]
+impl Tx for PgConn {
+    async fn insert_org(&mut self, org: &Organization) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO organizations (id, kind, name, slug, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(org.id.as_uuid())
+        .bind(org.kind.as_str())
+        .bind(org.name.as_str())
+        .bind(org.slug.as_str())
+        .bind(settings_json(&org.settings)?)
+        .bind(org.created_at)
+        .bind(org.updated_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE organizations SET name = $1, settings = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(org.name.as_str())
+        .bind(settings_json(&org.settings)?)
+        .bind(org.updated_at)
+        .bind(org.id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO identities (id, email, email_key, name, password_hash, email_verified_at, \
+             timezone, locale, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(i.id.as_uuid())
+        .bind(i.email.as_str())
+        .bind(i.email.key())
+        .bind(i.name.as_ref().map(|n| n.as_str()))
+        .bind(i.password_hash.as_deref())
+        .bind(i.email_verified_at)
+        .bind(i.timezone.as_deref())
+        .bind(i.locale.as_deref())
+        .bind(i.created_at)
+        .bind(i.updated_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_password_hash(
+        &mut self,
+        id: IdentityId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r =
+            sqlx::query("UPDATE identities SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(at)
+                .bind(id.as_uuid())
+                .execute(self.c())
+                .await
+                .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn mark_email_verified(&mut self, id: IdentityId, at: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE identities SET email_verified_at = coalesce(email_verified_at, $1), \
+             updated_at = $1 WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn insert_membership(&mut self, m: &Membership) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (id, org_id, identity_id, status, created_at, updated_at, \
+             removed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(m.id.as_uuid())
+        .bind(m.org_id.as_uuid())
+        .bind(m.identity_id.as_uuid())
+        .bind(m.status.as_str())
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .bind(m.removed_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        for role in &m.roles {
+            sqlx::query(
+                "INSERT INTO membership_roles (membership_id, org_id, role) VALUES ($1, $2, $3)",
+            )
+            .bind(m.id.as_uuid())
+            .bind(m.org_id.as_uuid())
+            .bind(role.as_str())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn set_membership_status(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        from: MembershipStatus,
+        to: MembershipStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        if from.transition(to).is_err() {
+            return Ok(false);
+        }
+        let removed_at = (to == MembershipStatus::Removed).then_some(at);
+        let r = sqlx::query(
+            "UPDATE memberships SET status = $1, updated_at = $2, removed_at = coalesce($3, removed_at) \
+             WHERE org_id = $4 AND id = $5 AND status = $6",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(removed_at)
+        .bind(org.as_uuid())
+        .bind(id.as_uuid())
+        .bind(from.as_str())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn insert_invitation(&mut self, inv: &Invitation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO invitations (id, org_id, membership_id, identity_id, token_hash, \
+             invited_by_kind, invited_by_id, created_at, expires_at, accepted_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(inv.id.as_uuid())
+        .bind(inv.org_id.as_uuid())
+        .bind(inv.membership_id.as_uuid())
+        .bind(inv.identity_id.as_uuid())
+        .bind(inv.token_hash.as_str())
+        .bind(inv.invited_by.kind())
+        .bind(inv.invited_by.id())
+        .bind(inv.created_at)
+        .bind(inv.expires_at)
+        .bind(inv.accepted_at)
+        .bind(inv.revoked_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn consume_invitation(
+        &mut self,
+        org: OrgId,
+        id: InvitationId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE invitations SET accepted_at = $1 WHERE org_id = $2 AND id = $3 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(org.as_uuid())
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, identity_id, token_hash, csrf_hash, created_at, last_seen_at, \
+             expires_at, idle_timeout_minutes, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(s.id.as_uuid())
+        .bind(s.identity_id.as_uuid())
+        .bind(s.token_hash.as_str())
+        .bind(s.csrf_hash.as_str())
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(i32::try_from(s.idle_timeout_minutes).unwrap_or(i32::MAX))
+        .bind(s.revoked_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn touch_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1) WHERE id = $2")
+            .bind(at)
+            .bind(id.as_uuid())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<bool> {
+        let r =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.as_uuid())
+                .execute(self.c())
+                .await
+                .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn insert_api_token(&mut self, t: &ApiToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, kind, org_id, name, token_hash, created_at, expires_at, \
+             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(t.id.as_uuid())
+        .bind(t.kind.as_str())
+        .bind(t.org_id.map(|o| o.as_uuid()))
+        .bind(&t.name)
+        .bind(t.token_hash.as_str())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, e: &AuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, org_id, at, actor_kind, actor_id, action, target_kind, \
+             target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(e.id.as_uuid())
+        .bind(e.org_id.map(|o| o.as_uuid()))
+        .bind(e.at)
+        .bind(e.actor.kind())
+        .bind(e.actor.id())
+        .bind(&e.action)
+        .bind(e.target.as_ref().map(|t| t.kind.as_str()))
+        .bind(e.target.as_ref().map(|t| t.id))
+        .bind(&e.details)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn enqueue_outbox(&mut self, m: &OutboxMessage) -> StoreResult<()> {
+        let payload = m
+            .notice
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| roster_core::store::StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO outbox (id, org_id, recipient, kind, payload, status, attempts, \
+             next_attempt_at, lease_until, last_error, created_at, sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(m.id.as_uuid())
+        .bind(m.org_id.map(|o| o.as_uuid()))
+        .bind(m.recipient.as_str())
+        .bind(&m.kind)
+        .bind(payload)
+        .bind(m.status.as_str())
+        .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
+        .bind(m.next_attempt_at)
+        .bind(m.lease_until)
+        .bind(m.last_error.as_deref())
+        .bind(m.created_at)
+        .bind(m.sent_at)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_outbox(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_until = $2, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+               AND (lease_until IS NULL OR lease_until <= $1) \
+               ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(i64::from(limit))
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?;
+        let mut claimed = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
+        Ok(claimed)
+    }
+
+    async fn outbox_sent(&mut self, id: OutboxId, at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, payload = NULL, \
+             last_error = NULL WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn outbox_failed(
+        &mut self,
+        id: OutboxId,
+        error: &str,
+        next_attempt_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let q = match next_attempt_at {
+            Some(at) => sqlx::query(
+                "UPDATE outbox SET status = 'pending', last_error = $1, next_attempt_at = $2, \
+                 lease_until = NULL WHERE id = $3",
+            )
+            .bind(error)
+            .bind(at),
+            None => sqlx::query(
+                "UPDATE outbox SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2",
+            )
+            .bind(error),
+        };
+        q.bind(id.as_uuid())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        match self.conn {
+            Conn::Tx(tx) => tx.commit().await.map_err(map_err),
+            Conn::Plain(_) => Ok(()),
+        }
+    }
+}
+
+fn settings_json(s: &OrgSettings) -> StoreResult<serde_json::Value> {
+    serde_json::to_value(s).map_err(|e| roster_core::store::StoreError::Corrupt(e.to_string()))
+}
