@@ -5,6 +5,7 @@ pub mod render;
 pub mod transport;
 pub mod worker;
 
+pub use lettre::message::Mailbox;
 pub use render::{build_message, MessageSettings, RenderError};
 pub use transport::{MailSpec, MailSpecError, Transport};
 pub use worker::{OutboxWorker, WorkerSettings};

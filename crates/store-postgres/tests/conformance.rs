@@ -102,7 +102,7 @@ async fn fresh() -> Option<(PostgresStore, DropDatabase)> {
         .unwrap();
     let guard = DropDatabase { name: name.clone() };
     let options = PgConnectOptions::from_str(&url).unwrap().database(&name);
-    let store = PostgresStore::connect(&options.to_url_lossy().to_string())
+    let store = PostgresStore::connect(options.to_url_lossy().as_ref())
         .await
         .unwrap();
     store.migrate().await.unwrap();

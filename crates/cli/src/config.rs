@@ -1,0 +1,341 @@
+//! Configuration: defaults, then an optional `roster.toml`, then `ROSTER_*` environment
+//! variables, then flags — each later source overriding the earlier. Validated once at
+//! start-up; a bad value stops the program with one line naming the setting.
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+use roster_mail::MailSpec;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings shared by every command that touches the store.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ConfigArgs {
+    /// Configuration file [default: ./roster.toml when it exists]
+    #[arg(long, global = true, env = "ROSTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the SQLite file and the default mail folder live [default: ./roster-data]
+    #[arg(long, global = true, env = "ROSTER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL, or sqlite:FILE [default: DATA_DIR/roster.db]
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// The address people reach Roster at; the only base for links in emails [default: http://LISTEN]
+    #[arg(long, global = true, env = "ROSTER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, global = true, env = "ROSTER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Mail transport: file:DIR or log [default: file:DATA_DIR/mail]
+    #[arg(long, global = true, env = "ROSTER_MAIL", value_name = "SPEC")]
+    pub mail: Option<String>,
+    /// From header of emails [default: Roster <roster@localhost>]
+    #[arg(long, global = true, env = "ROSTER_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, global = true, env = "ROSTER_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The file form. Unknown keys are refused so a typo never silently does nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    listen: Option<String>,
+    mail: Option<String>,
+    mail_from: Option<String>,
+    log_format: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    SqliteUrl(String),
+    Postgres(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database: Database,
+    pub public_url: String,
+    pub listen: SocketAddr,
+    pub mail: MailSpec,
+    pub mail_from: roster_mail::Mailbox,
+    pub log_format: LogFormat,
+}
+
+fn load_file(path: &Path, explicit: bool) -> anyhow::Result<FileConfig> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| anyhow!("config file {}: {}", path.display(), e.message())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(anyhow!("config file {}: {e}", path.display())),
+    }
+}
+
+impl Config {
+    pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => load_file(path, true)?,
+            None => load_file(Path::new("roster.toml"), false)?,
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("roster-data"));
+
+        let listen_raw = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .map_err(|_| anyhow!("listen (--listen / ROSTER_LISTEN): '{listen_raw}' is not an address like 127.0.0.1:8080"))?;
+
+        let public_raw = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = validate_public_url(&public_raw)?;
+
+        let database = match args.database_url.clone().or(file.database_url) {
+            None => Database::Sqlite(data_dir.join("roster.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Database::Postgres(url),
+            Some(url) if url.starts_with("sqlite:") => Database::SqliteUrl(url),
+            Some(_) => bail!("database_url (--database-url / ROSTER_DATABASE_URL): expected postgres://… or sqlite:…"),
+        };
+
+        let mail_raw = args
+            .mail
+            .clone()
+            .or(file.mail)
+            .unwrap_or_else(|| format!("file:{}", data_dir.join("mail").display()));
+        let mail =
+            MailSpec::parse(&mail_raw).map_err(|e| anyhow!("mail (--mail / ROSTER_MAIL): {e}"))?;
+
+        let from_raw = args
+            .mail_from
+            .clone()
+            .or(file.mail_from)
+            .unwrap_or_else(|| "Roster <roster@localhost>".into());
+        let mail_from = from_raw.parse().map_err(|e| {
+            anyhow!("mail_from (--mail-from / ROSTER_MAIL_FROM): '{from_raw}': {e}")
+        })?;
+
+        let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!(
+                "log_format (--log-format / ROSTER_LOG_FORMAT): '{other}' is not text or json"
+            ),
+        };
+
+        Ok(Self {
+            database,
+            public_url,
+            listen,
+            mail,
+            mail_from,
+            log_format,
+        })
+    }
+
+    /// Host part of the public URL, for Message-IDs.
+    pub fn public_host(&self) -> String {
+        url::Url::parse(&self.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".into())
+    }
+}
+
+fn validate_public_url(raw: &str) -> anyhow::Result<String> {
+    let err = |why: &str| anyhow!("public_url (--public-url / ROSTER_PUBLIC_URL): '{raw}' {why}");
+    let url = url::Url::parse(raw).map_err(|_| err("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(err("must start with http:// or https://"));
+    }
+    if url.host_str().is_none() {
+        return Err(err("has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(err("must not have credentials, a query or a fragment"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// `roster config example`.
+pub const EXAMPLE: &str = r#"# roster.toml — every setting is optional. Precedence: this file < ROSTER_* environment
+# variables < command-line flags. Secrets can also come from *_FILE variables.
+
+# Where the SQLite database and the default mail folder live.
+# data_dir = "./roster-data"
+
+# Use PostgreSQL instead of the embedded SQLite file (many Roster instances, one database).
+# database_url = "postgres://roster@db.internal:5432/roster"
+
+# Address to listen on.
+# listen = "127.0.0.1:8080"
+
+# The address people reach Roster at. The only base for links in emails; never taken from
+# a request's Host header.
+# public_url = "https://accounts.example.com"
+
+# How email leaves: "file:DIR" writes one .eml per message, "log" logs headers only.
+# mail = "file:./roster-data/mail"
+# mail_from = "Roster <no-reply@example.com>"
+
+# "text" or "json".
+# log_format = "text"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(&ConfigArgs {
+            config: Some(PathBuf::from("/nonexistent/ok-if-absent.toml")),
+            ..Default::default()
+        });
+        assert!(c.is_err(), "an explicit config file must exist");
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("roster.toml");
+        std::fs::write(&empty, "").unwrap();
+        let c = Config::load(&ConfigArgs {
+            config: Some(empty),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("roster-data/roster.db"))
+        );
+        assert_eq!(c.mail, MailSpec::File(PathBuf::from("roster-data/mail")));
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://acc.example.com/\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.public_url, "https://acc.example.com");
+        let c = Config::load(&ConfigArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.listen.to_string(),
+            "127.0.0.1:1",
+            "flags win over the file"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("roster.toml");
+        std::fs::write(&empty, "").unwrap();
+        let base = ConfigArgs {
+            config: Some(empty),
+            ..Default::default()
+        };
+        let cases = [
+            (
+                ConfigArgs {
+                    listen: Some("nowhere".into()),
+                    ..base.clone()
+                },
+                "listen",
+            ),
+            (
+                ConfigArgs {
+                    public_url: Some("ftp://x".into()),
+                    ..base.clone()
+                },
+                "public_url",
+            ),
+            (
+                ConfigArgs {
+                    database_url: Some("mysql://x".into()),
+                    ..base.clone()
+                },
+                "database_url",
+            ),
+            (
+                ConfigArgs {
+                    mail: Some("pigeon".into()),
+                    ..base.clone()
+                },
+                "mail",
+            ),
+            (
+                ConfigArgs {
+                    log_format: Some("xml".into()),
+                    ..base.clone()
+                },
+                "log_format",
+            ),
+        ];
+        for (args, setting) in cases {
+            let err = Config::load(&args).unwrap_err().to_string();
+            assert!(err.starts_with(setting), "{err}");
+        }
+        let typo = dir.path().join("typo.toml");
+        std::fs::write(&typo, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(typo),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let uncommented: String = EXAMPLE
+            .lines()
+            .filter_map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        toml::from_str::<FileConfig>(&uncommented).unwrap();
+    }
+}

@@ -1,0 +1,88 @@
+//! `roster serve`: the HTTP server and the outbox worker, with a graceful shutdown on
+//! SIGINT/SIGTERM: stop accepting, let in-flight requests finish, stop the worker, close
+//! the store.
+
+use crate::config::Config;
+use anyhow::Context;
+use roster_core::clock::SystemClock;
+use roster_core::{Links, Roster};
+use roster_mail::{MessageSettings, OutboxWorker, Transport, WorkerSettings};
+use roster_web::{AppState, WebConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = crate::store::open(&config).await?;
+    let clock = Arc::new(SystemClock);
+    let roster = Roster::new(store.clone(), clock.clone(), Links::new(&config.public_url));
+    let state = AppState {
+        roster,
+        web: Arc::new(WebConfig::for_public_url(&config.public_url)),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = OutboxWorker::new(
+        store.clone(),
+        clock,
+        Transport::from_spec(&config.mail),
+        MessageSettings {
+            from: config.mail_from.clone(),
+            message_id_domain: config.public_host(),
+        },
+        WorkerSettings::default(),
+    );
+    let worker = tokio::spawn(worker.run(stop_rx));
+
+    tracing::info!(
+        url = %format!("http://{local}"),
+        public_url = %config.public_url,
+        backend = store.backend(),
+        mail = %config.mail,
+        "Roster listening on http://{local}"
+    );
+    axum::serve(listener, roster_web::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+
+    tracing::info!("stopping: in-flight requests done, stopping the outbox worker");
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the outbox worker did not stop in time; its leases will expire");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,273 @@
+//! The built `roster` binary, run the way an operator runs it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn roster(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.current_dir(dir)
+        .env_remove("ROSTER_DATABASE_URL")
+        .env_remove("ROSTER_DATA_DIR")
+        .env_remove("ROSTER_CONFIG")
+        .env_remove("ROSTER_MAIL")
+        .env_remove("ROSTER_PUBLIC_URL")
+        .env_remove("ROSTER_LISTEN");
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    roster(dir).args(args).output().unwrap()
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[test]
+fn setup_refuses_bad_input_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--org-name",
+                "Acme",
+                "--org-kind",
+                "customer",
+                "--admin-email",
+                "a@acme.example",
+            ],
+            "--org-kind",
+        ),
+        (
+            &[
+                "--org-name",
+                "Acme",
+                "--org-kind",
+                "vendor",
+                "--admin-email",
+                "not-an-email",
+            ],
+            "--admin-email",
+        ),
+        (
+            &[
+                "--org-name",
+                "  ",
+                "--org-kind",
+                "vendor",
+                "--admin-email",
+                "a@acme.example",
+            ],
+            "--org-name",
+        ),
+        (
+            &[
+                "--org-name",
+                "Acme",
+                "--org-kind",
+                "vendor",
+                "--admin-email",
+                "a@acme.example",
+                "--org-slug",
+                "Bad Slug",
+            ],
+            "--org-slug",
+        ),
+    ];
+    for (args, names) in cases {
+        let out = run(dir.path(), &[&["setup"], args].concat());
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(names), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+        assert!(
+            !dir.path().join("roster-data").exists(),
+            "{args:?} wrote something"
+        );
+    }
+    let out = run(dir.path(), &["setup", "--org-name", "Acme"]);
+    assert!(!out.status.success(), "missing flags");
+    assert!(!dir.path().join("roster-data").exists());
+}
+
+#[test]
+fn bad_configuration_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--listen", "nowhere", "serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("listen"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = roster(dir.path())
+        .env("ROSTER_PUBLIC_URL", "ftp://x")
+        .args(["org", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("public_url"));
+    std::fs::write(dir.path().join("roster.toml"), "mail = \"pigeon\"\n").unwrap();
+    let out = run(dir.path(), &["org", "list"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("mail"));
+    assert!(!dir.path().join("roster-data").exists());
+    let example = run(dir.path(), &["config", "example"]);
+    assert!(example.status.success());
+    assert!(text(&example.stdout).contains("# public_url"));
+}
+
+#[test]
+fn setup_then_operator_commands_share_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--public-url",
+        "https://accounts.example.com",
+        "setup",
+        "--org-name",
+        "Acme Supplies",
+        "--org-kind",
+        "vendor",
+        "--admin-email",
+        "admin@acme.example",
+    ];
+    let out = run(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let link = stdout
+        .lines()
+        .find(|l| l.starts_with("https://"))
+        .expect("the link");
+    assert!(
+        link.starts_with("https://accounts.example.com/invitations/inv_"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("roster-data/roster.db").exists());
+
+    let again = run(dir.path(), &args);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("already"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let orgs = text(&run(dir.path(), &["org", "list"]).stdout);
+    assert!(
+        orgs.contains("acme-supplies\tvendor\tAcme Supplies"),
+        "{orgs}"
+    );
+    let members = text(&run(dir.path(), &["member", "list", "--org", "acme-supplies"]).stdout);
+    assert!(
+        members.contains("admin@acme.example\tinvited\tadmin"),
+        "{members}"
+    );
+    let mail = text(&run(dir.path(), &["mail", "list"]).stdout);
+    assert!(
+        mail.contains("pending") && mail.contains("invitation"),
+        "{mail}"
+    );
+    let token = run(dir.path(), &["token", "create", "--operator"]);
+    assert!(token.status.success());
+    assert!(text(&token.stdout).trim().starts_with("roster_op_"));
+    let created = run(
+        dir.path(),
+        &["org", "create", "--name", "Globex", "--kind", "company"],
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let dup = run(
+        dir.path(),
+        &["org", "create", "--name", "Globex", "--kind", "company"],
+    );
+    assert!(text(&dup.stderr).contains("taken"));
+}
+
+/// `roster serve` with no flags: creates the SQLite file, listens on 127.0.0.1:8080, logs the
+/// URL, delivers mail to files, and stops cleanly on SIGTERM.
+#[test]
+fn serve_starts_delivers_mail_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "setup",
+            "--org-name",
+            "Acme",
+            "--org-kind",
+            "company",
+            "--admin-email",
+            "admin@acme.example",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut child = roster(dir.path())
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        if let Some(i) = line.find("Roster listening on ") {
+            break line[i + "Roster listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+        }
+    };
+    let addr = url.trim_start_matches("http://").to_owned();
+    let get = |path: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    assert!(get("/readyz").contains("\"status\":\"ready\""));
+    // The worker delivers the queued invitation to ./roster-data/mail.
+    let mail_dir = dir.path().join("roster-data/mail");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no mail delivered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    let id = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let id = id.file_stem().unwrap().to_str().unwrap().to_owned();
+    let shown = text(&run(dir.path(), &["mail", "show", &id]).stdout);
+    assert!(shown.contains("Subject: Join the Acme team"), "{shown}");
+}
