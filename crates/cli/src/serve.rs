@@ -16,10 +16,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = crate::store::open(&config).await?;
     let clock = Arc::new(SystemClock);
     let roster = Roster::new(store.clone(), clock.clone(), Links::new(&config.public_url));
-    let state = AppState {
-        roster,
-        web: Arc::new(WebConfig::for_public_url(&config.public_url)),
-    };
+    let state = AppState::new(roster, WebConfig::for_public_url(&config.public_url))
+        .context("page templates")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -71,6 +71,18 @@ impl WebConfig {
 pub struct AppState {
     pub roster: Roster,
     pub web: Arc<WebConfig>,
+    pub templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl AppState {
+    /// Fails only if an embedded template does not parse, which a test catches.
+    pub fn new(roster: Roster, web: WebConfig) -> Result<Self, minijinja::Error> {
+        Ok(Self {
+            roster,
+            web: Arc::new(web),
+            templates: Arc::new(pages::templates()?),
+        })
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,8 +1,306 @@
-//! Server-rendered pages. The invitation page arrives with the members work.
+//! Server-rendered pages: the invitation page that setup's link opens, and a home page.
+//!
+//! Pages work without JavaScript. Forms posted before anyone is signed in carry a
+//! double-submit CSRF token (a random value in a `SameSite=Strict` cookie and in a hidden
+//! field, compared in constant time); the invitation token in the URL is the real
+//! capability, and the CSRF token stops another site from posting a password of its choice
+//! into a link it somehow learnt.
 
+use crate::api::invitations::signed_in;
+use crate::auth::cookie;
 use crate::AppState;
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use minijinja::{context, Environment};
+use roster_core::access::Caller;
+use roster_core::secrets::Secret;
+use roster_core::usecases::invitations::{
+    AcceptError, AcceptInput, InvitationError, InvitationInfo,
+};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Page templates, embedded in the binary. HTML auto-escaping is on for every value.
+pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.add_template("base.html", include_str!("../templates/base.html"))?;
+    env.add_template("join_new.html", include_str!("../templates/join_new.html"))?;
+    env.add_template(
+        "join_existing.html",
+        include_str!("../templates/join_existing.html"),
+    )?;
+    env.add_template("message.html", include_str!("../templates/message.html"))?;
+    env.add_template("home.html", include_str!("../templates/home.html"))?;
+    Ok(env)
+}
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/", get(home)).route(
+        "/invitations/{token}",
+        get(show_invitation).post(submit_invitation),
+    )
+}
+
+fn render(
+    env: &Arc<Environment<'static>>,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Response {
+    match env.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, template = name, "page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("Something went wrong on our side.".to_owned()),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn message(state: &AppState, status: StatusCode, heading: &str, text: &str) -> Response {
+    render(
+        &state.templates,
+        status,
+        "message.html",
+        context! { heading, text },
+    )
+}
+
+fn form_csrf_cookie_name(state: &AppState) -> &'static str {
+    if state.web.secure_cookies {
+        "__Host-roster_form_csrf"
+    } else {
+        "roster_form_csrf"
+    }
+}
+
+fn form_csrf_cookie(state: &AppState, value: &str) -> String {
+    let secure = if state.web.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        form_csrf_cookie_name(state)
+    )
+}
+
+fn invitation_problem_page(state: &AppState, e: InvitationError) -> Response {
+    match e {
+        InvitationError::Invalid => message(
+            state,
+            StatusCode::NOT_FOUND,
+            "This invitation link is not valid",
+            "It may have been used already or cancelled. Ask an admin of your organization to send you a new invitation.",
+        ),
+        InvitationError::Expired { org_name } => message(
+            state,
+            StatusCode::GONE,
+            "This invitation has expired",
+            &format!("Invitation links work for a limited time. An admin of {org_name} can resend it from your user profile."),
+        ),
+        InvitationError::Store(e) => {
+            tracing::error!(error = %e, "invitation page failed");
+            message(state, StatusCode::SERVICE_UNAVAILABLE, "Please try again", "Roster could not load this invitation just now.")
+        }
+    }
+}
+
+fn join_page(
+    state: &AppState,
+    status: StatusCode,
+    token: &str,
+    info: &InvitationInfo,
+    min_length: u32,
+    errors: Vec<String>,
+) -> Response {
+    let Ok(csrf) = Secret::generate("") else {
+        return message(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Please try again",
+            "Roster could not prepare this page.",
+        );
+    };
+    let template = if info.existing_identity {
+        "join_existing.html"
+    } else {
+        "join_new.html"
+    };
+    let mut response = render(
+        &state.templates,
+        status,
+        template,
+        context! {
+            org_name => info.org_name,
+            email => info.email.as_str(),
+            token,
+            csrf => csrf.expose(),
+            min_length,
+            expires_at => info.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            errors,
+        },
+    );
+    if let Ok(v) = form_csrf_cookie(state, csrf.expose()).parse() {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// The page an invitation link opens: *Join {organization} team* for a new identity,
+/// *Join your team at {organization}* for an existing one.
+async fn show_invitation(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match state
+        .roster
+        .describe_invitation(&Secret::presented(token.as_str()))
+        .await
+    {
+        Ok(info) => {
+            let min = min_length(&state, &info).await;
+            join_page(&state, StatusCode::OK, &token, &info, min, vec![])
+        }
+        Err(e) => invitation_problem_page(&state, e),
+    }
+}
+
+async fn min_length(state: &AppState, info: &InvitationInfo) -> u32 {
+    match state.roster.find_org(&info.org_slug).await {
+        Ok(Some(org)) => org.settings.password_min_length,
+        _ => roster_core::passwords::DEFAULT_MIN_LENGTH,
+    }
+}
+
+#[derive(Deserialize)]
+struct JoinForm {
+    csrf_token: String,
+    password: Option<String>,
+    password_confirmation: Option<String>,
+}
+
+async fn submit_invitation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<JoinForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return message(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Something was missing",
+            "Please go back, reload the page and try again.",
+        );
+    };
+    let cookie_token = cookie(&headers, form_csrf_cookie_name(&state)).unwrap_or_default();
+    if cookie_token.is_empty()
+        || !Secret::presented(form.csrf_token.as_str())
+            .matches(&Secret::presented(cookie_token).hash())
+    {
+        return message(
+            &state,
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your security the form could not be accepted. Open the invitation link again and retry.",
+        );
+    }
+    // A person already signed in (existing identity) accepts with their session.
+    let caller = match cookie(&headers, state.web.session_cookie_name()) {
+        Some(raw) => state
+            .roster
+            .authenticate_session(&Secret::presented(raw))
+            .await
+            .ok()
+            .flatten()
+            .map(|a| Caller::Person {
+                identity_id: a.identity.id,
+                session_id: a.session.id,
+            }),
+        None => None,
+    };
+    let secret = Secret::presented(token.as_str());
+    let input = AcceptInput {
+        password: form.password,
+        password_confirmation: form.password_confirmation,
+    };
+    match state
+        .roster
+        .accept_invitation(&secret, input, caller.as_ref())
+        .await
+    {
+        Ok(accepted) => {
+            let (session_cookie, _) = signed_in(&state, &accepted);
+            let mut response = Redirect::to("/").into_response();
+            let headers = response.headers_mut();
+            if let Ok(v) = session_cookie.parse() {
+                headers.append(header::SET_COOKIE, v);
+            }
+            if let Ok(v) = format!("{}=; Path=/; Max-Age=0", form_csrf_cookie_name(&state)).parse()
+            {
+                headers.append(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Err(AcceptError::Invitation(e)) => invitation_problem_page(&state, e),
+        Err(e) => {
+            let errors = match &e {
+                AcceptError::PasswordRequired => vec!["Choose a password and confirm it.".to_owned()],
+                AcceptError::PasswordMismatch => vec!["The passwords do not match.".to_owned()],
+                AcceptError::PasswordPolicy(v) => v.iter().map(|v| v.message()).collect(),
+                AcceptError::SignInRequired => vec![
+                    "You already have a Roster account. Sign in with it first, then open this link again.".to_owned(),
+                ],
+                other => {
+                    tracing::error!(error = %other, "accepting an invitation failed");
+                    vec!["Something went wrong on our side. Please try again.".to_owned()]
+                }
+            };
+            match state.roster.describe_invitation(&secret).await {
+                Ok(info) => {
+                    let min = min_length(&state, &info).await;
+                    join_page(&state, StatusCode::BAD_REQUEST, &token, &info, min, errors)
+                }
+                Err(e) => invitation_problem_page(&state, e),
+            }
+        }
+    }
+}
+
+/// Home: who is signed in and where they belong.
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let me = match cookie(&headers, state.web.session_cookie_name()) {
+        Some(raw) => match state
+            .roster
+            .authenticate_session(&Secret::presented(raw))
+            .await
+        {
+            Ok(Some(a)) => state.roster.me(a.identity.id).await.ok().flatten(),
+            _ => None,
+        },
+        None => None,
+    };
+    let (email, memberships) = match me {
+        Some((identity, ms)) => (
+            Some(identity.email.to_string()),
+            ms.iter()
+                .map(|(m, o)| {
+                    let roles: Vec<&str> = m.roles.iter().map(|r| r.as_str()).collect();
+                    context! { name => o.name.as_str(), roles => roles.join(", ") }
+                })
+                .collect::<Vec<_>>(),
+        ),
+        None => (None, vec![]),
+    };
+    render(
+        &state.templates,
+        StatusCode::OK,
+        "home.html",
+        context! { email, memberships },
+    )
 }

@@ -4,7 +4,7 @@
 
 pub mod bodies;
 mod health;
-mod invitations;
+pub(crate) mod invitations;
 mod me;
 mod orgs;
 

@@ -1,0 +1,7 @@
+//! HTTP tests of roster-web: one test binary, driving a real server over loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod pages;
+mod support;

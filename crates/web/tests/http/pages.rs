@@ -1,0 +1,171 @@
+//! The invitation page that `roster setup`'s link opens, driven like a browser without
+//! JavaScript: GET the page, POST its form with the cookie it set.
+
+use crate::support::{spawn_app, TestApp};
+use chrono::Duration;
+use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Client, StatusCode};
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The hidden CSRF field of a rendered form.
+fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn open(app: &TestApp, c: &Client, token: &str) -> (StatusCode, String) {
+    let resp = c
+        .get(app.url(&format!("/invitations/{token}")))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert!(resp.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(
+        resp.headers()["referrer-policy"],
+        "no-referrer",
+        "the token must not leak via Referer"
+    );
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    (status, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_new_person_joins_through_the_page_and_lands_signed_in() {
+    let app = spawn_app().await;
+    let token = app
+        .setup_and_read_invitation("Acme <Tools>", "ada@acme.example")
+        .await;
+    let c = browser();
+    let (status, html) = open(&app, &c, &token).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<h1>Join Acme &lt;Tools&gt; team</h1>"),
+        "escaped org name: {html}"
+    );
+    assert!(
+        html.contains("value=\"ada@acme.example\" disabled"),
+        "email shown, not editable"
+    );
+    assert!(html.contains("Confirm password"));
+    let csrf = csrf_field(&html);
+
+    let post = |pw: &str, confirm: &str, csrf: &str| {
+        c.post(app.url(&format!("/invitations/{token}")))
+            .form(&[
+                ("csrf_token", csrf),
+                ("password", pw),
+                ("password_confirmation", confirm),
+            ])
+            .send()
+    };
+    // Without the matching token nothing happens.
+    let resp = Client::new()
+        .post(app.url(&format!("/invitations/{token}")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("password", "correct horse battery"),
+            ("password_confirmation", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "no CSRF cookie");
+    let resp = post("correct horse battery", "correct horse battery", "forged")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "wrong CSRF token");
+
+    // Refusals are shown on the page as sentences.
+    let resp = post("correct horse battery", "correct horse batterY", &csrf)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("The passwords do not match."), "{html}");
+    let csrf = csrf_field(&html);
+    let resp = post("short", "short", &csrf).await.unwrap();
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Use at least 12 characters."), "{html}");
+    let csrf = csrf_field(&html);
+
+    let resp = post("correct horse battery", "correct horse battery", &csrf)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/");
+    let cookies: Vec<_> = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("roster_session=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+
+    let home = c
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("signed in as <strong>ada@acme.example</strong>"),
+        "{home}"
+    );
+    assert!(home.contains("Acme &lt;Tools&gt; (admin)"), "{home}");
+    let me = c.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+
+    // The link is spent.
+    let (status, html) = open(&app, &browser(), &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("This invitation link is not valid"));
+}
+
+#[tokio::test]
+async fn an_expired_link_says_so_and_who_can_resend_it() {
+    let app = spawn_app().await;
+    let token = app
+        .setup_and_read_invitation("Acme", "ada@acme.example")
+        .await;
+    let c = browser();
+    let (_, html) = open(&app, &c, &token).await;
+    let csrf = csrf_field(&html);
+    app.clock.advance(Duration::hours(73));
+    let (status, html) = open(&app, &c, &token).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(html.contains("This invitation has expired"));
+    assert!(html.contains("An admin of Acme can resend it"));
+    let resp = c
+        .post(app.url(&format!("/invitations/{token}")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("password", "correct horse battery"),
+            ("password_confirmation", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::GONE);
+    let (status, _) = open(&app, &c, "inv_nonsense").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
