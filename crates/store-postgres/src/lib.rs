@@ -7,6 +7,8 @@
 
 mod reads;
 mod rows;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod writes;
 
 use async_trait::async_trait;

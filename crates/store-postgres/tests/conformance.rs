@@ -1,112 +1,15 @@
-//! The shared conformance suite on PostgreSQL, each test on a fresh database created from
-//! `ROSTER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
-//! An unreachable server skips loudly, or fails with `ROSTER_REQUIRE_POSTGRES=1`.
+//! The shared conformance suite on PostgreSQL, each test on a fresh database (see
+//! `roster_store_postgres::testing`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use roster_store_postgres::PostgresStore;
+use roster_store_postgres::testing::fresh_database;
 use roster_store_tests::{conformance_suite, TestStore};
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{ConnectOptions, Connection, Executor};
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn admin_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Drops the test database when the test ends (even when it panicked).
-struct DropDatabase {
-    name: String,
-}
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-                    let _ = admin
-                        .execute(
-                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
-                        )
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// Drops databases left behind by runs that were killed before cleaning up.
-async fn drop_stale(admin: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'roster\\_test\\_%'",
-    )
-    .fetch_all(&mut *admin)
-    .await
-    .unwrap();
-    for name in names {
-        let created: Option<u64> = name.split('_').nth(2).and_then(|s| s.parse().ok());
-        if created.is_some_and(|t| t + 3600 < now_secs()) {
-            let _ = admin
-                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                .await;
-        }
-    }
-}
 
 async fn make() -> Option<TestStore> {
-    let (store, guard) = fresh().await?;
+    let (store, guard) = fresh_database().await?;
     Some(TestStore::new(Arc::new(store), guard))
-}
-
-/// A migrated store on a new database, and the guard that drops the database.
-async fn fresh() -> Option<(PostgresStore, DropDatabase)> {
-    let url = admin_url();
-    let mut admin = match PgConnection::connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("ROSTER_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("PostgreSQL is required (ROSTER_REQUIRE_POSTGRES=1) but {url} is unreachable: {e}");
-            }
-            eprintln!(
-                "!!! PostgreSQL unreachable at {url} ({e}): conformance case SKIPPED; \
-                 set ROSTER_REQUIRE_POSTGRES=1 to make this fatal"
-            );
-            return None;
-        }
-    };
-    drop_stale(&mut admin).await;
-    let name = format!(
-        "roster_test_{}_{}",
-        now_secs(),
-        uuid::Uuid::new_v4().simple()
-    );
-    admin
-        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .unwrap();
-    let guard = DropDatabase { name: name.clone() };
-    let options = PgConnectOptions::from_str(&url).unwrap().database(&name);
-    let store = PostgresStore::connect(options.to_url_lossy().as_ref())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    Some((store, guard))
 }
 
 conformance_suite!(make);
@@ -114,7 +17,7 @@ conformance_suite!(make);
 /// PostgreSQL-only: commits are durable and the audit table refuses changes even from raw SQL.
 #[tokio::test]
 async fn durable_commits_and_append_only_audit() {
-    let Some((store, _guard)) = fresh().await else {
+    let Some((store, _guard)) = fresh_database().await else {
         return;
     };
     let sync: String = sqlx::query_scalar("SHOW synchronous_commit")

@@ -1,6 +1,6 @@
 //! The HTTP API driven the way a client drives it.
 
-use crate::support::{problem, spawn_app};
+use crate::support::{problem, spawn_app, spawn_app_postgres};
 use chrono::Duration;
 use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
 use reqwest::{Client, StatusCode};
@@ -298,7 +298,25 @@ async fn malformed_requests_get_problem_documents() {
 
 #[tokio::test]
 async fn setup_email_accept_and_the_session_works() {
-    let app = spawn_app().await;
+    setup_email_accept_and_session(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn setup_email_accept_and_the_session_works_on_postgres() {
+    let Some(app) = spawn_app_postgres().await else {
+        return;
+    };
+    let ready: Value = reqwest::get(app.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["backend"], "postgres");
+    setup_email_accept_and_session(app).await;
+}
+
+async fn setup_email_accept_and_session(app: crate::support::TestApp) {
     let token = app
         .setup_and_read_invitation("Acme Supplies", "Ada@Acme.example")
         .await;

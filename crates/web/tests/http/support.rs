@@ -12,6 +12,7 @@ use roster_core::usecases::orgs::NewOrg;
 use roster_core::usecases::setup::SetupInput;
 use roster_core::{Links, Roster};
 use roster_mail::{MessageSettings, OutboxWorker, Transport, WorkerSettings};
+use roster_store_postgres::testing::{fresh_database, TestDatabase};
 use roster_store_sqlite::SqliteStore;
 use roster_web::{AppState, WebConfig};
 use serde_json::{json, Value};
@@ -25,15 +26,38 @@ pub struct TestApp {
     pub mail_dir: std::path::PathBuf,
     pub operator_token: String,
     _dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
 }
 
+/// A server on a fresh SQLite file.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("roster.db"))
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let store: Arc<dyn roster_core::store::Store> = Arc::new(store);
+    spawn_app_on(Arc::new(store), dir, None).await
+}
+
+/// A server on a fresh PostgreSQL database; `None` when PostgreSQL is unreachable and not
+/// required.
+pub async fn spawn_app_postgres() -> Option<TestApp> {
+    let (store, database) = fresh_database().await?;
+    Some(
+        spawn_app_on(
+            Arc::new(store),
+            tempfile::tempdir().unwrap(),
+            Some(database),
+        )
+        .await,
+    )
+}
+
+async fn spawn_app_on(
+    store: Arc<dyn roster_core::store::Store>,
+    dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = ManualClock::starting_now();
@@ -64,6 +88,7 @@ pub async fn spawn_app() -> TestApp {
         mail_dir,
         operator_token: token.expose().to_owned(),
         _dir: dir,
+        _database: database,
     }
 }
 
