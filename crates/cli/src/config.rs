@@ -92,6 +92,24 @@ fn load_file(path: &Path, explicit: bool) -> anyhow::Result<FileConfig> {
     }
 }
 
+/// Reads a secret from the file named by `{var}_FILE`, if set (Docker/Kubernetes secrets).
+/// A trailing newline is dropped. The value itself is never printed.
+fn secret_from_file(var: &str) -> anyhow::Result<Option<String>> {
+    let file_var = format!("{var}_FILE");
+    match std::env::var_os(&file_var) {
+        None => Ok(None),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow!(
+                    "{file_var}: cannot read {}: {e}",
+                    Path::new(&path).display()
+                )
+            })?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+    }
+}
+
 impl Config {
     pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
@@ -120,7 +138,12 @@ impl Config {
             .unwrap_or_else(|| format!("http://{listen}"));
         let public_url = validate_public_url(&public_raw)?;
 
-        let database = match args.database_url.clone().or(file.database_url) {
+        // A flag or ROSTER_DATABASE_URL wins; then ROSTER_DATABASE_URL_FILE; then the file.
+        let database_url = match args.database_url.clone() {
+            Some(url) => Some(url),
+            None => secret_from_file("ROSTER_DATABASE_URL")?.or(file.database_url),
+        };
+        let database = match database_url {
             None => Database::Sqlite(data_dir.join("roster.db")),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Database::Postgres(url),
             Some(url) if url.starts_with("sqlite:") => Database::SqliteUrl(url),
@@ -194,6 +217,7 @@ pub const EXAMPLE: &str = r#"# roster.toml — every setting is optional. Preced
 # data_dir = "./roster-data"
 
 # Use PostgreSQL instead of the embedded SQLite file (many Roster instances, one database).
+# A URL with a password is better kept in a file named by ROSTER_DATABASE_URL_FILE.
 # database_url = "postgres://roster@db.internal:5432/roster"
 
 # Address to listen on.

@@ -271,3 +271,129 @@ fn serve_starts_delivers_mail_and_stops_on_sigterm() {
     let shown = text(&run(dir.path(), &["mail", "show", &id]).stdout);
     assert!(shown.contains("Subject: Join the Acme team"), "{shown}");
 }
+
+/// Secrets such as a database URL with a password can come from a file (`*_FILE`).
+#[test]
+fn the_database_url_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("elsewhere.db");
+    let secret = dir.path().join("database-url");
+    std::fs::write(&secret, format!("sqlite:{}\n", db.display())).unwrap();
+    let out = roster(dir.path())
+        .env("ROSTER_DATABASE_URL_FILE", &secret)
+        .args(["org", "create", "--name", "Acme", "--kind", "vendor"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(db.exists(), "the URL from the file was used");
+    assert!(!dir.path().join("roster-data/roster.db").exists());
+    let out = roster(dir.path())
+        .env("ROSTER_DATABASE_URL_FILE", dir.path().join("missing"))
+        .args(["org", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("ROSTER_DATABASE_URL_FILE"));
+}
+
+/// Starts `roster serve` on a free port and returns it with its address once it listens.
+fn start_serve(dir: &Path, envs: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut cmd = roster(dir);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        if let Some(i) = line.find("Roster listening on http://") {
+            break line[i + "Roster listening on http://".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+/// Several instances share one PostgreSQL database: both migrate at start without tripping
+/// over each other, and what one command writes every instance serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_one_postgres_database() {
+    let Some((store, database)) = roster_store_postgres::testing::fresh_database().await else {
+        return;
+    };
+    // Start from an empty, unmigrated database so both instances race to migrate it.
+    sqlx_reset(&store).await;
+    let url = database.url();
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("ROSTER_DATABASE_URL", url.as_str())];
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| start_serve(dir.path(), &envs));
+        let b = s.spawn(|| start_serve(dir.path(), &envs));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let ((mut a, addr_a), (mut b, addr_b)) = (a, b);
+    for addr in [&addr_a, &addr_b] {
+        assert!(http_get(addr, "/readyz", None).contains("\"backend\":\"postgres\""));
+    }
+    let token = roster(dir.path())
+        .env("ROSTER_DATABASE_URL", &url)
+        .args(["token", "create", "--operator"])
+        .output()
+        .unwrap();
+    let token = text(&token.stdout).trim().to_owned();
+    let created = roster(dir.path())
+        .env("ROSTER_DATABASE_URL", &url)
+        .args(["org", "create", "--name", "Shared", "--kind", "company"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    for addr in [&addr_a, &addr_b] {
+        let body = http_get(addr, "/api/v1/orgs/shared", Some(&token));
+        assert!(body.contains("\"slug\":\"shared\""), "{body}");
+    }
+    for child in [&mut a, &mut b] {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    store.pool().close().await;
+    drop(database);
+}
+
+/// Drops everything the harness migrated, leaving an empty database.
+async fn sqlx_reset(store: &roster_store_postgres::PostgresStore) {
+    use sqlx::Executor;
+    store
+        .pool()
+        .execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        .await
+        .unwrap();
+}

@@ -29,6 +29,15 @@ pub struct TestDatabase {
     name: String,
 }
 
+impl TestDatabase {
+    /// A URL that reaches this database (for other processes, e.g. the `roster` binary).
+    pub fn url(&self) -> String {
+        PgConnectOptions::from_str(&admin_url())
+            .map(|o| o.database(&self.name).to_url_lossy().to_string())
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
