@@ -997,6 +997,46 @@ pub async fn setup_writes_every_row_in_one_transaction(store: S) {
     );
 }
 
+pub async fn setup_grants_access_to_an_identity_that_can_sign_in(store: S) {
+    let mut ada = fixtures::identity("ada@acme.example");
+    ada.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into());
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&ada).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let out = roster(store.clone())
+        .setup(
+            &OperatorGrant::command_line(),
+            setup_input("Acme", "ADA@acme.example"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.invitation_link, None,
+        "no invitation for someone who can sign in"
+    );
+    assert_eq!(out.membership.status, MembershipStatus::Active);
+    assert_eq!(
+        out.membership.identity_id, ada.id,
+        "the existing identity, not a new one"
+    );
+    let mut r = store.reads().await.unwrap();
+    let queued = r
+        .list_outbox(&OutboxFilter {
+            status: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(
+        matches!(queued[0].notice, Some(Notice::AccessGranted { .. })),
+        "{:?}",
+        queued[0]
+    );
+    assert_eq!(queued[0].recipient.as_str(), "ada@acme.example");
+}
+
 pub async fn concurrent_accepts_let_exactly_one_in(store: S) {
     let roster = roster(store.clone());
     let out = roster

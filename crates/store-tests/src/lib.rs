@@ -56,6 +56,7 @@ macro_rules! conformance_suite {
             dropped_transaction_leaves_nothing,
             use_case_failure_leaves_no_partial_rows,
             setup_writes_every_row_in_one_transaction,
+            setup_grants_access_to_an_identity_that_can_sign_in,
             concurrent_accepts_let_exactly_one_in,
             concurrent_writers_all_commit,
             readiness_after_migration,

@@ -616,3 +616,83 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Invited to two organizations: after accepting the first, the person has a sign-in, so
+/// the second link needs their session instead of a new password.
+#[tokio::test]
+async fn the_second_invitation_of_a_person_needs_their_session() {
+    let app = spawn_app().await;
+    let first = app
+        .setup_and_read_invitation("Acme", "ada@acme.example")
+        .await;
+    let second = app
+        .setup_and_read_invitation("Globex", "ada@acme.example")
+        .await;
+    let c = Client::builder().cookie_store(true).build().unwrap();
+    let pw = json!({ "password": "correct horse battery", "password_confirmation": "correct horse battery" });
+    let resp = c
+        .post(app.url(&format!("/api/v1/invitations/{first}/accept")))
+        .json(&pw)
+        .send()
+        .await
+        .unwrap();
+    let csrf = resp.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let info: Value = c
+        .get(app.url(&format!("/api/v1/invitations/{second}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["existing_identity"], true);
+    // Without a session, a link alone never signs anybody in as an existing identity.
+    let resp = Client::new()
+        .post(app.url(&format!("/api/v1/invitations/{second}/accept")))
+        .json(&pw)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "sign_in_required").await;
+    // With the session but without its CSRF token, the cookie does not count.
+    let resp = c
+        .post(app.url(&format!("/api/v1/invitations/{second}/accept")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "sign_in_required").await;
+
+    let resp = c
+        .post(app.url(&format!("/api/v1/invitations/{second}/accept")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let me: Value = c
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orgs: Vec<&str> = me["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["org"]["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(orgs, ["acme", "globex"]);
+    assert!(me["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["status"] == "active"));
+}
