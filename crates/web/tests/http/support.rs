@@ -125,13 +125,28 @@ impl TestApp {
             )
             .await
             .unwrap();
+        let before = self.delivered();
         assert_eq!(self.worker.run_once().await.unwrap().sent, 1);
-        let eml = std::fs::read_dir(&self.mail_dir)
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .find(|m| m.contains(&format!("To: {}", Email::parse(email).unwrap())))
-            .expect("an invitation email");
+        let new: Vec<_> = self
+            .delivered()
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        assert_eq!(new.len(), 1, "one new email");
+        let eml = std::fs::read_to_string(&new[0]).unwrap();
+        assert!(
+            eml.contains(&format!("To: {}", Email::parse(email).unwrap())),
+            "{eml}"
+        );
         token_from_email(&eml, &self.base)
+    }
+
+    /// The files the mail transport has written so far.
+    fn delivered(&self) -> Vec<std::path::PathBuf> {
+        match std::fs::read_dir(&self.mail_dir) {
+            Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+            Err(_) => vec![],
+        }
     }
 }
 
