@@ -120,11 +120,23 @@ pub trait Reads: Send {
 #[async_trait]
 pub trait Tx: Reads {
     async fn insert_org(&mut self, org: &Organization) -> StoreResult<()>;
+    /// Reads an organization and holds it against concurrent change until this
+    /// transaction ends (PostgreSQL: `FOR UPDATE`; SQLite: the write lock already held), so
+    /// a read-modify-write of its settings cannot lose a concurrent change.
+    async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>>;
     /// Name and settings; the id, slug and kind never change. False when absent.
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool>;
 
     async fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()>;
     async fn set_password_hash(
+        &mut self,
+        id: IdentityId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Sets the first password of an identity that has none. False when it already has
+    /// one, so of two racing first-time accepts only one sets the password.
+    async fn set_initial_password_hash(
         &mut self,
         id: IdentityId,
         hash: &str,
@@ -171,16 +183,25 @@ pub trait Tx: Reads {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>>;
-    /// Sent: status `sent`, lease cleared, content scrubbed.
-    async fn outbox_sent(&mut self, id: OutboxId, at: Timestamp) -> StoreResult<()>;
+    /// Sent: status `sent`, lease cleared, content scrubbed. Applies only while the caller
+    /// still holds the lease it claimed (`lease_until` as claimed); false otherwise, because
+    /// another worker has taken the message over.
+    async fn outbox_sent(
+        &mut self,
+        id: OutboxId,
+        lease_until: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Failed this time: back to pending at `next_attempt_at`, or `failed` for good when
-    /// `next_attempt_at` is `None`.
+    /// `next_attempt_at` is `None` (content scrubbed then: a dead message must not keep a
+    /// live link). Like [`Tx::outbox_sent`], only while the caller holds the lease.
     async fn outbox_failed(
         &mut self,
         id: OutboxId,
+        lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

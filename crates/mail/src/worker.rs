@@ -107,17 +107,27 @@ impl OutboxWorker {
             Err(e) => Err((e.to_string(), true)),
         };
         let now = self.clock.now();
+        // Every claimed message carries the lease this worker holds.
+        let Some(lease) = message.lease_until else {
+            return Ok(());
+        };
         let mut tx = self.store.begin().await?;
         match outcome {
             Ok(()) => {
-                tx.outbox_sent(message.id, now).await?;
+                if !tx.outbox_sent(message.id, lease, now).await? {
+                    tracing::warn!(outbox_id = %message.id, "lease lost before the send was recorded; another worker owns the message");
+                    return Ok(());
+                }
                 pass.sent += 1;
                 tracing::info!(outbox_id = %message.id, kind = %message.kind, "email sent");
             }
             Err((error, retryable)) => {
                 let next = (retryable && message.attempts < self.settings.max_attempts)
                     .then(|| now + self.backoff(message.attempts));
-                tx.outbox_failed(message.id, &error, next).await?;
+                if !tx.outbox_failed(message.id, lease, &error, next).await? {
+                    tracing::warn!(outbox_id = %message.id, "lease lost before the failure was recorded; another worker owns the message");
+                    return Ok(());
+                }
                 if next.is_some() {
                     pass.retried += 1;
                     tracing::warn!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed; will retry");

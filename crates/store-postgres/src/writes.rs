@@ -32,6 +32,17 @@ impl Tx for PgConn {
         Ok(())
     }
 
+    async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
+        sqlx::query("SELECT * FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(id.as_uuid())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(crate::rows::org)
+            .transpose()
+    }
+
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE organizations SET name = $1, settings = $2, updated_at = $3 WHERE id = $4",
@@ -81,6 +92,26 @@ impl Tx for PgConn {
                 .execute(self.c())
                 .await
                 .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn set_initial_password_hash(
+        &mut self,
+        id: IdentityId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // Under READ COMMITTED a racing writer waits for the row lock, then re-checks the
+        // WHERE clause against the committed row: only one first password can be set.
+        let r = sqlx::query(
+            "UPDATE identities SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash IS NULL",
+        )
+        .bind(hash)
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
         Ok(done(r))
     }
 
@@ -329,42 +360,48 @@ impl Tx for PgConn {
         Ok(claimed)
     }
 
-    async fn outbox_sent(&mut self, id: OutboxId, at: Timestamp) -> StoreResult<()> {
-        sqlx::query(
+    async fn outbox_sent(
+        &mut self,
+        id: OutboxId,
+        lease_until: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, payload = NULL, \
-             last_error = NULL WHERE id = $2",
+             last_error = NULL WHERE id = $2 AND status = 'pending' AND lease_until = $3",
         )
         .bind(at)
         .bind(id.as_uuid())
+        .bind(lease_until)
         .execute(self.c())
         .await
         .map_err(map_err)?;
-        Ok(())
+        Ok(done(r))
     }
 
     async fn outbox_failed(
         &mut self,
         id: OutboxId,
+        lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
-    ) -> StoreResult<()> {
-        let q = match next_attempt_at {
-            Some(at) => sqlx::query(
-                "UPDATE outbox SET status = 'pending', last_error = $1, next_attempt_at = $2, \
-                 lease_until = NULL WHERE id = $3",
-            )
-            .bind(error)
-            .bind(at),
-            None => sqlx::query(
-                "UPDATE outbox SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2",
-            )
-            .bind(error),
-        };
-        q.bind(id.as_uuid())
-            .execute(self.c())
-            .await
-            .map_err(map_err)?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET \
+               status = CASE WHEN $2::timestamptz IS NULL THEN 'failed' ELSE 'pending' END, \
+               next_attempt_at = coalesce($2, next_attempt_at), \
+               payload = CASE WHEN $2::timestamptz IS NULL THEN NULL ELSE payload END, \
+               last_error = $1, lease_until = NULL \
+             WHERE id = $3 AND status = 'pending' AND lease_until = $4",
+        )
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(id.as_uuid())
+        .bind(lease_until)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

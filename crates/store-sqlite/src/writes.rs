@@ -33,6 +33,11 @@ impl Tx for SqliteConn {
         Ok(())
     }
 
+    async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
+        // BEGIN IMMEDIATE already holds SQLite's single write lock.
+        roster_core::store::Reads::org(self, id).await
+    }
+
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE organizations SET name = ?, settings = ?, updated_at = ? WHERE id = ?",
@@ -81,6 +86,24 @@ impl Tx for SqliteConn {
             .execute(self.c())
             .await
             .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn set_initial_password_hash(
+        &mut self,
+        id: IdentityId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE identities SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash IS NULL",
+        )
+        .bind(hash)
+        .bind(ms(at))
+        .bind(id.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
         Ok(done(r))
     }
 
@@ -329,42 +352,48 @@ impl Tx for SqliteConn {
         Ok(claimed)
     }
 
-    async fn outbox_sent(&mut self, id: OutboxId, at: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, payload = NULL, \
-             last_error = NULL WHERE id = ?",
+    async fn outbox_sent(
+        &mut self,
+        id: OutboxId,
+        lease_until: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = ?1, lease_until = NULL, payload = NULL, \
+             last_error = NULL WHERE id = ?2 AND status = 'pending' AND lease_until = ?3",
         )
         .bind(ms(at))
         .bind(id.to_string())
+        .bind(ms(lease_until))
         .execute(self.c())
         .await
         .map_err(map_err)?;
-        Ok(())
+        Ok(done(r))
     }
 
     async fn outbox_failed(
         &mut self,
         id: OutboxId,
+        lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
-    ) -> StoreResult<()> {
-        let q = match next_attempt_at {
-            Some(at) => sqlx::query(
-                "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ?, \
-                 lease_until = NULL WHERE id = ?",
-            )
-            .bind(error)
-            .bind(ms(at)),
-            None => sqlx::query(
-                "UPDATE outbox SET status = 'failed', last_error = ?, lease_until = NULL WHERE id = ?",
-            )
-            .bind(error),
-        };
-        q.bind(id.to_string())
-            .execute(self.c())
-            .await
-            .map_err(map_err)?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET \
+               status = CASE WHEN ?2 IS NULL THEN 'failed' ELSE 'pending' END, \
+               next_attempt_at = coalesce(?2, next_attempt_at), \
+               payload = CASE WHEN ?2 IS NULL THEN NULL ELSE payload END, \
+               last_error = ?1, lease_until = NULL \
+             WHERE id = ?3 AND status = 'pending' AND lease_until = ?4",
+        )
+        .bind(error)
+        .bind(opt_ms(next_attempt_at))
+        .bind(id.to_string())
+        .bind(ms(lease_until))
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

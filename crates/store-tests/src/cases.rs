@@ -647,10 +647,16 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         tx.claim_outbox(t0, lease, 10).await.unwrap().is_empty(),
         "leased ones are not claimed again"
     );
-    tx.outbox_sent(a.id, t0).await.unwrap();
-    tx.outbox_failed(b.id, "connection refused", Some(t0 + Duration::seconds(30)))
+    assert!(tx.outbox_sent(a.id, lease, t0).await.unwrap());
+    assert!(tx
+        .outbox_failed(
+            b.id,
+            lease,
+            "connection refused",
+            Some(t0 + Duration::seconds(30))
+        )
         .await
-        .unwrap();
+        .unwrap());
     tx.commit().await.unwrap();
 
     let mut r = store.reads().await.unwrap();
@@ -681,9 +687,10 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (b.id, 2));
-    tx.outbox_failed(b.id, "mailbox unavailable", None)
+    assert!(tx
+        .outbox_failed(b.id, t0 + Duration::minutes(2), "mailbox unavailable", None)
         .await
-        .unwrap();
+        .unwrap());
     tx.commit().await.unwrap();
 
     // A lease that runs out (a worker died) makes the message claimable again.
@@ -716,6 +723,7 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         .unwrap();
     assert_eq!(failed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![b.id]);
     assert_eq!(failed[0].last_error.as_deref(), Some("mailbox unavailable"));
+    assert_eq!(failed[0].notice, None, "a dead message keeps no live link");
     assert_eq!(
         r.list_outbox(&OutboxFilter {
             status: None,
@@ -726,6 +734,47 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         .len(),
         3
     );
+}
+
+pub async fn outbox_results_need_the_current_lease(store: S) {
+    let t0 = now();
+    let m = OutboxMessage::new(
+        None,
+        Email::parse("ada@example.com").unwrap(),
+        fixtures::notice(),
+        t0,
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue_outbox(&m).await.unwrap();
+    // Worker A claims, stalls past its lease; worker B claims the message again and sends it.
+    let lease_a = t0 + Duration::minutes(1);
+    assert_eq!(tx.claim_outbox(t0, lease_a, 1).await.unwrap().len(), 1);
+    let lease_b = t0 + Duration::minutes(3);
+    let b = tx.claim_outbox(lease_a, lease_b, 1).await.unwrap();
+    assert_eq!(b[0].lease_until, Some(lease_b));
+    assert!(tx.outbox_sent(m.id, lease_b, lease_a).await.unwrap());
+    // A's late reports change nothing: no resend, no false failure.
+    assert!(!tx
+        .outbox_failed(m.id, lease_a, "timeout", Some(lease_b))
+        .await
+        .unwrap());
+    assert!(!tx
+        .outbox_failed(m.id, lease_a, "timeout", None)
+        .await
+        .unwrap());
+    assert!(!tx.outbox_sent(m.id, lease_a, lease_b).await.unwrap());
+    tx.commit().await.unwrap();
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, OutboxStatus::Sent);
+    assert_eq!(row.sent_at, Some(lease_a));
+    assert_eq!(row.last_error, None);
 }
 
 pub async fn concurrent_outbox_claims_never_overlap(store: S) {
@@ -1088,6 +1137,139 @@ pub async fn concurrent_accepts_let_exactly_one_in(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!(m.status, MembershipStatus::Active);
+}
+
+pub async fn concurrent_settings_changes_are_all_kept(store: S) {
+    let roster = roster(store.clone());
+    let operator = roster_core::access::Caller::Operator {
+        token_id: ApiTokenId::new(),
+    };
+    for round in 0..10u32 {
+        let org = roster
+            .create_org(
+                &OperatorGrant::command_line(),
+                NewOrg {
+                    name: DisplayName::parse(&format!("Org {round}")).unwrap(),
+                    slug: None,
+                    kind: OrgKind::Company,
+                },
+            )
+            .await
+            .unwrap();
+        let change = |key: &'static str, value: u32| {
+            let (roster, operator) = (roster.clone(), operator.clone());
+            tokio::spawn(async move {
+                let grant = {
+                    let mut r = roster.store.reads().await.unwrap();
+                    roster_core::access::require(
+                        &mut *r,
+                        &operator,
+                        org.id,
+                        Permission::OrgSettings,
+                    )
+                    .await
+                    .unwrap()
+                };
+                let mut settings = serde_json::Map::new();
+                settings.insert(key.to_owned(), value.into());
+                roster
+                    .update_org(
+                        &grant,
+                        roster_core::usecases::orgs::OrgPatch {
+                            name: None,
+                            settings: Some(settings),
+                        },
+                    )
+                    .await
+                    .unwrap();
+            })
+        };
+        let a = change("invitation_lifetime_hours", 24 + round);
+        let b = change("password_min_length", 14 + round);
+        a.await.unwrap();
+        b.await.unwrap();
+        let stored = store
+            .reads()
+            .await
+            .unwrap()
+            .org(org.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                stored.settings.invitation_lifetime_hours,
+                stored.settings.password_min_length
+            ),
+            (24 + round, 14 + round),
+            "round {round}: a concurrent change was lost"
+        );
+    }
+}
+
+pub async fn concurrent_first_accepts_of_one_person_set_one_password(store: S) {
+    use roster_core::usecases::invitations::AcceptError;
+    let roster = roster(store.clone());
+    for round in 0..6 {
+        let email = format!("p{round}@example.com");
+        let mut tokens = vec![];
+        for org in ["acme", "globex"] {
+            let out = roster
+                .setup(
+                    &OperatorGrant::command_line(),
+                    setup_input(&format!("{org} {round}"), &email),
+                )
+                .await
+                .unwrap();
+            tokens.push(Secret::presented(
+                out.invitation_link.unwrap().rsplit('/').next().unwrap(),
+            ));
+        }
+        let mut handles = vec![];
+        for (i, token) in tokens.into_iter().enumerate() {
+            let roster = roster.clone();
+            handles.push(tokio::spawn(async move {
+                let pw = format!("a long passphrase number {i}");
+                let r = roster
+                    .accept_invitation(
+                        &token,
+                        AcceptInput {
+                            password: Some(pw.clone()),
+                            password_confirmation: Some(pw.clone()),
+                        },
+                        None,
+                    )
+                    .await;
+                (pw, r)
+            }));
+        }
+        let mut winners = vec![];
+        for h in handles {
+            match h.await.unwrap() {
+                (pw, Ok(_)) => winners.push(pw),
+                (_, Err(AcceptError::SignInRequired)) => {}
+                (_, Err(e)) => panic!("round {round}: unexpected {e:?}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one first password"
+        );
+        let identity = store
+            .reads()
+            .await
+            .unwrap()
+            .identity_by_email(&Email::parse(&email).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let hash = identity.password_hash.unwrap();
+        assert!(
+            roster.passwords.verify(&winners[0], &hash).await.unwrap(),
+            "round {round}: the winner's password is stored"
+        );
+    }
 }
 
 pub async fn concurrent_writers_all_commit(store: S) {

@@ -131,6 +131,9 @@ impl Tx for FailingTx {
     async fn insert_org(&mut self, org: &Organization) -> StoreResult<()> {
         self.inner.insert_org(org).await
     }
+    async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
+        self.inner.org_for_update(id).await
+    }
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {
         self.inner.update_org(org).await
     }
@@ -144,6 +147,14 @@ impl Tx for FailingTx {
         at: Timestamp,
     ) -> StoreResult<bool> {
         self.inner.set_password_hash(id, hash, at).await
+    }
+    async fn set_initial_password_hash(
+        &mut self,
+        id: IdentityId,
+        hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.set_initial_password_hash(id, hash, at).await
     }
     async fn mark_email_verified(&mut self, id: IdentityId, at: Timestamp) -> StoreResult<bool> {
         self.inner.mark_email_verified(id, at).await
@@ -209,16 +220,24 @@ impl Tx for FailingTx {
     ) -> StoreResult<Vec<OutboxMessage>> {
         self.inner.claim_outbox(now, lease_until, limit).await
     }
-    async fn outbox_sent(&mut self, id: OutboxId, at: Timestamp) -> StoreResult<()> {
-        self.inner.outbox_sent(id, at).await
+    async fn outbox_sent(
+        &mut self,
+        id: OutboxId,
+        lease_until: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.outbox_sent(id, lease_until, at).await
     }
     async fn outbox_failed(
         &mut self,
         id: OutboxId,
+        lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
-    ) -> StoreResult<()> {
-        self.inner.outbox_failed(id, error, next_attempt_at).await
+    ) -> StoreResult<bool> {
+        self.inner
+            .outbox_failed(id, lease_until, error, next_attempt_at)
+            .await
     }
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.inner.commit().await

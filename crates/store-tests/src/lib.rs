@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             sessions_and_api_tokens_are_found_by_hash,
             audit_appends_and_filters,
             outbox_enqueue_claim_and_finish,
+            outbox_results_need_the_current_lease,
             concurrent_outbox_claims_never_overlap,
             tenant_isolation,
             dropped_transaction_leaves_nothing,
@@ -58,6 +59,8 @@ macro_rules! conformance_suite {
             setup_writes_every_row_in_one_transaction,
             setup_grants_access_to_an_identity_that_can_sign_in,
             concurrent_accepts_let_exactly_one_in,
+            concurrent_settings_changes_are_all_kept,
+            concurrent_first_accepts_of_one_person_set_one_password,
             concurrent_writers_all_commit,
             readiness_after_migration,
         );

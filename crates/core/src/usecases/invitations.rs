@@ -283,12 +283,12 @@ impl Roster {
             return Err(InvitationError::Invalid.into());
         }
         if let Some(hash) = &new_hash {
-            // A concurrent accept of another invitation may have set it meanwhile.
-            let current = tx.identity(identity.id).await?;
-            if current.as_ref().is_some_and(Identity::has_usable_sign_in) {
-                return Err(InvitationError::Invalid.into());
+            // Conditional on the identity having no password yet: a concurrent accept of
+            // another invitation for the same new person may have set one meanwhile, and
+            // then this person must sign in with it instead.
+            if !tx.set_initial_password_hash(identity.id, hash, now).await? {
+                return Err(AcceptError::SignInRequired);
             }
-            tx.set_password_hash(identity.id, hash, now).await?;
         }
         tx.mark_email_verified(identity.id, now).await?;
         let membership = tx

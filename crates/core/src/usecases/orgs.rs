@@ -145,7 +145,7 @@ impl Roster {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let before = tx
-            .org(grant.org_id())
+            .org_for_update(grant.org_id())
             .await?
             .ok_or(UpdateOrgError::NotFound)?;
         let mut after = before.clone();
