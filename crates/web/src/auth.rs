@@ -111,7 +111,9 @@ impl FromRequestParts<AppState> for MaybeAuthed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await {
             Ok(a) => Ok(Self(a)),
-            Err(e) if e.status.is_client_error() => Ok(Self(None)),
+            // A stale cookie or token is as good as none; a live session without its CSRF
+            // token is refused rather than quietly ignored.
+            Err(e) if e.code == "unauthenticated" => Ok(Self(None)),
             Err(e) => Err(e),
         }
     }

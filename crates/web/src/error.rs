@@ -2,7 +2,7 @@
 //! (RFC 9457) with a stable `code` that clients can branch on. Server faults are logged with
 //! the request's span (which carries its request id) and answered without details.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -210,4 +210,27 @@ where
 
 fn query_rejection(r: QueryRejection) -> ApiError {
     ApiError::bad_request("invalid_query", r.body_text())
+}
+
+/// Path-parameter extractor with problem-document refusals (e.g. a path segment that is not
+/// valid UTF-8).
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(r) => Err(path_rejection(r)),
+        }
+    }
+}
+
+fn path_rejection(r: PathRejection) -> ApiError {
+    ApiError::bad_request("invalid_path", r.body_text())
 }

@@ -65,6 +65,13 @@ impl WebConfig {
     pub fn clear_session_cookie(&self) -> String {
         self.session_cookie("", 0)
     }
+
+    /// A `Set-Cookie` value that removes cookie `name`. Browsers ignore a removal of a
+    /// `__Host-` cookie unless it is `Secure` too, so the attributes match the original.
+    pub fn clear_cookie(&self, name: &str) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!("{name}=; Path=/; HttpOnly; Max-Age=0{secure}")
+    }
 }
 
 #[derive(Clone)]

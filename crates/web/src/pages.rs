@@ -9,6 +9,7 @@
 use crate::api::invitations::signed_in;
 use crate::auth::cookie;
 use crate::AppState;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -156,7 +157,13 @@ fn join_page(
 
 /// The page an invitation link opens: *Join {organization} team* for a new identity,
 /// *Join your team at {organization}* for an existing one.
-async fn show_invitation(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn show_invitation(
+    State(state): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(token)) = token else {
+        return invitation_problem_page(&state, InvitationError::Invalid);
+    };
     match state
         .roster
         .describe_invitation(&Secret::presented(token.as_str()))
@@ -186,10 +193,13 @@ struct JoinForm {
 
 async fn submit_invitation(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     form: Result<Form<JoinForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(Path(token)) = token else {
+        return invitation_problem_page(&state, InvitationError::Invalid);
+    };
     let Ok(Form(form)) = form else {
         return message(
             &state,
@@ -241,7 +251,10 @@ async fn submit_invitation(
             if let Ok(v) = session_cookie.parse() {
                 headers.append(header::SET_COOKIE, v);
             }
-            if let Ok(v) = format!("{}=; Path=/; Max-Age=0", form_csrf_cookie_name(&state)).parse()
+            if let Ok(v) = state
+                .web
+                .clear_cookie(form_csrf_cookie_name(&state))
+                .parse()
             {
                 headers.append(header::SET_COOKIE, v);
             }

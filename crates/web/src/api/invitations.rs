@@ -2,9 +2,9 @@
 
 use super::bodies::{AcceptBody, InvitationBody, MembershipBody, SignedInBody};
 use crate::auth::MaybeAuthed;
-use crate::error::{ApiError, ApiJson, Problem};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -67,7 +67,7 @@ pub(crate) fn accept_error(e: AcceptError) -> ApiError {
     ))]
 pub async fn describe(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<InvitationBody>, ApiError> {
     let info = state
         .roster
@@ -109,7 +109,7 @@ pub(crate) fn signed_in(state: &AppState, accepted: &Accepted) -> (String, Signe
     ))]
 pub async fn accept(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     MaybeAuthed(authed): MaybeAuthed,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Response, ApiError> {

@@ -2,9 +2,9 @@
 
 use super::bodies::{CreateOrg, ListParams, OrgBody, OrgList, UpdateOrg};
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiJson, ApiQuery, Problem};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use roster_core::access;
@@ -133,7 +133,7 @@ pub async fn list_orgs(
 pub async fn get_org(
     State(state): State<AppState>,
     authed: Authed,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<OrgBody>, ApiError> {
     let (_, view) = resolve_org(&state, &authed, &org).await?;
     let org = state
@@ -158,7 +158,7 @@ pub async fn get_org(
 pub async fn update_org(
     State(state): State<AppState>,
     authed: Authed,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> Result<Json<OrgBody>, ApiError> {
     let (found, _) = resolve_org(&state, &authed, &org).await?;

@@ -284,7 +284,7 @@ async fn malformed_requests_get_problem_documents() {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_client_error());
+    problem(resp, StatusCode::BAD_REQUEST, "invalid_path").await;
     let list: Value = app
         .operator(c.get(app.url("/api/v1/orgs")))
         .send()
@@ -379,8 +379,13 @@ async fn setup_email_accept_and_session(app: crate::support::TestApp) {
     assert_eq!(me["memberships"][0]["org"]["slug"], "acme-supplies");
     assert_eq!(me["memberships"][0]["roles"], json!(["admin"]));
 
-    // The link works once.
-    let resp = accept(json!({ "password": "another long password", "password_confirmation": "another long password" })).await.unwrap();
+    // The link works once (tried without the session, as someone else holding the link).
+    let resp = Client::new()
+        .post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+        .json(&json!({ "password": "another long password", "password_confirmation": "another long password" }))
+        .send()
+        .await
+        .unwrap();
     problem(resp, StatusCode::NOT_FOUND, "invitation_invalid").await;
     let resp = c
         .get(app.url(&format!("/api/v1/invitations/{token}")))
@@ -658,14 +663,14 @@ async fn the_second_invitation_of_a_person_needs_their_session() {
         .await
         .unwrap();
     problem(resp, StatusCode::UNAUTHORIZED, "sign_in_required").await;
-    // With the session but without its CSRF token, the cookie does not count.
+    // With the session but without its CSRF token: refused, not quietly anonymous.
     let resp = c
         .post(app.url(&format!("/api/v1/invitations/{second}/accept")))
         .json(&json!({}))
         .send()
         .await
         .unwrap();
-    problem(resp, StatusCode::UNAUTHORIZED, "sign_in_required").await;
+    problem(resp, StatusCode::FORBIDDEN, "csrf_failed").await;
 
     let resp = c
         .post(app.url(&format!("/api/v1/invitations/{second}/accept")))

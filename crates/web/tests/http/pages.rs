@@ -169,3 +169,67 @@ async fn an_expired_link_says_so_and_who_can_resend_it() {
     let (status, _) = open(&app, &c, "inv_nonsense").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Behind TLS every cookie is `__Host-` prefixed and `Secure`, including the removal of the
+/// form's CSRF cookie (a browser ignores a non-`Secure` removal of a `__Host-` cookie).
+#[tokio::test]
+async fn behind_tls_cookies_are_host_prefixed_and_secure() {
+    let app = crate::support::spawn_secure_app().await;
+    let token = app
+        .setup_and_read_invitation("Acme", "ada@acme.example")
+        .await;
+    let resp = Client::new()
+        .get(app.url(&format!("/invitations/{token}")))
+        .send()
+        .await
+        .unwrap();
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-roster_form_csrf="), "{set}");
+    assert!(
+        set.contains("; Secure") && set.contains("SameSite=Strict") && set.contains("Path=/"),
+        "{set}"
+    );
+    let form_cookie = set.split(';').next().unwrap().to_owned();
+    let csrf = csrf_field(&resp.text().await.unwrap());
+
+    let resp = Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url(&format!("/invitations/{token}")))
+        .header("cookie", form_cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("password", "correct horse battery"),
+            ("password_confirmation", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-roster_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("; Secure")
+            && session.contains("HttpOnly")
+            && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(!session.contains("Domain="), "{session}");
+    let cleared = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-roster_form_csrf=;"))
+        .expect("the form cookie removed");
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.contains("; Secure"),
+        "{cleared}"
+    );
+}

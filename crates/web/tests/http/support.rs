@@ -39,6 +39,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(Arc::new(store), dir, None).await
 }
 
+/// A server that acts as if behind TLS: `__Host-` cookie names and `Secure` cookies.
+pub async fn spawn_secure_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roster.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    spawn_app_with(Arc::new(store), dir, None, true).await
+}
+
 /// A server on a fresh PostgreSQL database; `None` when PostgreSQL is unreachable and not
 /// required.
 pub async fn spawn_app_postgres() -> Option<TestApp> {
@@ -57,6 +67,15 @@ async fn spawn_app_on(
     store: Arc<dyn roster_core::store::Store>,
     dir: tempfile::TempDir,
     database: Option<TestDatabase>,
+) -> TestApp {
+    spawn_app_with(store, dir, database, false).await
+}
+
+async fn spawn_app_with(
+    store: Arc<dyn roster_core::store::Store>,
+    dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+    secure_cookies: bool,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -77,7 +96,11 @@ async fn spawn_app_on(
         .create_operator_token(&OperatorGrant::command_line(), "tests")
         .await
         .unwrap();
-    let state = AppState::new(roster.clone(), WebConfig::for_public_url(&base)).unwrap();
+    let web = WebConfig {
+        secure_cookies,
+        ..WebConfig::for_public_url(&base)
+    };
+    let state = AppState::new(roster.clone(), web).unwrap();
     let app = roster_web::router(state);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestApp {
