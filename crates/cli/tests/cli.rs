@@ -15,7 +15,10 @@ fn roster(dir: &Path) -> Command {
         .env_remove("ROSTER_CONFIG")
         .env_remove("ROSTER_MAIL")
         .env_remove("ROSTER_PUBLIC_URL")
-        .env_remove("ROSTER_LISTEN");
+        .env_remove("ROSTER_LISTEN")
+        .env_remove("ROSTER_DATABASE_URL_FILE")
+        .env_remove("ROSTER_MAIL_FROM")
+        .env_remove("ROSTER_LOG_FORMAT");
     cmd
 }
 
@@ -186,16 +189,14 @@ fn setup_then_operator_commands_share_the_store() {
     assert!(text(&dup.stderr).contains("taken"));
 }
 
-/// `roster serve` with no flags: creates the SQLite file, listens on 127.0.0.1:8080, logs the
-/// URL, delivers mail to files, and stops cleanly on SIGTERM.
+/// `roster serve` with only a free port chosen: creates the SQLite file in ./roster-data,
+/// logs the URL, delivers mail to files, and stops cleanly on SIGTERM.
 #[test]
 fn serve_starts_delivers_mail_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(
         dir.path(),
         &[
-            "--listen",
-            "127.0.0.1:0",
             "setup",
             "--org-name",
             "Acme",
@@ -207,7 +208,13 @@ fn serve_starts_delivers_mail_and_stops_on_sigterm() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut child = roster(dir.path())
-        .args(["--listen", "127.0.0.1:0", "serve"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "http://roster.test",
+            "serve",
+        ])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -303,7 +310,13 @@ fn start_serve(dir: &Path, envs: &[(&str, &str)]) -> (std::process::Child, Strin
         cmd.env(k, v);
     }
     let mut child = cmd
-        .args(["--listen", "127.0.0.1:0", "serve"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "http://roster.test",
+            "serve",
+        ])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
