@@ -3,10 +3,12 @@
 //!
 //! Write transactions run at READ COMMITTED: every invariant write is a compare-and-set
 //! `UPDATE ... WHERE <expected state>`, which PostgreSQL re-checks on the latest row version,
-//! so two racing changes cannot both apply. Outbox claims use `FOR UPDATE SKIP LOCKED`.
+//! so two racing changes cannot both apply, and no caller has to retry serialization
+//! failures. Read-modify-writes lock their row first (`FOR UPDATE`); outbox claims use
+//! `FOR UPDATE SKIP LOCKED`, so several workers share the queue without overlap.
 
+mod convert;
 mod reads;
-mod rows;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod writes;
@@ -15,9 +17,12 @@ use async_trait::async_trait;
 use roster_core::store::{Readiness, Reads, Store, StoreError, StoreResult, Tx};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::str::FromStr;
 use std::time::Duration;
+
+pub(crate) use convert::map_err;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -29,17 +34,28 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to a `postgres://` URL. Does not migrate.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(map_err)?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with options already parsed (tests derive them from another URL; a URL
+    /// printed back from options loses some parameters).
+    pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
+        // Opens one connection at once, so a wrong URL or password fails at start-up rather
+        // than at the first request. The acquire timeout turns an exhausted pool into
+        // `StoreError::Busy` (try again) instead of a request that hangs.
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(15))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(map_err)?;
         Ok(Self { pool })
     }
 
-    /// Applies pending migrations. sqlx holds an advisory lock meanwhile, so several
-    /// instances starting at once migrate one after the other.
+    /// Applies the migrations this build carries that the database has not seen. sqlx holds
+    /// an advisory lock meanwhile, so several instances starting at once against one
+    /// database migrate one after the other instead of tripping over each other.
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR
             .run(&self.pool)
@@ -47,36 +63,13 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }
 
+    /// The pool, for tests that inspect the database directly (settings, raw rows).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 }
 
-/// Maps driver errors to the store's typed errors; unique violations by constraint name.
-pub fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) => {
-            if db.is_unique_violation() {
-                match db.constraint() {
-                    Some("organizations_slug") => StoreError::SlugTaken,
-                    Some("identities_email_key") => StoreError::EmailTaken,
-                    Some("memberships_live") => StoreError::AlreadyMember,
-                    _ => StoreError::Duplicate,
-                }
-            } else if matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03")) {
-                StoreError::Busy
-            } else {
-                StoreError::Backend(e.to_string())
-            }
-        }
-        sqlx::Error::PoolTimedOut => StoreError::Busy,
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => {
-            StoreError::Corrupt(e.to_string())
-        }
-        _ => StoreError::Backend(e.to_string()),
-    }
-}
-
+/// A connection, plain for reads or inside a write transaction.
 enum Conn {
     Plain(PoolConnection<Postgres>),
     Tx(Transaction<'static, Postgres>),
@@ -109,6 +102,7 @@ impl Store for PostgresStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        // The server's default isolation (READ COMMITTED) on purpose: see the crate docs.
         let tx = self.pool.begin().await.map_err(map_err)?;
         Ok(Box::new(PgConn { conn: Conn::Tx(tx) }))
     }
@@ -122,22 +116,14 @@ impl Store for PostgresStore {
                 unknown_migrations: vec![],
             });
         }
+        // No migrations table yet means nothing applied: every migration is pending.
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
         )
         .fetch_all(&self.pool)
         .await
         .unwrap_or_default();
-        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        Ok(Readiness {
-            reachable: true,
-            pending_migrations: known
-                .iter()
-                .copied()
-                .filter(|v| !applied.contains(v))
-                .collect(),
-            unknown_migrations: applied.into_iter().filter(|v| !known.contains(v)).collect(),
-        })
+        Ok(convert::readiness(&MIGRATOR, applied))
     }
 
     async fn close(&self) {

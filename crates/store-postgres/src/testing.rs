@@ -12,6 +12,12 @@ use sqlx::{ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Test databases are named `roster_test_<unix seconds>_<random>`, so a later run can tell
+/// how old a leftover is.
+const PREFIX: &str = "roster_test_";
+/// Leftovers older than this are from runs that died; younger ones may be in use.
+const STALE_AFTER_SECS: u64 = 3600;
+
 pub fn admin_url() -> String {
     std::env::var("ROSTER_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -31,6 +37,8 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     /// A URL that reaches this database (for other processes, e.g. the `roster` binary).
+    /// Printed back from parsed options, so host, port, credentials and TLS settings carry
+    /// over but free-form `options` in the admin URL do not.
     pub fn url(&self) -> String {
         PgConnectOptions::from_str(&admin_url())
             .map(|o| o.database(&self.name).to_url_lossy().to_string())
@@ -62,15 +70,18 @@ impl Drop for TestDatabase {
 
 /// Drops databases left behind by runs that were killed before cleaning up.
 async fn drop_stale(admin: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'roster\\_test\\_%'",
-    )
-    .fetch_all(&mut *admin)
-    .await
-    .unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(PREFIX)
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap();
     for name in names {
-        let created: Option<u64> = name.split('_').nth(2).and_then(|s| s.parse().ok());
-        if created.is_some_and(|t| t + 3600 < now_secs()) {
+        let created: Option<u64> = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse().ok());
+        if created.is_some_and(|t| t + STALE_AFTER_SECS < now_secs()) {
             let _ = admin
                 .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
                 .await;
@@ -100,20 +111,16 @@ pub async fn fresh_database() -> Option<(PostgresStore, TestDatabase)> {
         }
     };
     drop_stale(&mut admin).await;
-    let name = format!(
-        "roster_test_{}_{}",
-        now_secs(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = format!("{PREFIX}{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
     admin
         .execute(format!("CREATE DATABASE \"{name}\"").as_str())
         .await
         .unwrap();
+    // The guard exists before anything else can fail, so a failing setup still drops the
+    // database.
     let guard = TestDatabase { name: name.clone() };
     let options = PgConnectOptions::from_str(&url).unwrap().database(&name);
-    let store = PostgresStore::connect(options.to_url_lossy().as_ref())
-        .await
-        .unwrap();
+    let store = PostgresStore::connect_with(options).await.unwrap();
     store.migrate().await.unwrap();
     Some((store, guard))
 }

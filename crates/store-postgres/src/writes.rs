@@ -1,12 +1,16 @@
-//! Changes, inside a transaction.
+//! Changes, inside a READ COMMITTED transaction. Every change that guards an invariant is a
+//! compare-and-set `UPDATE ... WHERE <expected state>`: a racing writer waits for the row
+//! lock, then PostgreSQL re-checks the WHERE clause against the committed row, so of two
+//! racing changes only one applies.
 
-use crate::rows::outbox;
+use crate::convert::int;
+use crate::reads::{org, outbox};
 use crate::{map_err, Conn, PgConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
-use roster_core::store::{StoreResult, Tx};
+use roster_core::store::{StoreError, StoreResult, Tx};
 
 fn done(r: sqlx::postgres::PgQueryResult) -> bool {
     r.rows_affected() > 0
@@ -33,13 +37,15 @@ impl Tx for PgConn {
     }
 
     async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
+        // A second read-modify-write of the same organization waits here until this
+        // transaction ends and then reads the committed settings, so neither change is lost.
         sqlx::query("SELECT * FROM organizations WHERE id = $1 FOR UPDATE")
             .bind(id.as_uuid())
             .fetch_optional(self.c())
             .await
             .map_err(map_err)?
             .as_ref()
-            .map(crate::rows::org)
+            .map(org)
             .transpose()
     }
 
@@ -239,7 +245,7 @@ impl Tx for PgConn {
         .bind(s.created_at)
         .bind(s.last_seen_at)
         .bind(s.expires_at)
-        .bind(i32::try_from(s.idle_timeout_minutes).unwrap_or(i32::MAX))
+        .bind(int(s.idle_timeout_minutes, "idle_timeout_minutes")?)
         .bind(s.revoked_at)
         .execute(self.c())
         .await
@@ -313,7 +319,7 @@ impl Tx for PgConn {
             .as_ref()
             .map(serde_json::to_value)
             .transpose()
-            .map_err(|e| roster_core::store::StoreError::Corrupt(e.to_string()))?;
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO outbox (id, org_id, recipient, kind, payload, status, attempts, \
              next_attempt_at, lease_until, last_error, created_at, sent_at) \
@@ -325,7 +331,7 @@ impl Tx for PgConn {
         .bind(&m.kind)
         .bind(payload)
         .bind(m.status.as_str())
-        .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
+        .bind(int(m.attempts, "attempts")?)
         .bind(m.next_attempt_at)
         .bind(m.lease_until)
         .bind(m.last_error.as_deref())
@@ -343,6 +349,9 @@ impl Tx for PgConn {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
+        // SKIP LOCKED: a worker passes over rows another worker is claiming right now
+        // instead of waiting for them, so concurrent claims never return the same message.
+        // The order is not kept by UPDATE ... RETURNING, hence the sort below.
         let rows = sqlx::query(
             "UPDATE outbox SET lease_until = $2, attempts = attempts + 1 WHERE id IN ( \
                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -413,5 +422,5 @@ impl Tx for PgConn {
 }
 
 fn settings_json(s: &OrgSettings) -> StoreResult<serde_json::Value> {
-    serde_json::to_value(s).map_err(|e| roster_core::store::StoreError::Corrupt(e.to_string()))
+    serde_json::to_value(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

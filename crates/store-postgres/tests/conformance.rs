@@ -1,8 +1,9 @@
 //! The shared conformance suite on PostgreSQL, each test on a fresh database (see
-//! `roster_store_postgres::testing`).
+//! `roster_store_postgres::testing`), dropped when the test ends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use roster_core::store::Store;
 use roster_store_postgres::testing::fresh_database;
 use roster_store_tests::{conformance_suite, TestStore};
 use std::sync::Arc;
@@ -14,9 +15,11 @@ async fn make() -> Option<TestStore> {
 
 conformance_suite!(make);
 
-/// PostgreSQL-only: commits are durable and the audit table refuses changes even from raw SQL.
+/// PostgreSQL-only: a commit is acknowledged only once it is on disk. The store does not
+/// set this itself (an operator may choose a stronger level for replication), so this
+/// checks what the server gives the store's connections.
 #[tokio::test]
-async fn durable_commits_and_append_only_audit() {
+async fn commits_are_durable() {
     let Some((store, _guard)) = fresh_database().await else {
         return;
     };
@@ -25,17 +28,82 @@ async fn durable_commits_and_append_only_audit() {
         .await
         .unwrap();
     assert_eq!(sync, "on");
-    sqlx::query("INSERT INTO audit_events (id, at, actor_kind, action, details) VALUES (gen_random_uuid(), now(), 'cli', 'a', '{}')")
-        .execute(store.pool())
+    store.close().await;
+}
+
+/// PostgreSQL-only: the audit table refuses updates, deletes and truncation even from raw
+/// SQL.
+#[tokio::test]
+async fn audit_events_are_append_only() {
+    let Some((store, _guard)) = fresh_database().await else {
+        return;
+    };
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, actor_kind, action, details) \
+         VALUES (gen_random_uuid(), now(), 'cli', 'a', '{}')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    for change in [
+        "UPDATE audit_events SET action = 'b'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let err = sqlx::query(change)
+            .execute(store.pool())
+            .await
+            .expect_err(change);
+        assert!(err.to_string().contains("append-only"), "{change}: {err}");
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+        .fetch_one(store.pool())
         .await
         .unwrap();
-    assert!(sqlx::query("UPDATE audit_events SET action = 'b'")
-        .execute(store.pool())
-        .await
-        .is_err());
-    assert!(sqlx::query("DELETE FROM audit_events")
-        .execute(store.pool())
-        .await
-        .is_err());
-    store.pool().close().await;
+    assert_eq!(left, 1);
+    store.close().await;
+}
+
+/// PostgreSQL-only: unique violations other than slug, email and live membership (here the
+/// session token) map to `Duplicate`, by the constraint names the migration sets.
+#[tokio::test]
+async fn other_unique_violations_are_duplicates() {
+    use roster_core::ids::{IdentityId, SessionId};
+    use roster_core::model::Session;
+    use roster_core::secrets::Secret;
+    use roster_core::store::StoreError;
+    let Some((store, _guard)) = fresh_database().await else {
+        return;
+    };
+    let ada = roster_store_tests::fixtures::identity("ada@example.com");
+    let token = Secret::generate("").unwrap();
+    let t0 = roster_store_tests::fixtures::now();
+    let session = |identity_id: IdentityId| Session {
+        id: SessionId::new(),
+        identity_id,
+        token_hash: token.hash(),
+        csrf_hash: Secret::generate("").unwrap().hash(),
+        created_at: t0,
+        last_seen_at: t0,
+        expires_at: t0 + chrono::Duration::days(1),
+        idle_timeout_minutes: 60,
+        revoked_at: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&ada).await.unwrap();
+    tx.insert_session(&session(ada.id)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.insert_session(&session(ada.id)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.insert_identity(&ada).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::EmailTaken | StoreError::Duplicate),
+        "{err:?}"
+    );
+    drop(tx);
+    store.close().await;
 }

@@ -1,0 +1,77 @@
+//! Conversions between PostgreSQL column values and domain types, and error mapping.
+//!
+//! Ids and times need no conversion here (UUID and TIMESTAMPTZ bind as `Uuid` and
+//! `DateTime<Utc>`; core truncates times to milliseconds, which TIMESTAMPTZ's microseconds
+//! hold exactly). What is left: counters, which are `u32` in the model but signed in SQL.
+
+use roster_core::store::{Readiness, StoreError, StoreResult};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+pub(crate) fn get<'r, T>(row: &'r PgRow, col: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(col).map_err(map_err)
+}
+
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+pub(crate) fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| corrupt(e.to_string()))
+}
+
+/// A stored counter back to the model's `u32`; a negative one is corrupt.
+pub(crate) fn count(v: i32, what: &str) -> StoreResult<u32> {
+    u32::try_from(v).map_err(|_| corrupt(format!("bad {what} {v}")))
+}
+
+/// A counter into an INTEGER column. Refused rather than clamped when it does not fit, so
+/// the row read back is always the row written.
+pub(crate) fn int(v: u32, what: &str) -> StoreResult<i32> {
+    i32::try_from(v).map_err(|_| StoreError::Backend(format!("{what} {v} is out of range")))
+}
+
+/// Maps driver errors to the store's typed errors. Unique violations are recognised by the
+/// constraint name PostgreSQL reports, which the migration sets explicitly.
+pub fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) => {
+            if db.is_unique_violation() {
+                match db.constraint() {
+                    Some("organizations_slug") => StoreError::SlugTaken,
+                    Some("identities_email_key") => StoreError::EmailTaken,
+                    Some("memberships_live") => StoreError::AlreadyMember,
+                    _ => StoreError::Duplicate,
+                }
+            } else if matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03")) {
+                // serialization_failure, deadlock_detected, lock_not_available: the
+                // transaction lost a race and may simply be retried.
+                StoreError::Busy
+            } else {
+                StoreError::Backend(e.to_string())
+            }
+        }
+        sqlx::Error::PoolTimedOut => StoreError::Busy,
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+pub(crate) fn readiness(migrator: &Migrator, applied: Vec<i64>) -> Readiness {
+    let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+    Readiness {
+        reachable: true,
+        pending_migrations: known
+            .iter()
+            .copied()
+            .filter(|v| !applied.contains(v))
+            .collect(),
+        unknown_migrations: applied.into_iter().filter(|v| !known.contains(v)).collect(),
+    }
+}
