@@ -207,44 +207,8 @@ fn serve_starts_delivers_mail_and_stops_on_sigterm() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut child = roster(dir.path())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            "http://roster.test",
-            "serve",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next().expect("serve exited early").unwrap();
-        if let Some(i) = line.find("Roster listening on ") {
-            break line[i + "Roster listening on ".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned();
-        }
-    };
-    let addr = url.trim_start_matches("http://").to_owned();
-    let get = |path: &str| -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut body = String::new();
-        s.read_to_string(&mut body).unwrap();
-        body
-    };
-    assert!(get("/readyz").contains("\"status\":\"ready\""));
+    let served = start_serve(dir.path(), &[]);
+    assert!(http_get(&served.addr, "/readyz", None).contains("\"status\":\"ready\""));
     // The worker delivers the queued invitation to ./roster-data/mail.
     let mail_dir = dir.path().join("roster-data/mail");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -252,22 +216,13 @@ fn serve_starts_delivers_mail_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "no mail delivered");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (exit, log) = stop(served);
     assert!(exit.success(), "{exit:?}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    assert!(
+        log.iter().any(|l| l.contains("outbox worker stopped")),
+        "{log:?}"
+    );
+    assert!(log.last().is_some_and(|l| l.contains("stopped")), "{log:?}");
     let id = std::fs::read_dir(&mail_dir)
         .unwrap()
         .next()
@@ -303,8 +258,15 @@ fn the_database_url_can_come_from_a_file() {
     assert!(text(&out.stderr).contains("ROSTER_DATABASE_URL_FILE"));
 }
 
-/// Starts `roster serve` on a free port and returns it with its address once it listens.
-fn start_serve(dir: &Path, envs: &[(&str, &str)]) -> (std::process::Child, String) {
+/// A running `roster serve` and its log.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    log: std::thread::JoinHandle<Vec<String>>,
+}
+
+/// Starts `roster serve` on a free port and returns once it listens.
+fn start_serve(dir: &Path, envs: &[(&str, &str)]) -> Served {
     let mut cmd = roster(dir);
     for (k, v) in envs {
         cmd.env(k, v);
@@ -322,19 +284,46 @@ fn start_serve(dir: &Path, envs: &[(&str, &str)]) -> (std::process::Child, Strin
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = vec![];
     let addr = loop {
         let line = lines.next().expect("serve exited early").unwrap();
-        if let Some(i) = line.find("Roster listening on http://") {
-            break line[i + "Roster listening on http://".len()..]
+        let found = line.find("Roster listening on http://").map(|i| {
+            line[i + "Roster listening on http://".len()..]
                 .split_whitespace()
                 .next()
                 .unwrap()
-                .to_owned();
+                .to_owned()
+        });
+        seen.push(line);
+        if let Some(addr) = found {
+            break addr;
         }
     };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    // Keep reading the log so the server never blocks on a full pipe.
+    let log = std::thread::spawn(move || {
+        seen.extend(lines.map_while(Result::ok));
+        seen
+    });
+    Served { child, addr, log }
+}
+
+/// Sends SIGTERM and waits for the exit; returns the status and the whole log.
+fn stop(mut served: Served) -> (std::process::ExitStatus, Vec<String>) {
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = served.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (exit, served.log.join().unwrap())
 }
 
 fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> String {
@@ -370,8 +359,7 @@ async fn two_instances_share_one_postgres_database() {
         let b = s.spawn(|| start_serve(dir.path(), &envs));
         (a.join().unwrap(), b.join().unwrap())
     });
-    let ((mut a, addr_a), (mut b, addr_b)) = (a, b);
-    for addr in [&addr_a, &addr_b] {
+    for addr in [&a.addr, &b.addr] {
         assert!(http_get(addr, "/readyz", None).contains("\"backend\":\"postgres\""));
     }
     let token = roster(dir.path())
@@ -386,16 +374,12 @@ async fn two_instances_share_one_postgres_database() {
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", text(&created.stderr));
-    for addr in [&addr_a, &addr_b] {
+    for addr in [&a.addr, &b.addr] {
         let body = http_get(addr, "/api/v1/orgs/shared", Some(&token));
         assert!(body.contains("\"slug\":\"shared\""), "{body}");
     }
-    for child in [&mut a, &mut b] {
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+    for served in [a, b] {
+        assert!(stop(served).0.success());
     }
     store.pool().close().await;
     drop(database);

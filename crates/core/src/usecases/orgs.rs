@@ -2,13 +2,15 @@
 
 use super::org_target;
 use crate::access::{OperatorGrant, OrgGrant, OrgView};
+use crate::clock::Timestamp;
 use crate::ids::OrgId;
+use crate::model::Actor;
 use crate::model::{
     AuditEvent, OrgKind, OrgSettings, Organization, Page, PageRequest, Permission, SettingsError,
 };
 use crate::names::{DisplayName, Slug, SlugError};
 use crate::roster::Roster;
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx};
 use serde_json::json;
 
 #[derive(Clone, Debug)]
@@ -35,6 +37,39 @@ pub(crate) fn slug_for(new: &NewOrg) -> Result<Slug, CreateOrgError> {
         Some(s) => Ok(s.clone()),
         None => Slug::from_name(new.name.as_str()).map_err(CreateOrgError::NoSlug),
     }
+}
+
+/// Writes a new organization and its audit event inside the caller's transaction.
+pub(crate) async fn insert_new_org(
+    tx: &mut dyn Tx,
+    new: NewOrg,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<Organization, CreateOrgError> {
+    let slug = slug_for(&new)?;
+    let org = Organization {
+        id: OrgId::new(),
+        kind: new.kind,
+        name: new.name,
+        slug: slug.clone(),
+        settings: OrgSettings::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_org(&org).await.map_err(|e| match e {
+        StoreError::SlugTaken => CreateOrgError::SlugTaken(slug),
+        e => e.into(),
+    })?;
+    tx.append_audit(&AuditEvent::new(
+        Some(org.id),
+        actor,
+        "organization.created",
+        org_target(&org),
+        json!({ "name": org.name.as_str(), "slug": org.slug.as_str(), "kind": org.kind.as_str() }),
+        now,
+    ))
+    .await?;
+    Ok(org)
 }
 
 /// Changes to an organization; absent fields stay as they are.
@@ -67,31 +102,8 @@ impl Roster {
         grant: &OperatorGrant,
         new: NewOrg,
     ) -> Result<Organization, CreateOrgError> {
-        let slug = slug_for(&new)?;
-        let now = self.clock.now();
-        let org = Organization {
-            id: OrgId::new(),
-            kind: new.kind,
-            name: new.name,
-            slug: slug.clone(),
-            settings: OrgSettings::default(),
-            created_at: now,
-            updated_at: now,
-        };
         let mut tx = self.store.begin().await?;
-        tx.insert_org(&org).await.map_err(|e| match e {
-            StoreError::SlugTaken => CreateOrgError::SlugTaken(slug),
-            e => e.into(),
-        })?;
-        tx.append_audit(&AuditEvent::new(
-            Some(org.id),
-            grant.actor(),
-            "organization.created",
-            org_target(&org),
-            json!({ "name": org.name.as_str(), "slug": org.slug.as_str(), "kind": org.kind.as_str() }),
-            now,
-        ))
-        .await?;
+        let org = insert_new_org(&mut *tx, new, grant.actor(), self.clock.now()).await?;
         tx.commit().await?;
         Ok(org)
     }

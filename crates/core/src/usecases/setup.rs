@@ -5,14 +5,12 @@
 //! operator; the person sets their own password when accepting it.
 
 use super::invitations::{identity_for, issue_invitation, InvitationFor, IssueError};
-use super::orgs::{slug_for, CreateOrgError, NewOrg};
-use super::{org_target, target};
+use super::orgs::{insert_new_org, CreateOrgError, NewOrg};
+use super::target;
 use crate::access::OperatorGrant;
 use crate::email::Email;
-use crate::ids::OrgId;
 use crate::model::{
-    AuditEvent, BuiltinRole, Membership, MembershipStatus, Notice, OrgSettings, Organization,
-    OutboxMessage,
+    AuditEvent, BuiltinRole, Membership, MembershipStatus, Notice, Organization, OutboxMessage,
 };
 use crate::names::Slug;
 use crate::roster::Roster;
@@ -62,32 +60,10 @@ impl Roster {
         grant: &OperatorGrant,
         input: SetupInput,
     ) -> Result<SetupOutcome, SetupError> {
-        let slug = slug_for(&input.org)?;
         let now = self.clock.now();
         let actor = grant.actor();
-        let org = Organization {
-            id: OrgId::new(),
-            kind: input.org.kind,
-            name: input.org.name,
-            slug: slug.clone(),
-            settings: OrgSettings::default(),
-            created_at: now,
-            updated_at: now,
-        };
         let mut tx = self.store.begin().await?;
-        tx.insert_org(&org).await.map_err(|e| match e {
-            StoreError::SlugTaken => SetupError::AlreadySetUp(slug),
-            e => e.into(),
-        })?;
-        tx.append_audit(&AuditEvent::new(
-            Some(org.id),
-            actor,
-            "organization.created",
-            org_target(&org),
-            json!({ "name": org.name.as_str(), "slug": org.slug.as_str(), "kind": org.kind.as_str() }),
-            now,
-        ))
-        .await?;
+        let org = insert_new_org(&mut *tx, input.org, actor, now).await?;
 
         let existing = tx.identity_by_email(&input.admin_email).await?;
         let (identity, is_new) = identity_for(&input.admin_email, existing, now);
