@@ -106,6 +106,9 @@ impl OutboxWorker {
             }
             Err(e) => Err((e.to_string(), true)),
         };
+        // Errors come from mail servers and libraries; keep them printable and bounded
+        // (PostgreSQL text refuses NUL bytes).
+        let outcome = outcome.map_err(|(error, retryable)| (clean_error(&error), retryable));
         let now = self.clock.now();
         // Every claimed message carries the lease this worker holds.
         let Some(lease) = message.lease_until else {
@@ -180,5 +183,26 @@ impl OutboxWorker {
             }
         }
         tracing::info!("outbox worker stopped");
+    }
+}
+
+/// An error message fit to store: control characters replaced, at most 1,000 characters.
+fn clean_error(error: &str) -> String {
+    error
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1000)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stored_errors_are_printable_and_bounded() {
+        assert_eq!(
+            super::clean_error("550\0 no\r\nsuch user"),
+            "550  no  such user"
+        );
+        assert_eq!(super::clean_error(&"x".repeat(5000)).len(), 1000);
     }
 }

@@ -50,6 +50,19 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
+        // With synchronous_commit=off PostgreSQL may lose commits it has acknowledged. Roster
+        // does not override the server (an operator may have chosen a stricter setting for
+        // replication), but it says so.
+        let sync: Option<String> = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+        if sync.as_deref() == Some("off") {
+            tracing::warn!(
+                "PostgreSQL runs with synchronous_commit=off: acknowledged writes can be lost on a crash"
+            );
+        }
         Ok(Self { pool })
     }
 
