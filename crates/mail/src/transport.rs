@@ -113,8 +113,8 @@ mod tests {
     fn specs() {
         assert_eq!(MailSpec::parse("log"), Ok(MailSpec::Log));
         assert_eq!(
-            MailSpec::parse("file:/tmp/x"),
-            Ok(MailSpec::File("/tmp/x".into()))
+            MailSpec::parse("file:/var/spool/roster"),
+            Ok(MailSpec::File("/var/spool/roster".into()))
         );
         assert_eq!(MailSpec::parse("file:"), Err(MailSpecError::EmptyDir));
         assert_eq!(
