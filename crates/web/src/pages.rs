@@ -119,7 +119,6 @@ fn join_page(
     status: StatusCode,
     token: &str,
     info: &InvitationInfo,
-    min_length: u32,
     errors: Vec<String>,
 ) -> Response {
     let Ok(csrf) = Secret::generate("") else {
@@ -144,7 +143,7 @@ fn join_page(
             email => info.email.as_str(),
             token,
             csrf => csrf.expose(),
-            min_length,
+            min_length => info.password_min_length,
             expires_at => info.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             errors,
         },
@@ -169,18 +168,8 @@ async fn show_invitation(
         .describe_invitation(&Secret::presented(token.as_str()))
         .await
     {
-        Ok(info) => {
-            let min = min_length(&state, &info).await;
-            join_page(&state, StatusCode::OK, &token, &info, min, vec![])
-        }
+        Ok(info) => join_page(&state, StatusCode::OK, &token, &info, vec![]),
         Err(e) => invitation_problem_page(&state, e),
-    }
-}
-
-async fn min_length(state: &AppState, info: &InvitationInfo) -> u32 {
-    match state.roster.find_org(&info.org_slug).await {
-        Ok(Some(org)) => org.settings.password_min_length,
-        _ => roster_core::passwords::DEFAULT_MIN_LENGTH,
     }
 }
 
@@ -275,10 +264,7 @@ async fn submit_invitation(
                 }
             };
             match state.roster.describe_invitation(&secret).await {
-                Ok(info) => {
-                    let min = min_length(&state, &info).await;
-                    join_page(&state, StatusCode::BAD_REQUEST, &token, &info, min, errors)
-                }
+                Ok(info) => join_page(&state, StatusCode::BAD_REQUEST, &token, &info, errors),
                 Err(e) => invitation_problem_page(&state, e),
             }
         }

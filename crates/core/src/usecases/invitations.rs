@@ -96,7 +96,8 @@ pub enum IssueError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvitationInfo {
     pub org_name: String,
-    pub org_slug: String,
+    /// The organization's password minimum, for the accept form.
+    pub password_min_length: u32,
     pub email: Email,
     /// The identity can already sign in: accepting needs no password, only a sign-in.
     pub existing_identity: bool,
@@ -206,7 +207,7 @@ impl Roster {
         let r = self.resolve_invitation(token).await?;
         Ok(InvitationInfo {
             org_name: r.org.name.to_string(),
-            org_slug: r.org.slug.to_string(),
+            password_min_length: r.org.settings.password_min_length,
             existing_identity: r.identity.has_usable_sign_in(),
             email: r.identity.email,
             expires_at: r.invitation.expires_at,

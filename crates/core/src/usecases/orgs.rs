@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::names::{DisplayName, Slug, SlugError};
 use crate::roster::Roster;
-use crate::store::{StoreError, Tx};
+use crate::store::{Reads, StoreError, Tx};
 use serde_json::json;
 
 #[derive(Clone, Debug)]
@@ -36,6 +36,21 @@ pub(crate) fn slug_for(new: &NewOrg) -> Result<Slug, CreateOrgError> {
     match &new.slug {
         Some(s) => Ok(s.clone()),
         None => Slug::from_name(new.name.as_str()).map_err(CreateOrgError::NoSlug),
+    }
+}
+
+/// Finds an organization by id or slug on the caller's connection, so a handler can look it
+/// up and check access on one connection.
+pub async fn find_org(
+    reads: &mut dyn Reads,
+    id_or_slug: &str,
+) -> Result<Option<Organization>, StoreError> {
+    if let Ok(id) = id_or_slug.parse::<OrgId>() {
+        return reads.org(id).await;
+    }
+    match Slug::parse(id_or_slug) {
+        Ok(slug) => reads.org_by_slug(&slug).await,
+        Err(_) => Ok(None),
     }
 }
 
@@ -118,14 +133,7 @@ impl Roster {
 
     /// Finds an organization by id or slug, as `{org}` in a path allows.
     pub async fn find_org(&self, id_or_slug: &str) -> Result<Option<Organization>, StoreError> {
-        let mut reads = self.store.reads().await?;
-        if let Ok(id) = id_or_slug.parse::<OrgId>() {
-            return reads.org(id).await;
-        }
-        match Slug::parse(id_or_slug) {
-            Ok(slug) => reads.org_by_slug(&slug).await,
-            Err(_) => Ok(None),
-        }
+        find_org(&mut *self.store.reads().await?, id_or_slug).await
     }
 
     /// Members of the organization, removed ones excluded.
@@ -139,10 +147,6 @@ impl Roster {
             .await?
             .list_members(view.org_id(), page)
             .await
-    }
-
-    pub async fn org(&self, view: &OrgView) -> Result<Option<Organization>, StoreError> {
-        self.store.reads().await?.org(view.org_id()).await
     }
 
     pub async fn update_org(

@@ -10,23 +10,36 @@ use axum::Json;
 use roster_core::access;
 use roster_core::model::{OrgKind, Organization, PageRequest, Permission};
 use roster_core::names::{DisplayName, Slug};
-use roster_core::usecases::orgs::{CreateOrgError, NewOrg, OrgPatch, UpdateOrgError};
+use roster_core::usecases::orgs::{self, CreateOrgError, NewOrg, OrgPatch, UpdateOrgError};
 
-/// Resolves `{org}` (an id or a slug) to an organization the caller may see. Absent and
-/// invisible answer alike.
-pub(crate) async fn resolve_org(
+/// Resolves `{org}` (an id or a slug) to an organization the caller may see, on one
+/// connection. Absent and invisible answer alike (404).
+pub(crate) async fn visible_org(
     state: &AppState,
     authed: &Authed,
     org: &str,
-) -> Result<(Organization, access::OrgView), ApiError> {
-    let found = state
-        .roster
-        .find_org(org)
+) -> Result<Organization, ApiError> {
+    let mut reads = state.roster.store.reads().await?;
+    let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    access::view_org(&mut *reads, &authed.caller, found.id).await?;
+    Ok(found)
+}
+
+/// Resolves `{org}` and requires `permission` there, on one connection: 404 for absent or
+/// invisible, 403 for a member without the permission.
+pub(crate) async fn org_grant(
+    state: &AppState,
+    authed: &Authed,
+    org: &str,
+    permission: Permission,
+) -> Result<access::OrgGrant, ApiError> {
     let mut reads = state.roster.store.reads().await?;
-    let view = access::view_org(&mut *reads, &authed.caller, found.id).await?;
-    Ok((found, view))
+    let found = orgs::find_org(&mut *reads, org)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(access::require(&mut *reads, &authed.caller, found.id, permission).await?)
 }
 
 pub(crate) fn cursor_of(after: Option<uuid::Uuid>) -> Option<String> {
@@ -135,12 +148,7 @@ pub async fn get_org(
     authed: Authed,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<OrgBody>, ApiError> {
-    let (_, view) = resolve_org(&state, &authed, &org).await?;
-    let org = state
-        .roster
-        .org(&view)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let org = visible_org(&state, &authed, &org).await?;
     Ok(Json((&org).into()))
 }
 
@@ -161,16 +169,7 @@ pub async fn update_org(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> Result<Json<OrgBody>, ApiError> {
-    let (found, _) = resolve_org(&state, &authed, &org).await?;
-    let mut reads = state.roster.store.reads().await?;
-    let grant = access::require(
-        &mut *reads,
-        &authed.caller,
-        found.id,
-        Permission::OrgSettings,
-    )
-    .await?;
-    drop(reads);
+    let grant = org_grant(&state, &authed, &org, Permission::OrgSettings).await?;
     let name = body
         .name
         .as_deref()
