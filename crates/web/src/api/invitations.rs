@@ -62,6 +62,7 @@ pub(crate) fn accept_error(e: AcceptError) -> ApiError {
     params(("token" = String, Path, description = "the token from the invitation link")),
     responses(
         (status = 200, body = InvitationBody),
+        (status = 400, description = "`invalid_path`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`invitation_invalid`: unknown, used or cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`invitation_expired`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -102,8 +103,9 @@ pub(crate) fn signed_in(state: &AppState, accepted: &Accepted) -> (String, Signe
     request_body = AcceptBody,
     responses(
         (status = 200, body = SignedInBody, description = "joined; the session cookie is set"),
-        (status = 400, description = "`password_policy`, `password_mismatch`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`password_policy`, `password_mismatch`, `malformed_json`, `invalid_body`, `invalid_path`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`sign_in_required`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`csrf_failed`: a session cookie without its CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`invitation_invalid`", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`invitation_expired`", body = Problem, content_type = "application/problem+json"),
     ))]

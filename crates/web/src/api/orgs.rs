@@ -140,6 +140,7 @@ pub async fn list_orgs(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, body = OrgBody),
+        (status = 400, description = "`invalid_path`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -158,7 +159,7 @@ pub async fn get_org(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, body = OrgBody),
-        (status = 400, description = "`invalid_name`, `invalid_settings`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_name`, `invalid_settings`, `malformed_json`, `invalid_body`, `invalid_path`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`, `csrf_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),

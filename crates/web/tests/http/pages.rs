@@ -44,7 +44,18 @@ async fn open(app: &TestApp, c: &Client, token: &str) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn a_new_person_joins_through_the_page_and_lands_signed_in() {
-    let app = spawn_app().await;
+    join_through_the_page(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_new_person_joins_through_the_page_on_postgres() {
+    let Some(app) = crate::support::spawn_app_postgres().await else {
+        return;
+    };
+    join_through_the_page(app).await;
+}
+
+async fn join_through_the_page(app: TestApp) {
     let token = app
         .setup_and_read_invitation("Acme <Tools>", "ada@acme.example")
         .await;
