@@ -64,6 +64,11 @@ id_type!(SessionId);
 id_type!(ApiTokenId);
 id_type!(AuditEventId);
 id_type!(OutboxId);
+id_type!(
+    /// A single-use link for a password reset or an email change.
+    IdentityTokenId
+);
+id_type!(SignInAttemptId);
 
 #[cfg(test)]
 mod tests {

@@ -10,10 +10,13 @@
 
 use crate::clock::Timestamp;
 use crate::email::Email;
-use crate::ids::{IdentityId, InvitationId, MembershipId, OrgId, OutboxId, SessionId};
+use crate::ids::{
+    ApiTokenId, IdentityId, IdentityTokenId, InvitationId, MembershipId, OrgId, OutboxId, SessionId,
+};
 use crate::model::{
-    ApiToken, AuditEvent, AuditQuery, Identity, Invitation, Membership, MembershipStatus,
-    Organization, OutboxMessage, OutboxStatus, Page, PageRequest,
+    ApiToken, AuditEvent, AuditQuery, BuiltinRole, Identity, IdentityToken, Invitation, Membership,
+    MembershipStatus, Organization, OutboxMessage, OutboxStatus, Page, PageRequest, Session,
+    SignInAttempt, ThrottleState, TokenPurpose,
 };
 use crate::names::Slug;
 use crate::secrets::SecretHash;
@@ -102,11 +105,38 @@ pub trait Reads: Send {
     ) -> StoreResult<Page<MemberView>>;
 
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>>;
-    async fn session_by_token(
+    async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>>;
+    /// Every session of an identity that is not revoked (expired ones included), newest
+    /// first.
+    async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>>;
+    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>>;
+    /// An organization's token by id, revoked ones included; `None` for another
+    /// organization's token.
+    async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>>;
+    /// An organization's tokens, revoked ones included, newest first.
+    async fn list_api_tokens(&mut self, org: OrgId) -> StoreResult<Vec<ApiToken>>;
+
+    /// A single-use identity link by the hash of its token, only for `purpose`.
+    async fn identity_token_by_hash(
         &mut self,
         hash: &SecretHash,
-    ) -> StoreResult<Option<crate::model::Session>>;
-    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>>;
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>>;
+    /// The identity's most recently created link for `purpose`, used or not.
+    async fn latest_identity_token(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>>;
+
+    /// A throttling counter; `None` when nothing was counted for the key.
+    async fn throttle(&mut self, scope: &str, key: &str) -> StoreResult<Option<ThrottleState>>;
+    /// Sign-in attempts for an identity, newest first.
+    async fn sign_in_attempts_of(
+        &mut self,
+        identity: IdentityId,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInAttempt>>;
 
     /// Newest first.
     async fn list_audit(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
@@ -143,9 +173,38 @@ pub trait Tx: Reads {
         at: Timestamp,
     ) -> StoreResult<bool>;
     async fn mark_email_verified(&mut self, id: IdentityId, at: Timestamp) -> StoreResult<bool>;
+    /// Reads an identity and holds it against concurrent change until this transaction
+    /// ends (PostgreSQL: `FOR UPDATE`; SQLite: the write lock already held). Serialises
+    /// per-person checks such as the reset-link cooldown across instances.
+    async fn identity_for_update(&mut self, id: IdentityId) -> StoreResult<Option<Identity>>;
+    /// Replaces the sign-in email and marks it verified at `at`. `EmailTaken` when another
+    /// identity has it (case-insensitively); false when the identity is absent.
+    async fn set_identity_email(
+        &mut self,
+        id: IdentityId,
+        email: &Email,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Name, time zone and locale. False when the identity is absent.
+    async fn update_identity_profile(
+        &mut self,
+        id: IdentityId,
+        name: Option<&str>,
+        timezone: Option<&str>,
+        locale: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     /// Inserts the membership with its roles.
     async fn insert_membership(&mut self, membership: &Membership) -> StoreResult<()>;
+    /// Replaces the roles of a membership of `org` that is not removed. False when absent.
+    async fn set_membership_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[BuiltinRole],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Moves a membership of `org` from `from` to `to` (a compare-and-set, so two racing
     /// changes cannot both apply). False when no such membership is in state `from`.
     async fn set_membership_status(
@@ -167,10 +226,68 @@ pub trait Tx: Reads {
         at: Timestamp,
     ) -> StoreResult<bool>;
 
-    async fn insert_session(&mut self, session: &crate::model::Session) -> StoreResult<()>;
+    async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
     async fn touch_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<()>;
     async fn revoke_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<bool>;
+    /// Revokes every live session of the identity except `keep`; returns how many.
+    async fn revoke_sessions_of_identity(
+        &mut self,
+        identity: IdentityId,
+        keep: Option<SessionId>,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
+
     async fn insert_api_token(&mut self, token: &ApiToken) -> StoreResult<()>;
+    /// Revokes a token of `org`. False when absent, another organization's, or already
+    /// revoked.
+    async fn revoke_api_token(
+        &mut self,
+        org: OrgId,
+        id: ApiTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Revokes every live token the identity created; returns how many.
+    async fn revoke_api_tokens_of_identity(
+        &mut self,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
+    async fn touch_api_token(&mut self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;
+
+    async fn insert_identity_token(&mut self, token: &IdentityToken) -> StoreResult<()>;
+    /// Marks a link used. A compare-and-set: true only when it was unused, not revoked and
+    /// not expired at `at`, so of two concurrent redeems exactly one gets true.
+    async fn consume_identity_token(
+        &mut self,
+        id: IdentityTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Revokes every unused link of the identity for `purpose`; returns how many.
+    async fn revoke_identity_tokens(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
+
+    /// Counts one attempt against a fixed-window counter, atomically: a window that started
+    /// at or before `window_started_before` (or none) restarts at `now` with a count of 1;
+    /// otherwise the
+    /// count grows by one. Returns the counter after the change, so of many concurrent
+    /// hits each sees a distinct count.
+    async fn hit_throttle(
+        &mut self,
+        scope: &str,
+        key: &str,
+        now: Timestamp,
+        window_started_before: Timestamp,
+    ) -> StoreResult<ThrottleState>;
+    /// Takes one attempt back (never below zero): a sign-in that succeeded was not a
+    /// failure.
+    async fn release_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()>;
+    /// Forgets a counter.
+    async fn clear_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()>;
+    async fn insert_sign_in_attempt(&mut self, attempt: &SignInAttempt) -> StoreResult<()>;
 
     async fn append_audit(&mut self, event: &AuditEvent) -> StoreResult<()>;
 

@@ -2,8 +2,10 @@
 //!
 //! Ids and times need no conversion here (UUID and TIMESTAMPTZ bind as `Uuid` and
 //! `DateTime<Utc>`; core truncates times to milliseconds, which TIMESTAMPTZ's microseconds
-//! hold exactly). What is left: counters, which are `u32` in the model but signed in SQL.
+//! hold exactly). What is left: counters, which are `u32` in the model but signed in SQL, and
+//! token permissions, stored as a JSON array of codes.
 
+use roster_core::model::Permission;
 use roster_core::store::{Readiness, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgRow;
@@ -33,6 +35,19 @@ pub(crate) fn count(v: i32, what: &str) -> StoreResult<u32> {
 /// the row read back is always the row written.
 pub(crate) fn int(v: u32, what: &str) -> StoreResult<i32> {
     i32::try_from(v).map_err(|_| StoreError::Backend(format!("{what} {v} is out of range")))
+}
+
+/// An organization token's permissions as stored: a JSON array of permission codes.
+pub(crate) fn permissions_json(p: &[Permission]) -> serde_json::Value {
+    serde_json::Value::Array(p.iter().map(|p| p.code().into()).collect())
+}
+
+/// A stored permission array back to the model; an unknown code is corrupt, not dropped.
+pub(crate) fn permissions(v: serde_json::Value) -> StoreResult<Vec<Permission>> {
+    parse(serde_json::from_value::<Vec<String>>(v))?
+        .iter()
+        .map(|code| parse(Permission::parse(code)))
+        .collect()
 }
 
 /// Maps driver errors to the store's typed errors. Unique violations are recognised by the

@@ -9,6 +9,7 @@
 
 mod convert;
 mod reads;
+mod sign_in;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod writes;

@@ -1,7 +1,7 @@
 //! Queries, on a plain connection or inside a transaction.
 
-use crate::convert::{count, get, parse};
-use crate::{map_err, PgConn};
+use crate::convert::{count, get, parse, permissions};
+use crate::{map_err, sign_in, PgConn};
 use async_trait::async_trait;
 use roster_core::email::Email;
 use roster_core::ids::*;
@@ -100,9 +100,12 @@ pub(crate) fn api_token(row: &PgRow) -> StoreResult<ApiToken> {
         org_id: get::<Option<Uuid>>(row, "org_id")?.map(OrgId::from_uuid),
         name: get(row, "name")?,
         token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        created_by: get::<Option<Uuid>>(row, "created_by")?.map(IdentityId::from_uuid),
+        permissions: permissions(get(row, "permissions")?)?,
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
         revoked_at: get(row, "revoked_at")?,
+        last_used_at: get(row, "last_used_at")?,
     })
 }
 
@@ -334,6 +337,20 @@ impl Reads for PgConn {
             .transpose()
     }
 
+    async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {
+        sqlx::query(
+            "SELECT * FROM sessions WHERE identity_id = $1 AND revoked_at IS NULL \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(identity.as_uuid())
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(session)
+        .collect()
+    }
+
     async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>> {
         sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1")
             .bind(hash.as_str())
@@ -343,6 +360,57 @@ impl Reads for PgConn {
             .as_ref()
             .map(api_token)
             .transpose()
+    }
+
+    async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE org_id = $1 AND id = $2")
+            .bind(org.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(api_token)
+            .transpose()
+    }
+
+    async fn list_api_tokens(&mut self, org: OrgId) -> StoreResult<Vec<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE org_id = $1 ORDER BY created_at DESC, id DESC")
+            .bind(org.as_uuid())
+            .fetch_all(self.c())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(api_token)
+            .collect()
+    }
+
+    async fn identity_token_by_hash(
+        &mut self,
+        hash: &SecretHash,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>> {
+        sign_in::identity_token_by_hash(self.c(), hash, purpose).await
+    }
+
+    async fn latest_identity_token(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>> {
+        sign_in::latest_identity_token(self.c(), identity, purpose).await
+    }
+
+    async fn throttle(&mut self, scope: &str, key: &str) -> StoreResult<Option<ThrottleState>> {
+        sign_in::throttle_state(self.c(), scope, key).await
+    }
+
+    async fn sign_in_attempts_of(
+        &mut self,
+        identity: IdentityId,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInAttempt>> {
+        sign_in::attempts_of(self.c(), identity, limit).await
     }
 
     async fn list_audit(&mut self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

@@ -3,14 +3,16 @@
 //! lock, then PostgreSQL re-checks the WHERE clause against the committed row, so of two
 //! racing changes only one applies.
 
-use crate::convert::int;
-use crate::reads::{org, outbox};
-use crate::{map_err, Conn, PgConn};
+use crate::convert::{int, permissions_json};
+use crate::reads::{identity, org, outbox};
+use crate::{map_err, sign_in, Conn, PgConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
+use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::store::{StoreError, StoreResult, Tx};
+use std::collections::BTreeSet;
 
 fn done(r: sqlx::postgres::PgQueryResult) -> bool {
     r.rows_affected() > 0
@@ -134,6 +136,63 @@ impl Tx for PgConn {
         Ok(done(r))
     }
 
+    async fn identity_for_update(&mut self, id: IdentityId) -> StoreResult<Option<Identity>> {
+        // A second transaction locking the same identity waits here until this one ends.
+        sqlx::query("SELECT * FROM identities WHERE id = $1 FOR UPDATE")
+            .bind(id.as_uuid())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(identity)
+            .transpose()
+    }
+
+    async fn set_identity_email(
+        &mut self,
+        id: IdentityId,
+        email: &Email,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // The identities_email_key constraint turns a taken address into `EmailTaken`
+        // (map_err); the failed statement aborts the transaction, so nothing changed.
+        let r = sqlx::query(
+            "UPDATE identities SET email = $1, email_key = $2, email_verified_at = $3, \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(email.as_str())
+        .bind(email.key())
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn update_identity_profile(
+        &mut self,
+        id: IdentityId,
+        name: Option<&str>,
+        timezone: Option<&str>,
+        locale: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE identities SET name = $1, timezone = $2, locale = $3, updated_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(name)
+        .bind(timezone)
+        .bind(locale)
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
     async fn insert_membership(&mut self, m: &Membership) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO memberships (id, org_id, identity_id, status, created_at, updated_at, \
@@ -161,6 +220,49 @@ impl Tx for PgConn {
             .map_err(map_err)?;
         }
         Ok(())
+    }
+
+    async fn set_membership_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[BuiltinRole],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // Touching the membership first checks it (this org, not removed) and takes its
+        // row lock, so two concurrent role changes of one membership apply one after the
+        // other and the roles end up exactly as one of them set.
+        let r = sqlx::query(
+            "UPDATE memberships SET updated_at = $1 WHERE org_id = $2 AND id = $3 \
+             AND status <> 'removed'",
+        )
+        .bind(at)
+        .bind(org.as_uuid())
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        if !done(r) {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM membership_roles WHERE org_id = $1 AND membership_id = $2")
+            .bind(org.as_uuid())
+            .bind(id.as_uuid())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        for role in roles.iter().collect::<BTreeSet<_>>() {
+            sqlx::query(
+                "INSERT INTO membership_roles (membership_id, org_id, role) VALUES ($1, $2, $3)",
+            )
+            .bind(id.as_uuid())
+            .bind(org.as_uuid())
+            .bind(role.as_str())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        }
+        Ok(true)
     }
 
     async fn set_membership_status(
@@ -274,23 +376,137 @@ impl Tx for PgConn {
         Ok(done(r))
     }
 
+    async fn revoke_sessions_of_identity(
+        &mut self,
+        identity: IdentityId,
+        keep: Option<SessionId>,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE identity_id = $2 AND revoked_at IS NULL \
+             AND ($3::uuid IS NULL OR id <> $3)",
+        )
+        .bind(at)
+        .bind(identity.as_uuid())
+        .bind(keep.map(|k| k.as_uuid()))
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
     async fn insert_api_token(&mut self, t: &ApiToken) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, kind, org_id, name, token_hash, created_at, expires_at, \
-             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_tokens (id, kind, org_id, name, token_hash, created_by, permissions, \
+             created_at, expires_at, revoked_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(t.id.as_uuid())
         .bind(t.kind.as_str())
         .bind(t.org_id.map(|o| o.as_uuid()))
         .bind(&t.name)
         .bind(t.token_hash.as_str())
+        .bind(t.created_by.map(|i| i.as_uuid()))
+        .bind(permissions_json(&t.permissions))
         .bind(t.created_at)
         .bind(t.expires_at)
         .bind(t.revoked_at)
+        .bind(t.last_used_at)
         .execute(self.c())
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn revoke_api_token(
+        &mut self,
+        org: OrgId,
+        id: ApiTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE org_id = $2 AND id = $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(org.as_uuid())
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn revoke_api_tokens_of_identity(
+        &mut self,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(identity.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn touch_api_token(&mut self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
+        // GREATEST ignores NULL: the first use sets it, a late writer never moves it back.
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = GREATEST(last_used_at, $1) WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_identity_token(&mut self, token: &IdentityToken) -> StoreResult<()> {
+        sign_in::insert_identity_token(self.c(), token).await
+    }
+
+    async fn consume_identity_token(
+        &mut self,
+        id: IdentityTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        sign_in::consume_identity_token(self.c(), id, at).await
+    }
+
+    async fn revoke_identity_tokens(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        sign_in::revoke_identity_tokens(self.c(), identity, purpose, at).await
+    }
+
+    async fn hit_throttle(
+        &mut self,
+        scope: &str,
+        key: &str,
+        now: Timestamp,
+        window_started_before: Timestamp,
+    ) -> StoreResult<ThrottleState> {
+        sign_in::hit_throttle(self.c(), scope, key, now, window_started_before).await
+    }
+
+    async fn release_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
+        sign_in::release_throttle(self.c(), scope, key).await
+    }
+
+    async fn clear_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
+        sign_in::clear_throttle(self.c(), scope, key).await
+    }
+
+    async fn insert_sign_in_attempt(&mut self, attempt: &SignInAttempt) -> StoreResult<()> {
+        sign_in::insert_attempt(self.c(), attempt).await
     }
 
     async fn append_audit(&mut self, e: &AuditEvent) -> StoreResult<()> {

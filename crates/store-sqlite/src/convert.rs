@@ -2,6 +2,7 @@
 
 use chrono::DateTime;
 use roster_core::clock::Timestamp;
+use roster_core::model::Permission;
 use roster_core::store::{Readiness, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
@@ -36,6 +37,25 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
 
 pub(crate) fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
     r.map_err(|e| corrupt(e.to_string()))
+}
+
+/// An organization token's permissions as stored: a JSON array of permission codes.
+pub(crate) fn permissions_json(p: &[Permission]) -> StoreResult<String> {
+    serde_json::to_string(&p.iter().map(|p| p.code()).collect::<Vec<_>>())
+        .map_err(|e| corrupt(e.to_string()))
+}
+
+/// A stored permission array back to the model; an unknown code is corrupt, not dropped.
+pub(crate) fn permissions(v: &str) -> StoreResult<Vec<Permission>> {
+    parse(serde_json::from_str::<Vec<String>>(v))?
+        .iter()
+        .map(|code| parse(Permission::parse(code)))
+        .collect()
+}
+
+/// A counter from an INTEGER column back to the model's `u32`; a negative one is corrupt.
+pub(crate) fn count(v: i64, what: &str) -> StoreResult<u32> {
+    u32::try_from(v).map_err(|_| corrupt(format!("bad {what} {v}")))
 }
 
 /// Maps driver errors to the store's typed errors. Unique violations are recognised by the

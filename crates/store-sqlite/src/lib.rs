@@ -7,6 +7,7 @@
 
 mod convert;
 mod reads;
+mod sign_in;
 mod writes;
 
 use async_trait::async_trait;

@@ -1,7 +1,7 @@
 //! Queries, on a plain connection or inside a transaction.
 
-use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, time, uuid};
-use crate::{map_err, SqliteConn};
+use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, permissions, time, uuid};
+use crate::{map_err, sign_in, SqliteConn};
 use async_trait::async_trait;
 use roster_core::email::Email;
 use roster_core::ids::*;
@@ -12,7 +12,7 @@ use roster_core::store::{MemberView, OutboxFilter, Reads, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
+pub(crate) fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
@@ -108,9 +108,12 @@ pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
         org_id: opt_uuid(get(row, "org_id")?)?.map(OrgId::from_uuid),
         name: get(row, "name")?,
         token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        created_by: opt_uuid(get(row, "created_by")?)?.map(IdentityId::from_uuid),
+        permissions: permissions(&get::<String>(row, "permissions")?)?,
         created_at: time(get(row, "created_at")?)?,
         expires_at: opt_time(get(row, "expires_at")?)?,
         revoked_at: opt_time(get(row, "revoked_at")?)?,
+        last_used_at: opt_time(get(row, "last_used_at")?)?,
     })
 }
 
@@ -342,6 +345,20 @@ impl Reads for SqliteConn {
             .transpose()
     }
 
+    async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {
+        sqlx::query(
+            "SELECT * FROM sessions WHERE identity_id = ? AND revoked_at IS NULL \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(identity.to_string())
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(session)
+        .collect()
+    }
+
     async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>> {
         sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ?")
             .bind(hash.as_str())
@@ -351,6 +368,57 @@ impl Reads for SqliteConn {
             .as_ref()
             .map(api_token)
             .transpose()
+    }
+
+    async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE org_id = ? AND id = ?")
+            .bind(org.to_string())
+            .bind(id.to_string())
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(api_token)
+            .transpose()
+    }
+
+    async fn list_api_tokens(&mut self, org: OrgId) -> StoreResult<Vec<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE org_id = ? ORDER BY created_at DESC, id DESC")
+            .bind(org.to_string())
+            .fetch_all(self.c())
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(api_token)
+            .collect()
+    }
+
+    async fn identity_token_by_hash(
+        &mut self,
+        hash: &SecretHash,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>> {
+        sign_in::identity_token_by_hash(self.c(), hash, purpose).await
+    }
+
+    async fn latest_identity_token(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>> {
+        sign_in::latest_identity_token(self.c(), identity, purpose).await
+    }
+
+    async fn throttle(&mut self, scope: &str, key: &str) -> StoreResult<Option<ThrottleState>> {
+        sign_in::throttle_state(self.c(), scope, key).await
+    }
+
+    async fn sign_in_attempts_of(
+        &mut self,
+        identity: IdentityId,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInAttempt>> {
+        sign_in::attempts_of(self.c(), identity, limit).await
     }
 
     async fn list_audit(&mut self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

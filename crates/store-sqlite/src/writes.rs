@@ -1,13 +1,15 @@
 //! Changes, inside a `BEGIN IMMEDIATE` transaction.
 
-use crate::convert::{ms, opt_ms};
+use crate::convert::{ms, opt_ms, permissions_json};
 use crate::reads::outbox;
-use crate::{map_err, Conn, SqliteConn};
+use crate::{map_err, sign_in, Conn, SqliteConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
+use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
-use roster_core::store::{StoreResult, Tx};
+use roster_core::store::{Reads, StoreResult, Tx};
+use std::collections::BTreeSet;
 
 fn done(r: sqlx::sqlite::SqliteQueryResult) -> bool {
     r.rows_affected() > 0
@@ -35,7 +37,7 @@ impl Tx for SqliteConn {
 
     async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         // BEGIN IMMEDIATE already holds SQLite's single write lock.
-        roster_core::store::Reads::org(self, id).await
+        Reads::org(self, id).await
     }
 
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {
@@ -120,6 +122,54 @@ impl Tx for SqliteConn {
         Ok(done(r))
     }
 
+    async fn identity_for_update(&mut self, id: IdentityId) -> StoreResult<Option<Identity>> {
+        // BEGIN IMMEDIATE already holds SQLite's single write lock.
+        Reads::identity(self, id).await
+    }
+
+    async fn set_identity_email(
+        &mut self,
+        id: IdentityId,
+        email: &Email,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // The unique index on email_key turns a taken address into `EmailTaken` (map_err).
+        let r = sqlx::query(
+            "UPDATE identities SET email = ?1, email_key = ?2, email_verified_at = ?3, \
+             updated_at = ?3 WHERE id = ?4",
+        )
+        .bind(email.as_str())
+        .bind(email.key())
+        .bind(ms(at))
+        .bind(id.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn update_identity_profile(
+        &mut self,
+        id: IdentityId,
+        name: Option<&str>,
+        timezone: Option<&str>,
+        locale: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE identities SET name = ?, timezone = ?, locale = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(name)
+        .bind(timezone)
+        .bind(locale)
+        .bind(ms(at))
+        .bind(id.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
     async fn insert_membership(&mut self, m: &Membership) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO memberships (id, org_id, identity_id, status, created_at, updated_at, \
@@ -147,6 +197,47 @@ impl Tx for SqliteConn {
             .map_err(map_err)?;
         }
         Ok(())
+    }
+
+    async fn set_membership_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[BuiltinRole],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // Touching the membership first checks it (this org, not removed); the write lock
+        // of BEGIN IMMEDIATE keeps the delete-and-insert below from interleaving.
+        let r = sqlx::query(
+            "UPDATE memberships SET updated_at = ? WHERE org_id = ? AND id = ? AND status <> 'removed'",
+        )
+        .bind(ms(at))
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        if !done(r) {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM membership_roles WHERE org_id = ? AND membership_id = ?")
+            .bind(org.to_string())
+            .bind(id.to_string())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        for role in roles.iter().collect::<BTreeSet<_>>() {
+            sqlx::query(
+                "INSERT INTO membership_roles (membership_id, org_id, role) VALUES (?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(org.to_string())
+            .bind(role.as_str())
+            .execute(self.c())
+            .await
+            .map_err(map_err)?;
+        }
+        Ok(true)
     }
 
     async fn set_membership_status(
@@ -260,23 +351,135 @@ impl Tx for SqliteConn {
         Ok(done(r))
     }
 
+    async fn revoke_sessions_of_identity(
+        &mut self,
+        identity: IdentityId,
+        keep: Option<SessionId>,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 WHERE identity_id = ?2 AND revoked_at IS NULL \
+             AND (?3 IS NULL OR id <> ?3)",
+        )
+        .bind(ms(at))
+        .bind(identity.to_string())
+        .bind(keep.map(|k| k.to_string()))
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
     async fn insert_api_token(&mut self, t: &ApiToken) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, kind, org_id, name, token_hash, created_at, expires_at, \
-             revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens (id, kind, org_id, name, token_hash, created_by, permissions, \
+             created_at, expires_at, revoked_at, last_used_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(t.id.to_string())
         .bind(t.kind.as_str())
         .bind(t.org_id.map(|o| o.to_string()))
         .bind(&t.name)
         .bind(t.token_hash.as_str())
+        .bind(t.created_by.map(|i| i.to_string()))
+        .bind(permissions_json(&t.permissions)?)
         .bind(ms(t.created_at))
         .bind(opt_ms(t.expires_at))
         .bind(opt_ms(t.revoked_at))
+        .bind(opt_ms(t.last_used_at))
         .execute(self.c())
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn revoke_api_token(
+        &mut self,
+        org: OrgId,
+        id: ApiTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
+    async fn revoke_api_tokens_of_identity(
+        &mut self,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE created_by = ? AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(identity.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn touch_api_token(&mut self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2",
+        )
+        .bind(ms(at))
+        .bind(id.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_identity_token(&mut self, token: &IdentityToken) -> StoreResult<()> {
+        sign_in::insert_identity_token(self.c(), token).await
+    }
+
+    async fn consume_identity_token(
+        &mut self,
+        id: IdentityTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        sign_in::consume_identity_token(self.c(), id, at).await
+    }
+
+    async fn revoke_identity_tokens(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        sign_in::revoke_identity_tokens(self.c(), identity, purpose, at).await
+    }
+
+    async fn hit_throttle(
+        &mut self,
+        scope: &str,
+        key: &str,
+        now: Timestamp,
+        window_started_before: Timestamp,
+    ) -> StoreResult<ThrottleState> {
+        sign_in::hit_throttle(self.c(), scope, key, now, window_started_before).await
+    }
+
+    async fn release_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
+        sign_in::release_throttle(self.c(), scope, key).await
+    }
+
+    async fn clear_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
+        sign_in::clear_throttle(self.c(), scope, key).await
+    }
+
+    async fn insert_sign_in_attempt(&mut self, attempt: &SignInAttempt) -> StoreResult<()> {
+        sign_in::insert_attempt(self.c(), attempt).await
     }
 
     async fn append_audit(&mut self, e: &AuditEvent) -> StoreResult<()> {

@@ -1,5 +1,11 @@
 //! The conformance cases. Each takes a fresh, migrated store.
 
+mod accounts;
+mod sign_in;
+
+pub use accounts::*;
+pub use sign_in::*;
+
 use crate::failing::{FailOn, FailingStore};
 use crate::fixtures::{self, now, tenant};
 use chrono::Duration;
@@ -18,7 +24,7 @@ use roster_core::{Links, Roster};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-type S = Arc<dyn Store>;
+pub(crate) type S = Arc<dyn Store>;
 
 pub async fn orgs_create_and_read(store: S) {
     let org = fixtures::org("acme");
@@ -437,9 +443,12 @@ pub async fn sessions_and_api_tokens_are_found_by_hash(store: S) {
         org_id: None,
         name: "deploy".into(),
         token_hash: api_secret.hash(),
+        created_by: None,
+        permissions: vec![],
         created_at: t0,
         expires_at: None,
         revoked_at: None,
+        last_used_at: None,
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_identity(&ada).await.unwrap();

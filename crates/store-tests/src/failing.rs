@@ -18,6 +18,23 @@ pub enum FailOn {
     EnqueueOutbox,
     AppendAudit,
     InsertInvitation,
+    SetPasswordHash,
+    SetIdentityEmail,
+    UpdateIdentityProfile,
+    SetMembershipRoles,
+    InsertSession,
+    RevokeSessionsOfIdentity,
+    InsertApiToken,
+    RevokeApiToken,
+    RevokeApiTokensOfIdentity,
+    TouchApiToken,
+    InsertIdentityToken,
+    ConsumeIdentityToken,
+    RevokeIdentityTokens,
+    HitThrottle,
+    ReleaseThrottle,
+    ClearThrottle,
+    InsertSignInAttempt,
 }
 
 pub struct FailingStore {
@@ -60,6 +77,17 @@ impl Store for FailingStore {
 struct FailingTx {
     inner: Box<dyn Tx>,
     fail_on: FailOn,
+}
+
+impl FailingTx {
+    /// The injected failure when `op` is the write to fail.
+    fn check(&self, op: FailOn) -> StoreResult<()> {
+        if self.fail_on == op {
+            Err(injected())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[async_trait]
@@ -112,8 +140,41 @@ impl Reads for FailingTx {
     async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>> {
         self.inner.session_by_token(hash).await
     }
+    async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {
+        self.inner.sessions_of_identity(identity).await
+    }
     async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>> {
         self.inner.api_token_by_hash(hash).await
+    }
+    async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {
+        self.inner.api_token(org, id).await
+    }
+    async fn list_api_tokens(&mut self, org: OrgId) -> StoreResult<Vec<ApiToken>> {
+        self.inner.list_api_tokens(org).await
+    }
+    async fn identity_token_by_hash(
+        &mut self,
+        hash: &SecretHash,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>> {
+        self.inner.identity_token_by_hash(hash, purpose).await
+    }
+    async fn latest_identity_token(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+    ) -> StoreResult<Option<IdentityToken>> {
+        self.inner.latest_identity_token(identity, purpose).await
+    }
+    async fn throttle(&mut self, scope: &str, key: &str) -> StoreResult<Option<ThrottleState>> {
+        self.inner.throttle(scope, key).await
+    }
+    async fn sign_in_attempts_of(
+        &mut self,
+        identity: IdentityId,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInAttempt>> {
+        self.inner.sign_in_attempts_of(identity, limit).await
     }
     async fn list_audit(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         self.inner.list_audit(query).await
@@ -146,6 +207,7 @@ impl Tx for FailingTx {
         hash: &str,
         at: Timestamp,
     ) -> StoreResult<bool> {
+        self.check(FailOn::SetPasswordHash)?;
         self.inner.set_password_hash(id, hash, at).await
     }
     async fn set_initial_password_hash(
@@ -159,8 +221,43 @@ impl Tx for FailingTx {
     async fn mark_email_verified(&mut self, id: IdentityId, at: Timestamp) -> StoreResult<bool> {
         self.inner.mark_email_verified(id, at).await
     }
+    async fn identity_for_update(&mut self, id: IdentityId) -> StoreResult<Option<Identity>> {
+        self.inner.identity_for_update(id).await
+    }
+    async fn set_identity_email(
+        &mut self,
+        id: IdentityId,
+        email: &Email,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.check(FailOn::SetIdentityEmail)?;
+        self.inner.set_identity_email(id, email, at).await
+    }
+    async fn update_identity_profile(
+        &mut self,
+        id: IdentityId,
+        name: Option<&str>,
+        timezone: Option<&str>,
+        locale: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.check(FailOn::UpdateIdentityProfile)?;
+        self.inner
+            .update_identity_profile(id, name, timezone, locale, at)
+            .await
+    }
     async fn insert_membership(&mut self, membership: &Membership) -> StoreResult<()> {
         self.inner.insert_membership(membership).await
+    }
+    async fn set_membership_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[BuiltinRole],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.check(FailOn::SetMembershipRoles)?;
+        self.inner.set_membership_roles(org, id, roles, at).await
     }
     async fn set_membership_status(
         &mut self,
@@ -175,9 +272,7 @@ impl Tx for FailingTx {
             .await
     }
     async fn insert_invitation(&mut self, invitation: &Invitation) -> StoreResult<()> {
-        if self.fail_on == FailOn::InsertInvitation {
-            return Err(injected());
-        }
+        self.check(FailOn::InsertInvitation)?;
         self.inner.insert_invitation(invitation).await
     }
     async fn consume_invitation(
@@ -189,6 +284,7 @@ impl Tx for FailingTx {
         self.inner.consume_invitation(org, id, at).await
     }
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()> {
+        self.check(FailOn::InsertSession)?;
         self.inner.insert_session(session).await
     }
     async fn touch_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<()> {
@@ -197,19 +293,95 @@ impl Tx for FailingTx {
     async fn revoke_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<bool> {
         self.inner.revoke_session(id, at).await
     }
+    async fn revoke_sessions_of_identity(
+        &mut self,
+        identity: IdentityId,
+        keep: Option<SessionId>,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.check(FailOn::RevokeSessionsOfIdentity)?;
+        self.inner
+            .revoke_sessions_of_identity(identity, keep, at)
+            .await
+    }
     async fn insert_api_token(&mut self, token: &ApiToken) -> StoreResult<()> {
+        self.check(FailOn::InsertApiToken)?;
         self.inner.insert_api_token(token).await
     }
+    async fn revoke_api_token(
+        &mut self,
+        org: OrgId,
+        id: ApiTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.check(FailOn::RevokeApiToken)?;
+        self.inner.revoke_api_token(org, id, at).await
+    }
+    async fn revoke_api_tokens_of_identity(
+        &mut self,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.check(FailOn::RevokeApiTokensOfIdentity)?;
+        self.inner.revoke_api_tokens_of_identity(identity, at).await
+    }
+    async fn touch_api_token(&mut self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
+        self.check(FailOn::TouchApiToken)?;
+        self.inner.touch_api_token(id, at).await
+    }
+    async fn insert_identity_token(&mut self, token: &IdentityToken) -> StoreResult<()> {
+        self.check(FailOn::InsertIdentityToken)?;
+        self.inner.insert_identity_token(token).await
+    }
+    async fn consume_identity_token(
+        &mut self,
+        id: IdentityTokenId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.check(FailOn::ConsumeIdentityToken)?;
+        self.inner.consume_identity_token(id, at).await
+    }
+    async fn revoke_identity_tokens(
+        &mut self,
+        identity: IdentityId,
+        purpose: TokenPurpose,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.check(FailOn::RevokeIdentityTokens)?;
+        self.inner
+            .revoke_identity_tokens(identity, purpose, at)
+            .await
+    }
+    async fn hit_throttle(
+        &mut self,
+        scope: &str,
+        key: &str,
+        now: Timestamp,
+        window_started_before: Timestamp,
+    ) -> StoreResult<ThrottleState> {
+        self.check(FailOn::HitThrottle)?;
+        self.inner
+            .hit_throttle(scope, key, now, window_started_before)
+            .await
+    }
+    async fn release_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
+        self.check(FailOn::ReleaseThrottle)?;
+        self.inner.release_throttle(scope, key).await
+    }
+    async fn clear_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
+        self.check(FailOn::ClearThrottle)?;
+        self.inner.clear_throttle(scope, key).await
+    }
+    async fn insert_sign_in_attempt(&mut self, attempt: &SignInAttempt) -> StoreResult<()> {
+        self.check(FailOn::InsertSignInAttempt)?;
+        self.inner.insert_sign_in_attempt(attempt).await
+    }
     async fn append_audit(&mut self, event: &AuditEvent) -> StoreResult<()> {
-        if self.fail_on == FailOn::AppendAudit {
-            return Err(injected());
-        }
+        self.check(FailOn::AppendAudit)?;
         self.inner.append_audit(event).await
     }
     async fn enqueue_outbox(&mut self, message: &OutboxMessage) -> StoreResult<()> {
-        if self.fail_on == FailOn::EnqueueOutbox {
-            return Err(injected());
-        }
+        self.check(FailOn::EnqueueOutbox)?;
         self.inner.enqueue_outbox(message).await
     }
     async fn claim_outbox(

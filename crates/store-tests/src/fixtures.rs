@@ -56,6 +56,86 @@ pub fn invitation(m: &Membership, token: &Secret) -> Invitation {
     }
 }
 
+/// A fresh single-use link for `identity`, valid for an hour. Email changes carry a new
+/// address.
+pub fn identity_token(identity: &Identity, purpose: TokenPurpose) -> (IdentityToken, Secret) {
+    let secret = Secret::generate("link_").unwrap();
+    let now = now();
+    let token = IdentityToken {
+        id: IdentityTokenId::new(),
+        identity_id: identity.id,
+        purpose,
+        token_hash: secret.hash(),
+        new_email: (purpose == TokenPurpose::EmailChange)
+            .then(|| Email::parse("New.Address@Example.com").unwrap()),
+        org_id: None,
+        requested_by: Actor::Identity(identity.id),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+        used_at: None,
+        revoked_at: None,
+    };
+    (token, secret)
+}
+
+/// A live browser session of `identity` created at `at`.
+pub fn session(identity: IdentityId, at: Timestamp) -> Session {
+    Session {
+        id: SessionId::new(),
+        identity_id: identity,
+        token_hash: Secret::generate("").unwrap().hash(),
+        csrf_hash: Secret::generate("").unwrap().hash(),
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + Duration::days(7),
+        idle_timeout_minutes: 480,
+        revoked_at: None,
+    }
+}
+
+/// An organization token created by `created_by` with `permissions`.
+pub fn org_token(
+    org: OrgId,
+    created_by: Option<IdentityId>,
+    permissions: &[Permission],
+) -> (ApiToken, Secret) {
+    let secret = Secret::generate("roster_org_").unwrap();
+    let token = ApiToken {
+        id: ApiTokenId::new(),
+        kind: ApiTokenKind::Organization,
+        org_id: Some(org),
+        name: "sync".into(),
+        token_hash: secret.hash(),
+        created_by,
+        permissions: permissions.to_vec(),
+        created_at: now(),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    (token, secret)
+}
+
+pub fn sign_in_attempt(
+    identity: Option<IdentityId>,
+    email: &str,
+    code: SignInCode,
+    at: Timestamp,
+) -> SignInAttempt {
+    let id = SignInAttemptId::new();
+    // The random tail of the id, so references differ.
+    let tail = id.as_uuid().simple().to_string()[24..].to_uppercase();
+    SignInAttempt {
+        id,
+        reference: format!("{}-{}", &tail[..4], &tail[4..]),
+        at,
+        email: email.into(),
+        identity_id: identity,
+        client_ip: Some("192.0.2.7".into()),
+        code,
+    }
+}
+
 pub fn audit(org: Option<OrgId>, action: &str) -> AuditEvent {
     AuditEvent::new(
         org,

@@ -63,6 +63,23 @@ macro_rules! conformance_suite {
             concurrent_first_accepts_of_one_person_set_one_password,
             concurrent_writers_all_commit,
             readiness_after_migration,
+            identity_tokens_are_found_by_hash_and_purpose,
+            identity_tokens_are_used_once,
+            identity_tokens_refuse_expired_and_revoked,
+            revoking_identity_tokens_spares_other_people_purposes_and_used_links,
+            latest_identity_token_is_the_newest_of_its_purpose,
+            concurrent_identity_token_consumes_let_exactly_one_win,
+            throttle_counts_restarts_releases_and_clears,
+            concurrent_throttle_hits_are_all_counted,
+            sign_in_attempts_list_newest_first_per_identity,
+            sessions_of_identity_and_revoking_all_but_one,
+            api_tokens_keep_creator_permissions_and_last_use,
+            api_tokens_are_listed_and_revoked_per_organization,
+            revoking_the_tokens_a_person_created,
+            identity_email_changes_keep_addresses_unique,
+            identity_profile_updates,
+            membership_roles_are_replaced_within_their_organization,
+            identity_for_update_serialises_read_modify_writes,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

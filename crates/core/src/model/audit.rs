@@ -16,6 +16,8 @@ pub enum Actor {
     Operator(ApiTokenId),
     /// A person.
     Identity(IdentityId),
+    /// A program holding an organization's API token.
+    ApiToken(ApiTokenId),
 }
 
 impl Actor {
@@ -25,6 +27,7 @@ impl Actor {
             Actor::Cli => "cli",
             Actor::Operator(_) => "operator",
             Actor::Identity(_) => "identity",
+            Actor::ApiToken(_) => "api_token",
         }
     }
 
@@ -33,6 +36,7 @@ impl Actor {
             Actor::System | Actor::Cli => None,
             Actor::Operator(id) => Some(id.as_uuid()),
             Actor::Identity(id) => Some(id.as_uuid()),
+            Actor::ApiToken(id) => Some(id.as_uuid()),
         }
     }
 
@@ -41,13 +45,14 @@ impl Actor {
         let bad = || UnknownValue {
             what: "actor",
             value: format!("{kind}:{id:?}"),
-            expected: "system, cli, operator:<id>, identity:<id>",
+            expected: "system, cli, operator:<id>, identity:<id>, api_token:<id>",
         };
         match (kind, id) {
             ("system", None) => Ok(Actor::System),
             ("cli", None) => Ok(Actor::Cli),
             ("operator", Some(id)) => Ok(Actor::Operator(ApiTokenId::from_uuid(id))),
             ("identity", Some(id)) => Ok(Actor::Identity(IdentityId::from_uuid(id))),
+            ("api_token", Some(id)) => Ok(Actor::ApiToken(ApiTokenId::from_uuid(id))),
             _ => Err(bad()),
         }
     }

@@ -114,6 +114,25 @@ impl Membership {
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&BuiltinRole::Admin)
     }
+
+    /// Whether the person may use the organization: active, and holding a role other than
+    /// Notifications (a Notifications-only member receives emails and nothing else).
+    pub fn admits_person(&self) -> bool {
+        self.status.grants_access() && self.roles.iter().any(|r| *r != BuiltinRole::Notifications)
+    }
+
+    /// Whether the membership holds only the Notifications role.
+    pub fn is_notifications_only(&self) -> bool {
+        !self.roles.is_empty() && self.roles.iter().all(|r| *r == BuiltinRole::Notifications)
+    }
+
+    /// Everything the membership's roles allow, whatever its status.
+    pub fn role_permissions(&self) -> std::collections::BTreeSet<super::Permission> {
+        self.roles
+            .iter()
+            .flat_map(|r| r.permissions().iter().copied())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +180,19 @@ mod tests {
         );
         assert_eq!(m.roles, vec![BuiltinRole::Admin, BuiltinRole::User]);
         assert!(m.is_admin());
+    }
+
+    #[test]
+    fn only_active_members_with_a_real_role_are_admitted() {
+        let now = chrono::Utc::now();
+        let m = |status, roles: &[BuiltinRole]| {
+            Membership::new(OrgId::new(), IdentityId::new(), status, roles.to_vec(), now)
+        };
+        assert!(m(Active, &[BuiltinRole::User]).admits_person());
+        assert!(m(Active, &[BuiltinRole::Notifications, BuiltinRole::User]).admits_person());
+        assert!(!m(Active, &[BuiltinRole::Notifications]).admits_person());
+        assert!(m(Active, &[BuiltinRole::Notifications]).is_notifications_only());
+        assert!(!m(Deactivated, &[BuiltinRole::Admin]).admits_person());
+        assert!(!m(Invited, &[BuiltinRole::Admin]).admits_person());
     }
 }

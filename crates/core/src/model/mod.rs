@@ -2,21 +2,25 @@
 //! combine them and the store persists them.
 
 mod audit;
+mod credentials;
 mod identity;
 mod invitation;
 mod membership;
 mod organization;
 mod outbox;
 mod roles;
+mod sign_in;
 mod tokens;
 
 pub use audit::{Actor, AuditEvent, AuditQuery, AuditTarget};
+pub use credentials::{IdentityToken, TokenPurpose};
 pub use identity::Identity;
 pub use invitation::{Invitation, InvitationState};
 pub use membership::{Membership, MembershipStatus, TransitionError};
 pub use organization::{OrgKind, OrgSettings, Organization, SettingsError};
 pub use outbox::{Notice, OutboxMessage, OutboxStatus};
 pub use roles::{BuiltinRole, Permission};
+pub use sign_in::{SignInAttempt, SignInCode, ThrottleState};
 pub use tokens::{ApiToken, ApiTokenKind, Session};
 
 /// Parse errors for the small enums stored as text.

@@ -22,6 +22,23 @@ pub enum Notice {
         inviter_name: Option<String>,
         link: String,
     },
+    /// A link to choose a new password. `org_name` is set when an admin of that
+    /// organization sent it (seed 001, *Send a reset link*).
+    PasswordReset {
+        org_name: Option<String>,
+        link: String,
+        expires_at: Timestamp,
+    },
+    /// The password of the account was changed (by a reset or by the person).
+    PasswordChanged { at: Timestamp, link: String },
+    /// Sent to the new address: confirm it to make it the sign-in email.
+    EmailChangeConfirm {
+        new_email: String,
+        link: String,
+        expires_at: Timestamp,
+    },
+    /// Sent to the old address when a change to another address was requested.
+    EmailChangeNotice { new_email: String, at: Timestamp },
 }
 
 impl Notice {
@@ -29,6 +46,10 @@ impl Notice {
         match self {
             Notice::Invitation { .. } => "invitation",
             Notice::AccessGranted { .. } => "access_granted",
+            Notice::PasswordReset { .. } => "password_reset",
+            Notice::PasswordChanged { .. } => "password_changed",
+            Notice::EmailChangeConfirm { .. } => "email_change_confirm",
+            Notice::EmailChangeNotice { .. } => "email_change_notice",
         }
     }
 }

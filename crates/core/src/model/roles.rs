@@ -112,6 +112,18 @@ impl Permission {
             Permission::TasksWrite => "tasks.write",
         }
     }
+
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|p| p.code() == s)
+            .ok_or_else(|| UnknownValue {
+                what: "permission",
+                value: s.to_owned(),
+                expected: "a code from GET /api/v1/permissions",
+            })
+    }
 }
 
 #[cfg(test)]
@@ -147,7 +159,9 @@ mod tests {
 
     #[test]
     fn permission_codes_match_serde() {
+        assert!(Permission::parse("root").is_err());
         for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.code()), Ok(*p));
             assert_eq!(
                 serde_json::to_string(p).unwrap(),
                 format!("\"{}\"", p.code())

@@ -1,3 +1,4 @@
+use super::Permission;
 use super::UnknownValue;
 use crate::clock::Timestamp;
 use crate::ids::{ApiTokenId, IdentityId, OrgId, SessionId};
@@ -68,9 +69,18 @@ pub struct ApiToken {
     pub org_id: Option<OrgId>,
     pub name: String,
     pub token_hash: SecretHash,
+    /// The person who created an organization token. The token acts for them and never
+    /// beyond what they currently hold: it stops working when their membership stops
+    /// admitting them, and it ends with their password. `None` for operator tokens and
+    /// tokens an operator created.
+    pub created_by: Option<IdentityId>,
+    /// What an organization token may do; empty for operator tokens.
+    pub permissions: Vec<Permission>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// Written at most once a minute.
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl ApiToken {
