@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail};
 use clap::Args;
 use roster_mail::MailSpec;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Settings shared by every command that touches the store.
@@ -42,6 +42,15 @@ pub struct ConfigArgs {
     /// Log format: text or json [default: text]
     #[arg(long, global = true, env = "ROSTER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed for
+    /// throttling and sign-in diagnostics [default: none]
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_TRUSTED_PROXIES",
+        value_name = "IPS"
+    )]
+    pub trusted_proxies: Option<String>,
 }
 
 /// The file form. Unknown keys are refused so a typo never silently does nothing.
@@ -55,6 +64,7 @@ struct FileConfig {
     mail: Option<String>,
     mail_from: Option<String>,
     log_format: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +89,7 @@ pub struct Config {
     pub mail: MailSpec,
     pub mail_from: roster_mail::Mailbox,
     pub log_format: LogFormat,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 fn load_file(path: &Path, explicit: bool) -> anyhow::Result<FileConfig> {
@@ -175,6 +186,24 @@ impl Config {
             ),
         };
 
+        let proxies_raw: Vec<String> = match args.trusted_proxies.as_deref() {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => file.trusted_proxies.unwrap_or_default(),
+        };
+        let trusted_proxies = proxies_raw
+            .iter()
+            .map(|p| {
+                p.parse::<IpAddr>().map_err(|_| {
+                    anyhow!("trusted_proxies (--trusted-proxies / ROSTER_TRUSTED_PROXIES): '{p}' is not an IP address")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+
         Ok(Self {
             database,
             public_url,
@@ -182,6 +211,7 @@ impl Config {
             mail,
             mail_from,
             log_format,
+            trusted_proxies,
         })
     }
 
@@ -233,6 +263,10 @@ pub const EXAMPLE: &str = r#"# roster.toml — every setting is optional. Preced
 
 # "text" or "json".
 # log_format = "text"
+
+# Reverse proxies in front of Roster. Only from these addresses is X-Forwarded-For
+# believed, for sign-in throttling per client address and sign-in diagnostics.
+# trusted_proxies = ["10.0.0.2"]
 "#;
 
 #[cfg(test)]
@@ -280,7 +314,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.public_url, "https://acc.example.com");
         let c = Config::load(&ConfigArgs {
-            config: Some(path),
+            config: Some(path.clone()),
             listen: Some("127.0.0.1:1".into()),
             ..Default::default()
         })
@@ -289,6 +323,27 @@ mod tests {
             c.listen.to_string(),
             "127.0.0.1:1",
             "flags win over the file"
+        );
+        assert!(
+            c.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        std::fs::write(&path, "trusted_proxies = [\"10.0.0.2\", \"::1\"]\n").unwrap();
+        let c = Config::load(&ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        let c = Config::load(&ConfigArgs {
+            config: Some(path),
+            trusted_proxies: Some("192.0.2.1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.trusted_proxies,
+            vec!["192.0.2.1".parse::<IpAddr>().unwrap()]
         );
     }
 
@@ -336,6 +391,13 @@ mod tests {
                     ..base.clone()
                 },
                 "log_format",
+            ),
+            (
+                ConfigArgs {
+                    trusted_proxies: Some("10.0.0.1, proxy.internal".into()),
+                    ..base.clone()
+                },
+                "trusted_proxies",
             ),
         ];
         for (args, setting) in cases {

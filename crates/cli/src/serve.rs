@@ -16,8 +16,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = crate::store::open(&config).await?;
     let clock = Arc::new(SystemClock);
     let roster = Roster::new(store.clone(), clock.clone(), Links::new(&config.public_url));
-    let state = AppState::new(roster, WebConfig::for_public_url(&config.public_url))
-        .context("page templates")?;
+    let web = WebConfig {
+        trusted_proxies: config.trusted_proxies.clone(),
+        ..WebConfig::for_public_url(&config.public_url)
+    };
+    let state = AppState::new(roster, web).context("page templates")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -43,7 +46,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mail = %config.mail,
         "Roster listening on http://{local}"
     );
-    axum::serve(listener, roster_web::router(state))
+    let app =
+        roster_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;

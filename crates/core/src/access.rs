@@ -7,6 +7,7 @@
 use crate::ids::{ApiTokenId, IdentityId, OrgId, SessionId};
 use crate::model::{Actor, Membership, Permission};
 use crate::store::{Reads, StoreError};
+use std::collections::BTreeSet;
 
 /// An authenticated caller, as the web edge established it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +19,15 @@ pub enum Caller {
         identity_id: IdentityId,
         session_id: SessionId,
     },
+    /// A program with an organization's API token. It acts only in that organization,
+    /// with at most the token's permissions and, when a person created it, never beyond
+    /// what that person holds at the time of the request.
+    Token {
+        token_id: ApiTokenId,
+        org_id: OrgId,
+        created_by: Option<IdentityId>,
+        permissions: BTreeSet<Permission>,
+    },
 }
 
 impl Caller {
@@ -25,6 +35,16 @@ impl Caller {
         match self {
             Caller::Operator { token_id } => Actor::Operator(*token_id),
             Caller::Person { identity_id, .. } => Actor::Identity(*identity_id),
+            Caller::Token { token_id, .. } => Actor::ApiToken(*token_id),
+        }
+    }
+
+    /// The person behind the caller: the signed-in person, or whoever created the token.
+    pub fn identity(&self) -> Option<IdentityId> {
+        match self {
+            Caller::Operator { .. } => None,
+            Caller::Person { identity_id, .. } => Some(*identity_id),
+            Caller::Token { created_by, .. } => *created_by,
         }
     }
 }
@@ -101,7 +121,7 @@ pub fn require_operator(caller: &Caller) -> Result<OperatorGrant, Denied> {
         Caller::Operator { .. } => Ok(OperatorGrant {
             actor: caller.actor(),
         }),
-        Caller::Person { .. } => Err(Denied::Forbidden),
+        Caller::Person { .. } | Caller::Token { .. } => Err(Denied::Forbidden),
     }
 }
 
@@ -113,7 +133,39 @@ async fn active_membership(
     Ok(reads
         .membership_of(org, identity)
         .await?
-        .filter(|m| m.status.grants_access()))
+        .filter(Membership::admits_person))
+}
+
+/// Every permission the caller holds in `org` right now; `None` when the caller has no
+/// business with the organization. Read from the store on every call, so a changed role or
+/// a deactivation applies to the very next request.
+pub async fn held_permissions(
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<Option<BTreeSet<Permission>>, StoreError> {
+    match caller {
+        Caller::Operator { .. } => Ok(Some(Permission::ALL.iter().copied().collect())),
+        Caller::Person { identity_id, .. } => Ok(active_membership(reads, *identity_id, org)
+            .await?
+            .map(|m| m.role_permissions())),
+        Caller::Token {
+            org_id,
+            created_by,
+            permissions,
+            ..
+        } => {
+            if *org_id != org {
+                return Ok(None);
+            }
+            match created_by {
+                None => Ok(Some(permissions.clone())),
+                Some(identity) => Ok(active_membership(reads, *identity, org)
+                    .await?
+                    .map(|m| permissions & &m.role_permissions())),
+            }
+        }
+    }
 }
 
 /// May the caller see `org`? Members of other organizations get `NotVisible`, never a hint
@@ -123,14 +175,9 @@ pub async fn view_org(
     caller: &Caller,
     org: OrgId,
 ) -> Result<OrgView, Denied> {
-    match caller {
-        Caller::Operator { .. } => Ok(OrgView { org_id: org }),
-        Caller::Person { identity_id, .. } => {
-            match active_membership(reads, *identity_id, org).await? {
-                Some(_) => Ok(OrgView { org_id: org }),
-                None => Err(Denied::NotVisible),
-            }
-        }
+    match held_permissions(reads, caller, org).await? {
+        Some(_) => Ok(OrgView { org_id: org }),
+        None => Err(Denied::NotVisible),
     }
 }
 
@@ -147,21 +194,12 @@ pub async fn require(
         actor: caller.actor(),
         permission,
     };
-    match caller {
-        Caller::Operator { .. } => Ok(grant),
-        Caller::Person { identity_id, .. } => {
-            let membership = active_membership(reads, *identity_id, org)
-                .await?
-                .ok_or(Denied::NotVisible)?;
-            let held = membership
-                .roles
-                .iter()
-                .any(|r| r.permissions().contains(&permission));
-            if held {
-                Ok(grant)
-            } else {
-                Err(Denied::Forbidden)
-            }
-        }
+    let held = held_permissions(reads, caller, org)
+        .await?
+        .ok_or(Denied::NotVisible)?;
+    if held.contains(&permission) {
+        Ok(grant)
+    } else {
+        Err(Denied::Forbidden)
     }
 }

@@ -30,6 +30,14 @@ impl Links {
         format!("{}/invitations/{}", self.base, token.expose())
     }
 
+    pub fn password_reset(&self, token: &Secret) -> String {
+        format!("{}/password-reset/{}", self.base, token.expose())
+    }
+
+    pub fn email_change(&self, token: &Secret) -> String {
+        format!("{}/email-change/{}", self.base, token.expose())
+    }
+
     pub fn sign_in(&self) -> String {
         format!("{}/sign-in", self.base)
     }

@@ -6,6 +6,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use minijinja::{context, Environment};
+use roster_core::clock::Timestamp;
 use roster_core::model::{Notice, OutboxMessage};
 use std::time::SystemTime;
 
@@ -30,6 +31,58 @@ pub struct MessageSettings {
     pub message_id_domain: String,
 }
 
+/// Every template, text and HTML for each notice kind, embedded in the binary.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "invitation.txt",
+        include_str!("../templates/invitation.txt"),
+    ),
+    (
+        "invitation.html",
+        include_str!("../templates/invitation.html"),
+    ),
+    (
+        "access_granted.txt",
+        include_str!("../templates/access_granted.txt"),
+    ),
+    (
+        "access_granted.html",
+        include_str!("../templates/access_granted.html"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../templates/password_reset.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../templates/password_reset.html"),
+    ),
+    (
+        "password_changed.txt",
+        include_str!("../templates/password_changed.txt"),
+    ),
+    (
+        "password_changed.html",
+        include_str!("../templates/password_changed.html"),
+    ),
+    (
+        "email_change_confirm.txt",
+        include_str!("../templates/email_change_confirm.txt"),
+    ),
+    (
+        "email_change_confirm.html",
+        include_str!("../templates/email_change_confirm.html"),
+    ),
+    (
+        "email_change_notice.txt",
+        include_str!("../templates/email_change_notice.txt"),
+    ),
+    (
+        "email_change_notice.html",
+        include_str!("../templates/email_change_notice.html"),
+    ),
+];
+
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     // HTML templates escape every value; text templates print them as they are.
@@ -40,40 +93,36 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
             minijinja::AutoEscape::None
         }
     });
-    env.add_template(
-        "invitation.txt",
-        include_str!("../templates/invitation.txt"),
-    )?;
-    env.add_template(
-        "invitation.html",
-        include_str!("../templates/invitation.html"),
-    )?;
-    env.add_template(
-        "access_granted.txt",
-        include_str!("../templates/access_granted.txt"),
-    )?;
-    env.add_template(
-        "access_granted.html",
-        include_str!("../templates/access_granted.html"),
-    )?;
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)?;
+    }
     Ok(env)
 }
 
+/// How every email shows a time: minutes, in UTC, saying so.
+fn utc(at: &Timestamp) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// Subject, text body and HTML body of a notice.
+///
+/// The templates are named by the notice's kind (`password_reset.txt` and `.html`), the same
+/// name the outbox keeps. The match names every variant and has no wildcard arm: a new kind
+/// of notice does not compile until it has a subject and a context here.
 pub fn render(notice: &Notice) -> Result<(String, String, String), RenderError> {
     let env = environment()?;
-    let (template, subject, ctx) = match notice {
+    let template = notice.kind();
+    let (subject, ctx) = match notice {
         Notice::Invitation {
             org_name,
             inviter_name,
             link,
             expires_at,
         } => (
-            "invitation",
             format!("Join the {org_name} team"),
             context! {
                 org_name, inviter_name, link,
-                expires_at => expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                expires_at => utc(expires_at),
             },
         ),
         Notice::AccessGranted {
@@ -81,9 +130,43 @@ pub fn render(notice: &Notice) -> Result<(String, String, String), RenderError> 
             inviter_name,
             link,
         } => (
-            "access_granted",
             format!("You now have access to {org_name}"),
             context! { org_name, inviter_name, link },
+        ),
+        Notice::PasswordReset {
+            org_name,
+            link,
+            expires_at,
+        } => (
+            match org_name {
+                Some(org_name) => {
+                    format!("An admin of {org_name} sent you a Roster password reset link")
+                }
+                None => "Reset your Roster password".to_owned(),
+            },
+            context! {
+                org_name, link,
+                expires_at => utc(expires_at),
+            },
+        ),
+        Notice::PasswordChanged { at, link } => (
+            "Your Roster password was changed".to_owned(),
+            context! { link, at => utc(at) },
+        ),
+        Notice::EmailChangeConfirm {
+            new_email,
+            link,
+            expires_at,
+        } => (
+            "Confirm your new Roster sign-in email".to_owned(),
+            context! {
+                new_email, link,
+                expires_at => utc(expires_at),
+            },
+        ),
+        Notice::EmailChangeNotice { new_email, at } => (
+            "A new sign-in email was requested for your Roster account".to_owned(),
+            context! { new_email, at => utc(at) },
         ),
     };
     let text = env.get_template(&format!("{template}.txt"))?.render(&ctx)?;
@@ -133,12 +216,214 @@ pub fn build_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use lettre::message::header::Subject;
     use roster_core::email::Email;
+    use std::collections::BTreeSet;
 
     fn settings() -> MessageSettings {
         MessageSettings {
             from: "Roster <roster@roster.test>".parse().unwrap(),
             message_id_domain: "roster.test".into(),
+        }
+    }
+
+    /// 2025-03-14 09:26:53 UTC: seconds that the emails must not show.
+    fn at() -> Timestamp {
+        chrono::Utc
+            .with_ymd_and_hms(2025, 3, 14, 9, 26, 53)
+            .single()
+            .unwrap()
+    }
+
+    fn outbox(notice: Notice) -> OutboxMessage {
+        OutboxMessage::new(
+            None,
+            Email::parse("ada@example.com").unwrap(),
+            notice,
+            chrono::Utc::now(),
+        )
+    }
+
+    /// The whole message as it goes on the wire, checked for the shape every notice has:
+    /// a text and an HTML alternative.
+    fn wire(notice: &Notice) -> String {
+        let msg = outbox(notice.clone());
+        let built =
+            String::from_utf8(build_message(&msg, &settings()).unwrap().formatted()).unwrap();
+        assert!(built.contains("multipart/alternative"), "{built}");
+        assert!(
+            built.contains("Content-Type: text/plain; charset=utf-8"),
+            "{built}"
+        );
+        assert!(
+            built.contains("Content-Type: text/html; charset=utf-8"),
+            "{built}"
+        );
+        built
+    }
+
+    /// The HTML as a reader sees it: entities decoded (minijinja also escapes `/`).
+    fn unescape(html: &str) -> String {
+        html.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+    }
+
+    /// The HTML's visible text: tags dropped, then entities decoded.
+    fn visible(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        unescape(&out)
+    }
+
+    /// Asserts `needle` is in the text part and in the HTML part as the reader sees it.
+    fn in_both(text: &str, html: &str, needle: &str) {
+        assert!(text.contains(needle), "text lacks {needle:?}:\n{text}");
+        assert!(
+            visible(html).contains(needle),
+            "HTML lacks {needle:?}:\n{html}"
+        );
+    }
+
+    /// The header block of a formatted message.
+    fn headers(built: &str) -> &str {
+        built.split_once("\r\n\r\n").unwrap().0
+    }
+
+    /// Asserts the HTML links to `link` and the text spells it out.
+    fn links_to(text: &str, html: &str, link: &str) {
+        assert!(text.contains(link), "text lacks {link}:\n{text}");
+        assert!(
+            unescape(html).contains(&format!("href=\"{link}\"")),
+            "HTML lacks a link to {link}:\n{html}"
+        );
+    }
+
+    /// Asserts a name reached the HTML escaped and never as markup.
+    fn escaped_in_html(html: &str) {
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    const HOSTILE: &str = "<script>alert(1)</script> & Co";
+
+    /// One sample of every notice kind.
+    fn samples() -> Vec<Notice> {
+        vec![
+            Notice::Invitation {
+                org_name: "Acme".into(),
+                inviter_name: Some("Grace".into()),
+                link: "https://roster.test/invitations/inv_abc".into(),
+                expires_at: at(),
+            },
+            Notice::AccessGranted {
+                org_name: "Acme".into(),
+                inviter_name: Some("Grace".into()),
+                link: "https://roster.test/sign-in".into(),
+            },
+            Notice::PasswordReset {
+                org_name: Some("Acme".into()),
+                link: "https://roster.test/reset-password#rst_abc".into(),
+                expires_at: at(),
+            },
+            Notice::PasswordChanged {
+                at: at(),
+                link: "https://roster.test/sign-in".into(),
+            },
+            Notice::EmailChangeConfirm {
+                new_email: "ada.new@example.org".into(),
+                link: "https://roster.test/confirm-email#eml_abc".into(),
+                expires_at: at(),
+            },
+            Notice::EmailChangeNotice {
+                new_email: "ada.new@example.org".into(),
+                at: at(),
+            },
+        ]
+    }
+
+    /// Every kind `Notice` has, read from its serde derive: deserializing an unknown tag
+    /// fails with "unknown variant `…`, expected one of `a`, `b`, …".
+    fn every_kind() -> BTreeSet<String> {
+        let err = serde_json::from_value::<Notice>(serde_json::json!({ "kind": "no such kind" }))
+            .unwrap_err()
+            .to_string();
+        let expected = err
+            .split_once("expected one of")
+            .unwrap_or_else(|| panic!("serde's message changed: {err}"))
+            .1;
+        let kinds: BTreeSet<String> = expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        assert!(kinds.contains("invitation"), "{err}");
+        kinds
+    }
+
+    #[test]
+    fn every_notice_kind_has_a_subject_both_templates_and_shows_its_facts() {
+        let samples = samples();
+        let sampled: BTreeSet<String> = samples.iter().map(|n| n.kind().to_owned()).collect();
+        assert_eq!(
+            sampled,
+            every_kind(),
+            "add a sample (and templates) for every Notice variant"
+        );
+        assert_eq!(sampled.len(), samples.len(), "one sample per kind");
+        // Every embedded template belongs to a kind, and every kind has both.
+        let templates: BTreeSet<&str> = TEMPLATES.iter().map(|(name, _)| *name).collect();
+        let wanted: BTreeSet<String> = sampled
+            .iter()
+            .flat_map(|k| [format!("{k}.txt"), format!("{k}.html")])
+            .collect();
+        assert_eq!(
+            templates,
+            wanted.iter().map(String::as_str).collect::<BTreeSet<_>>()
+        );
+
+        for notice in &samples {
+            let json = serde_json::to_value(notice).unwrap();
+            assert_eq!(json["kind"], notice.kind(), "outbox kind is the serde tag");
+            let (subject, text, html) = render(notice).unwrap();
+            assert!(!subject.trim().is_empty(), "{notice:?}");
+            assert!(!subject.contains('\n'), "{subject}");
+            assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+            let built = wire(notice);
+            assert!(built.contains(&format!("Subject: {subject}")), "{built}");
+            // Every fact the notice carries reaches the reader, in both parts: links as
+            // links, times in minutes and UTC, everything else as it is.
+            for (field, value) in json.as_object().unwrap() {
+                let Some(value) = value.as_str() else {
+                    continue; // an absent optional fact
+                };
+                if field == "kind" {
+                    continue;
+                }
+                if field == "link" {
+                    links_to(&text, &html, value);
+                    assert!(built.contains(value), "{built}");
+                } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+                    let shown = utc(&t.with_timezone(&chrono::Utc));
+                    assert_eq!(shown, "2025-03-14 09:26 UTC");
+                    in_both(&text, &html, &shown);
+                } else {
+                    in_both(&text, &html, value);
+                }
+            }
         }
     }
 
@@ -171,6 +456,196 @@ mod tests {
         );
         assert!(built.contains("Grace invited you"));
         assert!(built.contains("Date: "));
+    }
+
+    #[test]
+    fn names_are_escaped_in_html_for_every_notice_that_carries_one() {
+        let link = "https://roster.test/x".to_owned();
+        for notice in [
+            Notice::Invitation {
+                org_name: HOSTILE.into(),
+                inviter_name: Some(HOSTILE.into()),
+                link: link.clone(),
+                expires_at: at(),
+            },
+            Notice::AccessGranted {
+                org_name: HOSTILE.into(),
+                inviter_name: Some(HOSTILE.into()),
+                link: link.clone(),
+            },
+            Notice::PasswordReset {
+                org_name: Some(HOSTILE.into()),
+                link: link.clone(),
+                expires_at: at(),
+            },
+        ] {
+            let (_, text, html) = render(&notice).unwrap();
+            escaped_in_html(&html);
+            assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co"));
+            // Plain text has no markup to escape: the reader sees the name as it is.
+            assert!(text.contains(HOSTILE), "{text}");
+        }
+    }
+
+    #[test]
+    fn password_reset_sent_by_an_admin_names_the_organization_and_the_expiry() {
+        let link = "https://roster.test/reset-password#rst_abc";
+        let notice = Notice::PasswordReset {
+            org_name: Some("Acme".into()),
+            link: link.into(),
+            expires_at: at() + chrono::Duration::minutes(30),
+        };
+        let built = wire(&notice);
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(
+            subject,
+            "An admin of Acme sent you a Roster password reset link"
+        );
+        assert!(built.contains(link));
+        links_to(&text, &html, link);
+        in_both(&text, &html, "An admin of Acme sent you a link");
+        in_both(&text, &html, "expires on 2025-03-14 09:56 UTC");
+        in_both(&text, &html, "works once");
+        in_both(&text, &html, "ask an admin of Acme to send a new one");
+        in_both(&text, &html, "current password keeps working");
+    }
+
+    #[test]
+    fn password_reset_asked_for_by_the_person_names_no_organization() {
+        let link = "https://roster.test/reset-password#rst_abc";
+        let notice = Notice::PasswordReset {
+            org_name: None,
+            link: link.into(),
+            expires_at: at(),
+        };
+        let built = wire(&notice);
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(subject, "Reset your Roster password");
+        assert!(built.contains(link));
+        links_to(&text, &html, link);
+        in_both(&text, &html, "Someone asked to reset the password");
+        in_both(&text, &html, "expires on 2025-03-14 09:26 UTC");
+        assert!(!text.contains("admin of"), "{text}");
+        assert!(!html.contains("admin of"), "{html}");
+    }
+
+    #[test]
+    fn password_changed_says_when_and_what_to_do_if_it_was_not_you() {
+        let link = "https://roster.test/sign-in";
+        let notice = Notice::PasswordChanged {
+            at: at(),
+            link: link.into(),
+        };
+        let built = wire(&notice);
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(subject, "Your Roster password was changed");
+        assert!(built.contains(link));
+        links_to(&text, &html, link);
+        in_both(&text, &html, "was changed on 2025-03-14 09:26 UTC");
+        in_both(&text, &html, "reset your password right away");
+        in_both(&text, &html, "tell an admin of your organization");
+    }
+
+    #[test]
+    fn email_change_confirmation_goes_with_the_new_address_link_and_expiry() {
+        let link = "https://roster.test/confirm-email#eml_abc";
+        let notice = Notice::EmailChangeConfirm {
+            new_email: "ada.new@example.org".into(),
+            link: link.into(),
+            expires_at: at() + chrono::Duration::hours(24),
+        };
+        let built = wire(&notice);
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(subject, "Confirm your new Roster sign-in email");
+        assert!(built.contains(link));
+        assert!(built.contains("ada.new@example.org"));
+        links_to(&text, &html, link);
+        in_both(&text, &html, "make ada.new@example.org the sign-in email");
+        in_both(&text, &html, "expires on 2025-03-15 09:26 UTC");
+        in_both(&text, &html, "nothing changes unless the link is used");
+    }
+
+    #[test]
+    fn email_change_notice_to_the_old_address_names_the_new_one_and_has_no_link() {
+        let notice = Notice::EmailChangeNotice {
+            new_email: "ada.new@example.org".into(),
+            at: at(),
+        };
+        let built = wire(&notice);
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(
+            subject,
+            "A new sign-in email was requested for your Roster account"
+        );
+        assert!(built.contains("ada.new@example.org"));
+        in_both(&text, &html, "On 2025-03-14 09:26 UTC");
+        in_both(&text, &html, "to ada.new@example.org");
+        in_both(&text, &html, "change your password right away");
+        in_both(&text, &html, "tell an admin of your organization");
+        assert!(!html.contains("href"), "nothing to click: {html}");
+        assert!(!text.contains("https://"), "{text}");
+    }
+
+    #[test]
+    fn utf8_subjects_and_bodies_are_encoded() {
+        let org = "Zürich Ärztehaus ✓";
+        for (notice, subject) in [
+            (
+                Notice::Invitation {
+                    org_name: org.into(),
+                    inviter_name: Some("Zoë".into()),
+                    link: "https://roster.test/invitations/inv_abc".into(),
+                    expires_at: at(),
+                },
+                format!("Join the {org} team"),
+            ),
+            (
+                Notice::AccessGranted {
+                    org_name: org.into(),
+                    inviter_name: None,
+                    link: "https://roster.test/sign-in".into(),
+                },
+                format!("You now have access to {org}"),
+            ),
+            (
+                Notice::PasswordReset {
+                    org_name: Some(org.into()),
+                    link: "https://roster.test/reset-password#rst_abc".into(),
+                    expires_at: at(),
+                },
+                format!("An admin of {org} sent you a Roster password reset link"),
+            ),
+        ] {
+            let message = build_message(&outbox(notice), &settings()).unwrap();
+            assert_eq!(
+                message
+                    .headers()
+                    .get::<Subject>()
+                    .map(|s| s.as_ref().to_owned()),
+                Some(subject)
+            );
+            let built = String::from_utf8(message.formatted()).unwrap();
+            assert!(built.is_ascii(), "headers and bodies are encoded: {built}");
+            let subject_line = headers(&built)
+                .split("\r\n")
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap();
+            assert!(subject_line.contains("=?utf-8?b?"), "{built}");
+        }
+    }
+
+    #[test]
+    fn a_name_cannot_add_headers_through_the_subject() {
+        let notice = Notice::PasswordReset {
+            org_name: Some("Acme\r\nBcc: mallory@example.com".into()),
+            link: "https://roster.test/reset-password#rst_abc".into(),
+            expires_at: at(),
+        };
+        let built = wire(&notice);
+        assert!(
+            !headers(&built).lines().any(|l| l.starts_with("Bcc:")),
+            "{built}"
+        );
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub struct Problem {
     /// Extra facts for some codes (e.g. the password policy's reasons).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<serde_json::Value>,
+    /// For a refused sign-in: what the code means, who can fix it, the time, the email as
+    /// typed and the reference to quote to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub diagnostics: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -33,6 +38,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub errors: Option<serde_json::Value>,
+    /// Boxed: rare, and it keeps `Result<_, ApiError>` small.
+    pub diagnostics: Option<Box<serde_json::Value>>,
     pub retry_after: Option<u64>,
 }
 
@@ -43,8 +50,32 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: None,
+            diagnostics: None,
             retry_after: None,
         }
+    }
+
+    pub fn with_diagnostics(mut self, diagnostics: serde_json::Value) -> Self {
+        self.diagnostics = Some(Box::new(diagnostics));
+        self
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// 400 `password_policy` listing every reason.
+    pub fn password_policy(violations: &[roster_core::passwords::PolicyViolation]) -> Self {
+        let detail = violations
+            .iter()
+            .map(|v| v.message())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Self::bad_request("password_policy", detail)
+            .with_errors(serde_json::to_value(violations).unwrap_or_default())
     }
 
     pub fn with_errors(mut self, errors: serde_json::Value) -> Self {
@@ -108,6 +139,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
+            diagnostics: self.diagnostics.map(|d| *d),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -134,6 +166,24 @@ impl From<roster_core::store::StoreError> for ApiError {
             }
             e => Self::internal(e),
         }
+    }
+}
+
+impl From<roster_core::passwords::HashError> for ApiError {
+    fn from(e: roster_core::passwords::HashError) -> Self {
+        match e {
+            roster_core::passwords::HashError::Busy => Self::unavailable(
+                "busy",
+                "Too many sign-ins are being checked right now; try again in a moment.",
+            ),
+            e => Self::internal(e),
+        }
+    }
+}
+
+impl From<roster_core::secrets::RandomError> for ApiError {
+    fn from(e: roster_core::secrets::RandomError) -> Self {
+        Self::internal(e)
     }
 }
 

@@ -4,8 +4,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod pages;
+mod sign_in_pages;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -31,6 +33,8 @@ pub struct WebConfig {
     pub body_limit: usize,
     /// A request running longer is cut off.
     pub request_timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl WebConfig {
@@ -39,6 +43,7 @@ impl WebConfig {
             secure_cookies: public_url.starts_with("https://"),
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Server-rendered pages: the invitation page that setup's link opens, and a home page.
+//! Server-rendered pages: the invitation page that setup's link opens, a home page, and
+//! (in `sign_in_pages`) sign-in, sign-out, password reset and email-change confirmation.
 //!
 //! Pages work without JavaScript. Forms posted before anyone is signed in carry a
 //! double-submit CSRF token (a random value in a `SameSite=Strict` cookie and in a hidden
@@ -13,7 +14,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::{context, Environment};
 use roster_core::access::Caller;
@@ -35,14 +36,38 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     )?;
     env.add_template("message.html", include_str!("../templates/message.html"))?;
     env.add_template("home.html", include_str!("../templates/home.html"))?;
+    env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
+    env.add_template("forgot.html", include_str!("../templates/forgot.html"))?;
+    env.add_template("reset.html", include_str!("../templates/reset.html"))?;
+    env.add_template(
+        "email_change.html",
+        include_str!("../templates/email_change.html"),
+    )?;
     Ok(env)
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(home)).route(
-        "/invitations/{token}",
-        get(show_invitation).post(submit_invitation),
-    )
+    use crate::sign_in_pages as s;
+    Router::new()
+        .route("/", get(home))
+        .route(
+            "/invitations/{token}",
+            get(show_invitation).post(submit_invitation),
+        )
+        .route("/sign-in", get(s::show_sign_in).post(s::submit_sign_in))
+        .route("/sign-out", post(s::submit_sign_out))
+        .route(
+            "/password-reset",
+            get(s::show_forgot).post(s::submit_forgot),
+        )
+        .route(
+            "/password-reset/{token}",
+            get(s::show_reset).post(s::submit_reset),
+        )
+        .route(
+            "/email-change/{token}",
+            get(s::show_email_change).post(s::submit_email_change),
+        )
 }
 
 fn render(
@@ -64,7 +89,7 @@ fn render(
     }
 }
 
-fn message(state: &AppState, status: StatusCode, heading: &str, text: &str) -> Response {
+pub(crate) fn message(state: &AppState, status: StatusCode, heading: &str, text: &str) -> Response {
     render(
         &state.templates,
         status,
@@ -91,6 +116,59 @@ fn form_csrf_cookie(state: &AppState, value: &str) -> String {
         "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
         form_csrf_cookie_name(state)
     )
+}
+
+/// Renders a page with a form: a fresh double-submit CSRF token goes into the cookie and,
+/// through `ctx`, into the form's hidden field.
+pub(crate) fn form_page(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    ctx: impl FnOnce(&str) -> minijinja::Value,
+) -> Response {
+    let Ok(csrf) = Secret::generate("") else {
+        return message(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Please try again",
+            "Roster could not prepare this page.",
+        );
+    };
+    let mut response = render(&state.templates, status, template, ctx(csrf.expose()));
+    if let Ok(v) = form_csrf_cookie(state, csrf.expose()).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Whether a posted form carries the CSRF token its page set.
+pub(crate) enum FormCsrf {
+    Valid,
+    /// The page to answer with instead.
+    Refused(Response),
+}
+
+/// Compares the form's hidden token with the cookie, in constant time.
+pub(crate) fn check_form_csrf(state: &AppState, headers: &HeaderMap, presented: &str) -> FormCsrf {
+    let cookie_token = cookie(headers, form_csrf_cookie_name(state)).unwrap_or_default();
+    if cookie_token.is_empty()
+        || !Secret::presented(presented).matches(&Secret::presented(cookie_token).hash())
+    {
+        return FormCsrf::Refused(message(
+            state,
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your security the form could not be accepted. Open the page again and retry.",
+        ));
+    }
+    FormCsrf::Valid
+}
+
+/// Removes the form's CSRF cookie once the form has done its job.
+pub(crate) fn clear_form_csrf(state: &AppState, response: &mut Response) {
+    if let Ok(v) = state.web.clear_cookie(form_csrf_cookie_name(state)).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 fn invitation_problem_page(state: &AppState, e: InvitationError) -> Response {
@@ -121,37 +199,22 @@ fn join_page(
     info: &InvitationInfo,
     errors: Vec<String>,
 ) -> Response {
-    let Ok(csrf) = Secret::generate("") else {
-        return message(
-            state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Please try again",
-            "Roster could not prepare this page.",
-        );
-    };
     let template = if info.existing_identity {
         "join_existing.html"
     } else {
         "join_new.html"
     };
-    let mut response = render(
-        &state.templates,
-        status,
-        template,
+    form_page(state, status, template, |csrf| {
         context! {
             org_name => info.org_name,
             email => info.email.as_str(),
             token,
-            csrf => csrf.expose(),
+            csrf,
             min_length => info.password_min_length,
             expires_at => info.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             errors,
-        },
-    );
-    if let Ok(v) = form_csrf_cookie(state, csrf.expose()).parse() {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+        }
+    })
 }
 
 /// The page an invitation link opens: *Join {organization} team* for a new identity,
@@ -197,17 +260,8 @@ async fn submit_invitation(
             "Please go back, reload the page and try again.",
         );
     };
-    let cookie_token = cookie(&headers, form_csrf_cookie_name(&state)).unwrap_or_default();
-    if cookie_token.is_empty()
-        || !Secret::presented(form.csrf_token.as_str())
-            .matches(&Secret::presented(cookie_token).hash())
-    {
-        return message(
-            &state,
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "For your security the form could not be accepted. Open the invitation link again and retry.",
-        );
+    if let FormCsrf::Refused(page) = check_form_csrf(&state, &headers, &form.csrf_token) {
+        return page;
     }
     // A person already signed in (existing identity) accepts with their session.
     let caller = match cookie(&headers, state.web.session_cookie_name()) {
@@ -240,13 +294,7 @@ async fn submit_invitation(
             if let Ok(v) = session_cookie.parse() {
                 headers.append(header::SET_COOKIE, v);
             }
-            if let Ok(v) = state
-                .web
-                .clear_cookie(form_csrf_cookie_name(&state))
-                .parse()
-            {
-                headers.append(header::SET_COOKIE, v);
-            }
+            clear_form_csrf(&state, &mut response);
             response
         }
         Err(AcceptError::Invitation(e)) => invitation_problem_page(&state, e),
@@ -296,10 +344,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         ),
         None => (None, vec![]),
     };
-    render(
-        &state.templates,
-        StatusCode::OK,
-        "home.html",
-        context! { email, memberships },
-    )
+    form_page(&state, StatusCode::OK, "home.html", |csrf| {
+        context! { email, memberships, csrf }
+    })
 }

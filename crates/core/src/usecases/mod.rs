@@ -1,10 +1,13 @@
 //! Use cases, one module per feature. Each changes state in one store transaction that
 //! also holds its audit event and outbox emails.
 
+pub mod account;
 pub mod invitations;
 pub mod orgs;
+pub mod recovery;
 pub mod sessions;
 pub mod setup;
+pub mod sign_in;
 pub mod tokens;
 
 use crate::model::{AuditTarget, Organization};

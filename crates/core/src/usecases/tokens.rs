@@ -1,15 +1,54 @@
 //! Bearer tokens for programs. Operator tokens administer the deployment (create
-//! organizations); organization tokens arrive with the access-model work.
+//! organizations). Organization tokens act in one organization with a set of permissions
+//! no larger than their creator's, and never beyond what the creator holds at the time of
+//! each request.
 
-use crate::access::{Caller, OperatorGrant};
+use crate::access::{held_permissions, Caller, OperatorGrant, OrgGrant};
+use crate::clock::Timestamp;
 use crate::ids::ApiTokenId;
-use crate::model::{ApiToken, ApiTokenKind, AuditEvent};
+use crate::model::{ApiToken, ApiTokenKind, AuditEvent, Permission};
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
 use crate::store::StoreError;
 use serde_json::json;
+use std::collections::BTreeSet;
 
 pub const OPERATOR_TOKEN_PREFIX: &str = "roster_op_";
+pub const ORG_TOKEN_PREFIX: &str = "roster_org_";
+/// `last_used_at` is written at most this often.
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+/// Input of [`Roster::create_org_token`].
+#[derive(Clone, Debug)]
+pub struct NewOrgToken {
+    pub name: String,
+    /// Permission codes, as given.
+    pub permissions: Vec<String>,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrgTokenError {
+    #[error("a token name has 1 to 100 characters without control characters")]
+    InvalidName,
+    #[error("{0}")]
+    InvalidPermissions(String),
+    #[error("the expiry must be in the future")]
+    InvalidExpiry,
+    /// The caller does not hold every permission asked for.
+    #[error("you cannot give a token a permission you do not hold")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateTokenError {
@@ -29,7 +68,7 @@ impl Roster {
         name: &str,
     ) -> Result<(ApiToken, Secret), CreateTokenError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        if !valid_name(name) {
             return Err(CreateTokenError::InvalidName);
         }
         let secret = Secret::generate(OPERATOR_TOKEN_PREFIX)?;
@@ -40,9 +79,12 @@ impl Roster {
             org_id: None,
             name: name.to_owned(),
             token_hash: secret.hash(),
+            created_by: None,
+            permissions: Vec::new(),
             created_at: now,
             expires_at: None,
             revoked_at: None,
+            last_used_at: None,
         };
         let mut tx = self.store.begin().await?;
         tx.insert_api_token(&token).await?;
@@ -59,19 +101,157 @@ impl Roster {
         Ok((token, secret))
     }
 
-    /// The caller a bearer token stands for, if it is live.
+    /// The caller a bearer token stands for, if it is live. An organization token whose
+    /// creator is no longer admitted to the organization (deactivated, removed, demoted to
+    /// Notifications) stops at once.
     pub async fn authenticate_bearer(&self, raw: &Secret) -> Result<Option<Caller>, StoreError> {
+        let now = self.clock.now();
         let mut reads = self.store.reads().await?;
         let Some(token) = reads.api_token_by_hash(&raw.hash()).await? else {
             return Ok(None);
         };
-        if !token.is_live(self.clock.now()) {
+        if !token.is_live(now) {
             return Ok(None);
         }
-        Ok(match token.kind {
-            ApiTokenKind::Operator => Some(Caller::Operator { token_id: token.id }),
-            // Organization tokens are not accepted until their permissions exist.
-            ApiTokenKind::Organization => None,
-        })
+        let caller = match (token.kind, token.org_id) {
+            (ApiTokenKind::Operator, _) => Caller::Operator { token_id: token.id },
+            (ApiTokenKind::Organization, Some(org_id)) => {
+                let caller = Caller::Token {
+                    token_id: token.id,
+                    org_id,
+                    created_by: token.created_by,
+                    permissions: token.permissions.iter().copied().collect(),
+                };
+                if held_permissions(&mut *reads, &caller, org_id)
+                    .await?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                caller
+            }
+            (ApiTokenKind::Organization, None) => return Ok(None),
+        };
+        drop(reads);
+        let stale = token
+            .last_used_at
+            .is_none_or(|at| now - at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECONDS));
+        if stale {
+            let mut tx = self.store.begin().await?;
+            tx.touch_api_token(token.id, now).await?;
+            tx.commit().await?;
+        }
+        Ok(Some(caller))
+    }
+
+    /// Creates an organization token with permissions the caller holds. The raw token is
+    /// returned once and never stored.
+    pub async fn create_org_token(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        new: NewOrgToken,
+    ) -> Result<(ApiToken, Secret), OrgTokenError> {
+        debug_assert_eq!(grant.permission(), Permission::TokensManage);
+        let name = new.name.trim();
+        if !valid_name(name) {
+            return Err(OrgTokenError::InvalidName);
+        }
+        let mut permissions = BTreeSet::new();
+        let mut unknown = Vec::new();
+        for code in &new.permissions {
+            match Permission::parse(code) {
+                Ok(p) => {
+                    permissions.insert(p);
+                }
+                Err(_) => unknown.push(code.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(OrgTokenError::InvalidPermissions(format!(
+                "unknown permission(s): {}; see GET /api/v1/permissions",
+                unknown.join(", ")
+            )));
+        }
+        if permissions.is_empty() {
+            return Err(OrgTokenError::InvalidPermissions(
+                "give the token at least one permission".to_owned(),
+            ));
+        }
+        let now = self.clock.now();
+        if new.expires_at.is_some_and(|e| e <= now) {
+            return Err(OrgTokenError::InvalidExpiry);
+        }
+        let secret = Secret::generate(ORG_TOKEN_PREFIX)?;
+        let token = ApiToken {
+            id: ApiTokenId::new(),
+            kind: ApiTokenKind::Organization,
+            org_id: Some(grant.org_id()),
+            name: name.to_owned(),
+            token_hash: secret.hash(),
+            created_by: caller.identity(),
+            permissions: permissions.iter().copied().collect(),
+            created_at: now,
+            expires_at: new.expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        let mut tx = self.store.begin().await?;
+        // Checked inside the transaction, so a demotion that commits first is seen.
+        let held = held_permissions(&mut *tx, caller, grant.org_id())
+            .await?
+            .ok_or(OrgTokenError::NotFound)?;
+        if !permissions.is_subset(&held) {
+            return Err(OrgTokenError::Forbidden);
+        }
+        tx.insert_api_token(&token).await?;
+        tx.append_audit(&AuditEvent::new(
+            Some(grant.org_id()),
+            grant.actor(),
+            "api_token.created",
+            super::target("api_token", token.id.as_uuid()),
+            json!({
+                "kind": token.kind.as_str(),
+                "name": token.name,
+                "permissions": token.permissions,
+                "expires_at": token.expires_at,
+            }),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok((token, secret))
+    }
+
+    /// The organization's tokens, revoked ones included, newest first.
+    pub async fn list_org_tokens(&self, grant: &OrgGrant) -> Result<Vec<ApiToken>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        reads.list_api_tokens(grant.org_id()).await
+    }
+
+    /// Revokes an organization token. Revoking a revoked token changes nothing.
+    pub async fn revoke_org_token(
+        &self,
+        grant: &OrgGrant,
+        id: ApiTokenId,
+    ) -> Result<(), OrgTokenError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        if tx.api_token(grant.org_id(), id).await?.is_none() {
+            return Err(OrgTokenError::NotFound);
+        }
+        if tx.revoke_api_token(grant.org_id(), id, now).await? {
+            tx.append_audit(&AuditEvent::new(
+                Some(grant.org_id()),
+                grant.actor(),
+                "api_token.revoked",
+                super::target("api_token", id.as_uuid()),
+                json!({}),
+                now,
+            ))
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

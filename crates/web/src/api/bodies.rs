@@ -179,3 +179,187 @@ pub struct AcceptBody {
     pub password: Option<String>,
     pub password_confirmation: Option<String>,
 }
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmResetBody {
+    /// The token from the reset link.
+    pub token: String,
+    pub new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmEmailChangeBody {
+    /// The token from the confirmation link.
+    pub token: String,
+}
+
+/// Fields to change; absent ones stay, `null` clears.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeBody {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub timezone: Option<Option<String>>,
+    /// BCP 47 tag, e.g. `fr-FR`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<Option<String>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailBody {
+    pub new_email: String,
+    pub current_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionBody {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+impl SessionBody {
+    pub fn new(s: &roster_core::model::Session, current: bool) -> Self {
+        Self {
+            id: s.id.as_uuid(),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            current,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenBody {
+    pub name: String,
+    /// Permission codes; each must be one the caller holds.
+    pub permissions: Vec<String>,
+    /// Never expires when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    pub id: Uuid,
+    pub name: String,
+    pub permissions: Vec<String>,
+    /// The person the token acts for; null when an operator created it.
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&roster_core::model::ApiToken> for TokenBody {
+    fn from(t: &roster_core::model::ApiToken) -> Self {
+        Self {
+            id: t.id.as_uuid(),
+            name: t.name.clone(),
+            permissions: t.permissions.iter().map(|p| p.code().to_owned()).collect(),
+            created_by: t.created_by.map(|i| i.as_uuid()),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// A new token: the only time its secret is shown.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedTokenBody {
+    #[serde(flatten)]
+    pub token: TokenBody,
+    /// Send as `Authorization: Bearer <token>`. Shown once; Roster keeps only a hash.
+    #[serde(rename = "token")]
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignInAttemptBody {
+    pub id: Uuid,
+    /// The reference the person was shown, to match a support request.
+    pub reference: String,
+    pub at: DateTime<Utc>,
+    /// What happened, precisely (admins see more than the person was told):
+    /// `succeeded`, `wrong_password`, `no_password`, `membership_deactivated`,
+    /// `notifications_only`, `throttled`.
+    pub code: String,
+    /// What the person was told.
+    pub public_code: String,
+    /// The email as typed.
+    pub email: String,
+    pub client_ip: Option<String>,
+}
+
+impl From<&roster_core::model::SignInAttempt> for SignInAttemptBody {
+    fn from(a: &roster_core::model::SignInAttempt) -> Self {
+        Self {
+            id: a.id.as_uuid(),
+            reference: a.reference.clone(),
+            at: a.at,
+            code: a.code.as_str().to_owned(),
+            public_code: a.code.public_code().to_owned(),
+            email: a.email.clone(),
+            client_ip: a.client_ip.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignInAttemptList {
+    pub items: Vec<SignInAttemptBody>,
+}

@@ -37,22 +37,14 @@ pub(crate) fn accept_error(e: AcceptError) -> ApiError {
         AcceptError::PasswordMismatch => {
             ApiError::bad_request("password_mismatch", "The two passwords do not match.")
         }
-        AcceptError::PasswordPolicy(violations) => {
-            let detail = violations
-                .iter()
-                .map(|v| v.message())
-                .collect::<Vec<_>>()
-                .join(" ");
-            ApiError::bad_request("password_policy", detail)
-                .with_errors(serde_json::to_value(&violations).unwrap_or_default())
-        }
+        AcceptError::PasswordPolicy(violations) => ApiError::password_policy(&violations),
         AcceptError::SignInRequired => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "sign_in_required",
             "You already have an account: sign in with it, then accept the invitation.",
         ),
-        AcceptError::Hash(e) => ApiError::internal(e),
-        AcceptError::Random(e) => ApiError::internal(e),
+        AcceptError::Hash(e) => e.into(),
+        AcceptError::Random(e) => e.into(),
         AcceptError::Store(e) => e.into(),
     }
 }

@@ -2,11 +2,14 @@
 //! its path, method and schema from the handler's `#[utoipa::path]`: a route cannot exist
 //! without being documented, and the document cannot list a route that does not exist.
 
+pub(crate) mod auth;
 pub mod bodies;
 mod health;
 pub(crate) mod invitations;
 mod me;
+mod members;
 mod orgs;
+mod tokens;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -50,8 +53,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(orgs::create_org, orgs::list_orgs))
         .routes(routes!(orgs::get_org, orgs::update_org))
-        .routes(routes!(me::me))
+        .routes(routes!(me::me, me::update_me))
         .routes(routes!(me::sign_out))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::change_email))
+        .routes(routes!(me::list_sessions))
+        .routes(routes!(me::end_session))
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::request_reset))
+        .routes(routes!(auth::confirm_reset))
+        .routes(routes!(auth::confirm_email_change))
+        .routes(routes!(members::send_reset_link))
+        .routes(routes!(members::sign_in_attempts))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
         .routes(routes!(invitations::describe))
         .routes(routes!(invitations::accept))
 }

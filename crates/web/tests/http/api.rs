@@ -556,16 +556,30 @@ async fn openapi_documents_every_route() {
     assert_eq!(
         documented,
         [
+            "DELETE /api/v1/me/sessions/{id}",
+            "DELETE /api/v1/orgs/{org}/tokens/{id}",
             "GET /api/v1/invitations/{token}",
             "GET /api/v1/me",
+            "GET /api/v1/me/sessions",
             "GET /api/v1/orgs",
             "GET /api/v1/orgs/{org}",
+            "GET /api/v1/orgs/{org}/members/{member}/sign-in-attempts",
+            "GET /api/v1/orgs/{org}/tokens",
             "GET /healthz",
             "GET /readyz",
+            "PATCH /api/v1/me",
             "PATCH /api/v1/orgs/{org}",
+            "POST /api/v1/auth/email-change/confirm",
+            "POST /api/v1/auth/password-reset",
+            "POST /api/v1/auth/password-reset/confirm",
+            "POST /api/v1/auth/sign-in",
             "POST /api/v1/auth/sign-out",
             "POST /api/v1/invitations/{token}/accept",
+            "POST /api/v1/me/email",
+            "POST /api/v1/me/password",
             "POST /api/v1/orgs",
+            "POST /api/v1/orgs/{org}/members/{member}/password-reset",
+            "POST /api/v1/orgs/{org}/tokens",
         ]
     );
     let c = Client::new();
@@ -573,7 +587,9 @@ async fn openapi_documents_every_route() {
         let (method, path) = op.split_once(' ').unwrap();
         let path = path
             .replace("{token}", "inv_x")
-            .replace("{org}", "some-org");
+            .replace("{org}", "some-org")
+            .replace("{member}", "me")
+            .replace("{id}", "0190b5a2-0000-7000-8000-000000000000");
         let resp = c
             .request(method.parse().unwrap(), app.url(&path))
             .header(CONTENT_TYPE, "application/json")

@@ -3,5 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod auth;
 mod pages;
+mod recovery;
+mod sign_in_pages;
 mod support;

@@ -4,10 +4,12 @@
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Response, StatusCode};
 use roster_core::access::OperatorGrant;
-use roster_core::clock::ManualClock;
+use roster_core::clock::{Clock, ManualClock};
 use roster_core::email::Email;
-use roster_core::model::OrgKind;
-use roster_core::names::DisplayName;
+use roster_core::ids::MembershipId;
+use roster_core::model::{BuiltinRole, Identity, Membership, MembershipStatus, OrgKind};
+use roster_core::names::{DisplayName, Slug};
+use roster_core::passwords::{PasswordPolicy, PolicyContext};
 use roster_core::usecases::orgs::NewOrg;
 use roster_core::usecases::setup::SetupInput;
 use roster_core::{Links, Roster};
@@ -46,7 +48,53 @@ pub async fn spawn_secure_app() -> TestApp {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    spawn_app_with(Arc::new(store), dir, None, true).await
+    let options = AppOptions {
+        secure_cookies: true,
+        ..AppOptions::default()
+    };
+    spawn_app_with(Arc::new(store), dir, None, options).await
+}
+
+/// How a test server is set up.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    pub secure_cookies: bool,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// A server on a fresh SQLite file with `options`.
+pub async fn spawn_app_with_options(options: AppOptions) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("roster.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    spawn_app_with(Arc::new(store), dir, None, options).await
+}
+
+/// Two servers on one fresh PostgreSQL database, as a deployment of several instances
+/// runs; `None` when PostgreSQL is unreachable and not required.
+pub async fn spawn_two_postgres() -> Option<(TestApp, TestApp)> {
+    let (store, database) = fresh_database().await?;
+    let second = roster_store_postgres::PostgresStore::connect(&database.url())
+        .await
+        .unwrap();
+    let b = spawn_app_with(
+        Arc::new(second),
+        tempfile::tempdir().unwrap(),
+        None,
+        AppOptions::default(),
+    )
+    .await;
+    let a = spawn_app_with(
+        Arc::new(store),
+        tempfile::tempdir().unwrap(),
+        Some(database),
+        AppOptions::default(),
+    )
+    .await;
+    b.clock.set(a.clock.now());
+    Some((a, b))
 }
 
 /// A server on a fresh PostgreSQL database; `None` when PostgreSQL is unreachable and not
@@ -68,14 +116,14 @@ async fn spawn_app_on(
     dir: tempfile::TempDir,
     database: Option<TestDatabase>,
 ) -> TestApp {
-    spawn_app_with(store, dir, database, false).await
+    spawn_app_with(store, dir, database, AppOptions::default()).await
 }
 
 async fn spawn_app_with(
     store: Arc<dyn roster_core::store::Store>,
     dir: tempfile::TempDir,
     database: Option<TestDatabase>,
-    secure_cookies: bool,
+    options: AppOptions,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -97,11 +145,13 @@ async fn spawn_app_with(
         .await
         .unwrap();
     let web = WebConfig {
-        secure_cookies,
+        secure_cookies: options.secure_cookies,
+        trusted_proxies: options.trusted_proxies,
         ..WebConfig::for_public_url(&base)
     };
     let state = AppState::new(roster.clone(), web).unwrap();
-    let app = roster_web::router(state);
+    let app =
+        roster_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestApp {
         base,
@@ -164,6 +214,124 @@ impl TestApp {
         token_from_email(&eml, &self.base)
     }
 
+    /// Runs the outbox worker and returns the emails it delivered now, as (recipient,
+    /// whole message) pairs.
+    pub async fn deliver(&self) -> Vec<(String, String)> {
+        let before = self.delivered();
+        self.worker.run_once().await.unwrap();
+        let mut out = vec![];
+        for path in self.delivered() {
+            if before.contains(&path) {
+                continue;
+            }
+            let eml = std::fs::read_to_string(&path).unwrap();
+            let to = eml
+                .lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .unwrap_or_default()
+                .to_owned();
+            out.push((to, eml));
+        }
+        out
+    }
+
+    /// Sets up an organization with `email` as its admin, who accepts the invitation with
+    /// `password` and is signed in. The organization's slug is returned with the person.
+    pub async fn admin(&self, org: &str, email: &str, password: &str) -> Person {
+        let token = self.setup_and_read_invitation(org, email).await;
+        let client = Client::builder().cookie_store(true).build().unwrap();
+        let resp = client
+            .post(self.url(&format!("/api/v1/invitations/{token}/accept")))
+            .json(&json!({ "password": password, "password_confirmation": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        Person::from_signed_in(client, &body)
+    }
+
+    /// Adds an active member with a password straight through the store (the members API
+    /// is not needed to test sign-in).
+    pub async fn add_member(
+        &self,
+        org_slug: &str,
+        email: &str,
+        password: &str,
+        roles: &[BuiltinRole],
+    ) -> MembershipId {
+        let now = self.clock.now();
+        let hash = self
+            .roster
+            .passwords
+            .hash(
+                PasswordPolicy::default()
+                    .check(password, &PolicyContext::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let mut tx = self.roster.store.begin().await.unwrap();
+        let org = tx
+            .org_by_slug(&Slug::parse(org_slug).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut identity = Identity::new(Email::parse(email).unwrap(), None, now);
+        identity.password_hash = Some(hash);
+        tx.insert_identity(&identity).await.unwrap();
+        let membership = Membership::new(
+            org.id,
+            identity.id,
+            MembershipStatus::Active,
+            roles.iter().copied(),
+            now,
+        );
+        tx.insert_membership(&membership).await.unwrap();
+        tx.commit().await.unwrap();
+        membership.id
+    }
+
+    /// Moves a membership to another status straight through the store.
+    pub async fn set_status(
+        &self,
+        org_slug: &str,
+        member: MembershipId,
+        from: MembershipStatus,
+        to: MembershipStatus,
+    ) {
+        let mut tx = self.roster.store.begin().await.unwrap();
+        let org = tx
+            .org_by_slug(&Slug::parse(org_slug).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(tx
+            .set_membership_status(org.id, member, from, to, self.clock.now())
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+    }
+
+    /// Signs in; returns the raw answer.
+    pub async fn sign_in_raw(&self, client: &Client, email: &str, password: &str) -> Response {
+        client
+            .post(self.url("/api/v1/auth/sign-in"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in with a new cookie jar; panics unless it works.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Person {
+        let client = Client::builder().cookie_store(true).build().unwrap();
+        let resp = self.sign_in_raw(&client, email, password).await;
+        assert_eq!(resp.status(), 200, "sign-in of {email}");
+        let body: Value = resp.json().await.unwrap();
+        Person::from_signed_in(client, &body)
+    }
+
     /// The files the mail transport has written so far.
     fn delivered(&self) -> Vec<std::path::PathBuf> {
         match std::fs::read_dir(&self.mail_dir) {
@@ -175,13 +343,62 @@ impl TestApp {
 
 /// Pulls the invitation token out of an email, undoing quoted-printable soft breaks.
 pub fn token_from_email(eml: &str, base: &str) -> String {
+    link_token(eml, base, "/invitations/")
+}
+
+/// Pulls the token of a `{base}{path}<token>` link out of an email.
+pub fn link_token(eml: &str, base: &str, path: &str) -> String {
     let unfolded = eml.replace("=\r\n", "").replace("=\n", "");
-    let prefix = format!("{base}/invitations/");
+    let prefix = format!("{base}{path}");
     let start = unfolded.find(&prefix).expect("a link to the public URL") + prefix.len();
     unfolded[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect()
+}
+
+/// A signed-in person: a cookie jar holding the session, and the CSRF token.
+pub struct Person {
+    pub client: Client,
+    pub csrf: String,
+    pub body: Value,
+}
+
+impl Person {
+    fn from_signed_in(client: Client, body: &Value) -> Self {
+        Self {
+            client,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            body: body.clone(),
+        }
+    }
+
+    pub async fn get(&self, app: &TestApp, path: &str) -> Response {
+        self.client.get(app.url(path)).send().await.unwrap()
+    }
+
+    /// An unsafe request with the CSRF token.
+    pub async fn send(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut rb = self
+            .client
+            .request(method, app.url(path))
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            rb = rb.json(&body);
+        }
+        rb.send().await.unwrap()
+    }
+
+    pub async fn post(&self, app: &TestApp, path: &str, body: Value) -> Response {
+        self.send(app, reqwest::Method::POST, path, Some(body))
+            .await
+    }
 }
 
 pub async fn problem(resp: Response, status: StatusCode, code: &str) -> Value {

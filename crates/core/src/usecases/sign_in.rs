@@ -1,0 +1,429 @@
+//! Password sign-in with throttling and diagnostics.
+//!
+//! One answer for every way a sign-in can fail without the right password, or for a person
+//! no organization admits (unknown email, wrong password, no password yet, deactivated or
+//! removed everywhere): `invalid_credentials`, after the same amount of hashing work. Only
+//! once the password is right does a Notifications-only member learn why.
+//!
+//! Throttling counts attempts per email and per client address in the store, so every
+//! instance shares the counters. An attempt is counted *before* its password is checked:
+//! of fifty parallel guesses, exactly fifty are counted and at most ten are ever verified.
+//! A success takes its own count back and clears the email's counter.
+
+use super::sessions::{may_hold_session, NewSession, SessionLimits, StartSessionError};
+use super::target;
+use crate::access::OrgGrant;
+use crate::clock::Timestamp;
+use crate::email::Email;
+use crate::ids::{IdentityId, MembershipId, SignInAttemptId};
+use crate::model::{
+    Actor, AuditEvent, Identity, Membership, MembershipStatus, Organization, SignInAttempt,
+    SignInCode, ThrottleState,
+};
+use crate::passwords::HashError;
+use crate::roster::Roster;
+use crate::secrets::{random_bytes, RandomError, Secret};
+use crate::store::{StoreError, Tx};
+use chrono::Duration;
+use serde_json::json;
+
+/// Failures counted per email, and per client address, before sign-in is throttled.
+pub const MAX_FAILURES: u32 = 10;
+/// The window in which failures are counted; the throttle lifts when it ends.
+pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
+
+pub(crate) const EMAIL_SCOPE: &str = "sign_in_email";
+const IP_SCOPE: &str = "sign_in_ip";
+
+/// Longest email kept as typed in an attempt record.
+const MAX_TYPED_EMAIL: usize = 320;
+
+/// A sign-in as the person made it.
+pub struct SignInInput<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    /// The client's address as the web edge established it (proxies only if trusted).
+    pub client_ip: Option<String>,
+    /// The session cookie the browser already had, if any: it ends, so a session id known
+    /// before sign-in never carries over.
+    pub previous_session: Option<Secret>,
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub identity: Identity,
+    pub memberships: Vec<(Membership, Organization)>,
+    pub session: NewSession,
+}
+
+/// A refused sign-in, as shown to the person: what to quote to support and when to retry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInRefusal {
+    pub code: SignInCode,
+    pub reference: String,
+    pub at: Timestamp,
+    /// The email as typed.
+    pub email: String,
+    /// Seconds until the throttle lifts, for [`SignInCode::Throttled`].
+    pub retry_after_seconds: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("sign-in refused: {}", .0.code.public_code())]
+    Refused(SignInRefusal),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<StartSessionError> for SignInError {
+    fn from(e: StartSessionError) -> Self {
+        match e {
+            StartSessionError::Random(e) => SignInError::Random(e),
+            StartSessionError::Store(e) => SignInError::Store(e),
+        }
+    }
+}
+
+/// A short reference a person can read out to support, e.g. `K7Q2-M9XD` (40 random bits;
+/// it identifies an attempt, it guards nothing).
+pub fn new_reference() -> Result<String, RandomError> {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bytes = [0u8; 8];
+    random_bytes(&mut bytes)?;
+    let chars: String = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect();
+    Ok(format!("{}-{}", &chars[..4], &chars[4..]))
+}
+
+fn typed_email(raw: &str) -> String {
+    raw.trim().chars().take(MAX_TYPED_EMAIL).collect()
+}
+
+/// The key an email is throttled under: the parsed address's key, or the lowercased text
+/// when it does not parse, so junk input is counted too.
+pub(crate) fn email_throttle_key(typed: &str) -> String {
+    Email::parse(typed).map_or_else(|_| typed.to_lowercase(), |e| e.key())
+}
+
+fn seconds_left(state: &ThrottleState, now: Timestamp) -> u64 {
+    let lifts = state.window_started_at + Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    u64::try_from((lifts - now).num_seconds())
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// What the password check decided, before any membership is considered.
+enum Verdict {
+    Refused(SignInCode),
+    PasswordRight(Identity),
+}
+
+impl Roster {
+    /// Signs a person in with email and password.
+    pub async fn sign_in(&self, input: SignInInput<'_>) -> Result<SignedIn, SignInError> {
+        let now = self.clock.now();
+        let email = typed_email(input.email);
+        let email_key = email_throttle_key(&email);
+        let ip_key = input
+            .client_ip
+            .clone()
+            .unwrap_or_else(|| "unknown".to_owned());
+        let window_start = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+
+        // Count the attempt first, in its own transaction, so parallel guesses see
+        // each other's counts before any of them is verified.
+        let mut tx = self.store.begin().await?;
+        let by_email = tx
+            .hit_throttle(EMAIL_SCOPE, &email_key, now, window_start)
+            .await?;
+        let by_ip = tx
+            .hit_throttle(IP_SCOPE, &ip_key, now, window_start)
+            .await?;
+        tx.commit().await?;
+        let over: Vec<&ThrottleState> = [&by_email, &by_ip]
+            .into_iter()
+            .filter(|s| s.count > MAX_FAILURES)
+            .collect();
+        if !over.is_empty() {
+            let wait = over.iter().map(|s| seconds_left(s, now)).max();
+            let identity = self.identity_for_attempt(&email).await?;
+            return Err(self
+                .refuse(
+                    &email,
+                    identity,
+                    input.client_ip,
+                    SignInCode::Throttled,
+                    wait,
+                    now,
+                )
+                .await?);
+        }
+
+        let verdict = self.check_password(&email, input.password).await?;
+        let identity = match verdict {
+            Verdict::Refused(code) => {
+                let identity = self.identity_for_attempt(&email).await?;
+                return Err(self
+                    .refuse(&email, identity, input.client_ip, code, None, now)
+                    .await?);
+            }
+            Verdict::PasswordRight(identity) => identity,
+        };
+
+        let mut reads = self.store.reads().await?;
+        let memberships = reads.memberships_of_identity(identity.id).await?;
+        let mut with_orgs = Vec::with_capacity(memberships.len());
+        for m in &memberships {
+            if let Some(org) = reads.org(m.org_id).await? {
+                with_orgs.push((m.clone(), org));
+            }
+        }
+        drop(reads);
+        if !may_hold_session(&memberships) {
+            let code = if memberships
+                .iter()
+                .any(|m| m.status.grants_access() && m.is_notifications_only())
+            {
+                SignInCode::NotificationsOnly
+            } else {
+                SignInCode::MembershipDeactivated
+            };
+            // The password was right: this was no guess, so it does not count.
+            let mut tx = self.store.begin().await?;
+            tx.release_throttle(EMAIL_SCOPE, &email_key).await?;
+            tx.release_throttle(IP_SCOPE, &ip_key).await?;
+            tx.commit().await?;
+            return Err(self
+                .refuse(&email, Some(identity.id), input.client_ip, code, None, now)
+                .await?);
+        }
+
+        let rehash = match &identity.password_hash {
+            Some(stored) if crate::passwords::needs_rehash(stored) => {
+                Some(self.passwords.rehash(input.password).await?)
+            }
+            _ => None,
+        };
+        let limits = SessionLimits::strictest(
+            with_orgs
+                .iter()
+                .filter(|(m, _)| m.admits_person())
+                .map(|(_, o)| &o.settings),
+        );
+
+        let mut tx = self.store.begin().await?;
+        tx.clear_throttle(EMAIL_SCOPE, &email_key).await?;
+        tx.release_throttle(IP_SCOPE, &ip_key).await?;
+        if let Some(previous) = &input.previous_session {
+            if let Some(old) = tx.session_by_token(&previous.hash()).await? {
+                tx.revoke_session(old.id, now).await?;
+            }
+        }
+        if let Some(hash) = &rehash {
+            tx.set_password_hash(identity.id, hash, now).await?;
+        }
+        let session = self
+            .start_session_in(&mut *tx, identity.id, limits, None, now)
+            .await?;
+        let reference = new_reference()?;
+        record_attempt(
+            &mut *tx,
+            SignInAttempt {
+                id: SignInAttemptId::new(),
+                reference,
+                at: now,
+                email: email.clone(),
+                identity_id: Some(identity.id),
+                client_ip: input.client_ip,
+                code: SignInCode::Succeeded,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SignedIn {
+            identity,
+            memberships: with_orgs,
+            session,
+        })
+    }
+
+    /// Checks the password with the same hashing work whether or not the email is known.
+    async fn check_password(&self, email: &str, password: &str) -> Result<Verdict, SignInError> {
+        let identity = match Email::parse(email) {
+            Ok(email) => {
+                let mut reads = self.store.reads().await?;
+                reads.identity_by_email(&email).await?
+            }
+            Err(_) => None,
+        };
+        let Some(identity) = identity else {
+            self.passwords.verify_dummy(password).await?;
+            return Ok(Verdict::Refused(SignInCode::UnknownEmail));
+        };
+        let Some(stored) = identity.password_hash.as_deref() else {
+            self.passwords.verify_dummy(password).await?;
+            return Ok(Verdict::Refused(SignInCode::NoPassword));
+        };
+        if self.passwords.verify(password, stored).await? {
+            Ok(Verdict::PasswordRight(identity))
+        } else {
+            Ok(Verdict::Refused(SignInCode::WrongPassword))
+        }
+    }
+
+    async fn identity_for_attempt(&self, email: &str) -> Result<Option<IdentityId>, StoreError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(None);
+        };
+        let mut reads = self.store.reads().await?;
+        Ok(reads.identity_by_email(&email).await?.map(|i| i.id))
+    }
+
+    /// Records a refused attempt and builds what the person is told.
+    async fn refuse(
+        &self,
+        email: &str,
+        identity: Option<IdentityId>,
+        client_ip: Option<String>,
+        code: SignInCode,
+        retry_after_seconds: Option<u64>,
+        now: Timestamp,
+    ) -> Result<SignInError, SignInError> {
+        let reference = new_reference()?;
+        let mut tx = self.store.begin().await?;
+        record_attempt(
+            &mut *tx,
+            SignInAttempt {
+                id: SignInAttemptId::new(),
+                reference: reference.clone(),
+                at: now,
+                email: email.to_owned(),
+                identity_id: identity,
+                client_ip,
+                code,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SignInError::Refused(SignInRefusal {
+            code,
+            reference,
+            at: now,
+            email: email.to_owned(),
+            retry_after_seconds,
+        }))
+    }
+
+    /// A member's recent sign-in attempts, newest first, for their organization's admins.
+    /// `None` when the organization has no such member.
+    pub async fn member_sign_in_attempts(
+        &self,
+        grant: &OrgGrant,
+        member: MembershipId,
+        limit: u32,
+    ) -> Result<Option<Vec<SignInAttempt>>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        let Some(membership) = reads
+            .membership(grant.org_id(), member)
+            .await?
+            .filter(|m| m.status != MembershipStatus::Removed)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            reads
+                .sign_in_attempts_of(membership.identity_id, limit)
+                .await?,
+        ))
+    }
+}
+
+/// Writes the attempt and its audit event. The audit trail keeps no email of an unknown
+/// identity beyond the attempt record, and never a password.
+async fn record_attempt(tx: &mut dyn Tx, attempt: SignInAttempt) -> Result<(), StoreError> {
+    tx.insert_sign_in_attempt(&attempt).await?;
+    let (action, actor) = if attempt.code.succeeded() {
+        (
+            "sign_in.succeeded",
+            attempt.identity_id.map_or(Actor::System, Actor::Identity),
+        )
+    } else {
+        ("sign_in.failed", Actor::System)
+    };
+    tx.append_audit(&AuditEvent::new(
+        None,
+        actor,
+        action,
+        attempt
+            .identity_id
+            .and_then(|id| target("identity", id.as_uuid())),
+        json!({
+            "code": attempt.code.as_str(),
+            "reference": attempt.reference,
+            "client_ip": attempt.client_ip,
+        }),
+        attempt.at,
+    ))
+    .await
+}
+
+/// What a refusal means and who can fix it, for the error page and the API answer. Keyed by
+/// the public code only, so it never tells an unknown email from a known one.
+pub fn explain(public_code: &str) -> (&'static str, &'static str) {
+    match public_code {
+        "invalid_credentials" => (
+            "The email or password is not right, or this account cannot sign in.",
+            "You: check the email and password, or reset your password. If your access was \
+             turned off, an admin of your organization can turn it back on.",
+        ),
+        "notifications_only" => (
+            "This account only receives email notifications; it cannot sign in.",
+            "An admin of your organization can give you a role that signs in.",
+        ),
+        "sign_in_throttled" => (
+            "Too many failed sign-ins for this email or from this network. Sign-in is paused \
+             for a while.",
+            "You: wait and try again, or reset your password. If it keeps happening, your \
+             operator can look it up with the reference.",
+        ),
+        _ => (
+            "The sign-in did not complete.",
+            "Your operator, with the reference.",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_short_and_quotable() {
+        let a = new_reference().unwrap();
+        let b = new_reference().unwrap();
+        assert_eq!(a.len(), 9);
+        assert_eq!(&a[4..5], "-");
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn unknown_and_known_accounts_collapse_to_one_public_code() {
+        for code in [
+            SignInCode::UnknownEmail,
+            SignInCode::WrongPassword,
+            SignInCode::NoPassword,
+            SignInCode::MembershipDeactivated,
+        ] {
+            assert_eq!(code.public_code(), "invalid_credentials");
+        }
+    }
+}
