@@ -125,6 +125,31 @@ async fn changing_the_password() {
     let notice = only_email_to(&mails, "ada@acme.example");
     assert!(notice.contains("password"), "{notice}");
     assert!(!notice.contains(NEW_PW));
+
+    // Each security event is in the audit trail, and no password is.
+    let audit = app.audit().await;
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    for action in [
+        "sign_in.succeeded",
+        "sign_in.failed",
+        "password.changed",
+        "sessions.revoked",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(
+        audit
+            .iter()
+            .any(|(a, d)| a == "api_token.created" && d.contains("\"kind\":\"organization\"")),
+        "{audit:?}"
+    );
+    let revoked = audit.iter().find(|(a, _)| a == "sessions.revoked").unwrap();
+    assert!(
+        revoked.1.contains("\"sessions\":1") && revoked.1.contains("\"api_tokens\":1"),
+        "{revoked:?}"
+    );
+    let all = format!("{audit:?}");
+    assert!(!all.contains(ADMIN_PW) && !all.contains(NEW_PW) && !all.contains(&bearer));
 }
 
 #[tokio::test]
@@ -245,6 +270,45 @@ async fn forgot_password(app: TestApp) {
     )
     .await;
     problem(resp, StatusCode::BAD_REQUEST, "token_invalid").await;
+
+    // Of two concurrent redeems of one link, exactly one wins.
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(ask("ada@acme.example").await.unwrap().status(), 202);
+    let racy = link_token(
+        &only_email_to(&app.deliver().await, "ada@acme.example"),
+        &app.base,
+        "/password-reset/",
+    );
+    let confirm = |pw: &'static str| {
+        Client::new()
+            .post(app.url("/api/v1/auth/password-reset/confirm"))
+            .json(&json!({ "token": racy, "new_password": pw }))
+            .send()
+    };
+    let (a, b) = tokio::join!(
+        confirm("first racing phrase"),
+        confirm("second racing phrase")
+    );
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [204, 400]);
+    app.deliver().await;
+    let audit = app.audit().await;
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert!(actions.contains(&"password_reset.requested"));
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "password_reset.completed")
+            .count(),
+        2,
+        "the first redeem and the winner of the race"
+    );
+    let all = format!("{audit:?}");
+    assert!(
+        !all.contains(&second) && !all.contains(&racy),
+        "no link in the audit trail"
+    );
 
     // A link lives 30 minutes.
     app.clock.advance(Duration::seconds(30));
@@ -650,6 +714,14 @@ async fn organization_api_tokens() {
         "unauthenticated",
     )
     .await;
+    let audit = app.audit().await;
+    assert!(audit
+        .iter()
+        .any(|(a, d)| a == "api_token.revoked" && !d.contains(&secret)));
+    assert!(
+        !format!("{audit:?}").contains(&secret),
+        "no secret in the audit trail"
+    );
     // Another organization's token id is not found.
     let resp = app
         .operator(Client::new().delete(app.url(&format!("/api/v1/orgs/globex/tokens/{id}"))))

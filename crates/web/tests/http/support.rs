@@ -332,6 +332,36 @@ impl TestApp {
         Person::from_signed_in(client, &body)
     }
 
+    /// Every audit event recorded so far, deployment-wide and in every organization,
+    /// oldest first: (action, details as JSON text).
+    pub async fn audit(&self) -> Vec<(String, String)> {
+        let mut reads = self.roster.store.reads().await.unwrap();
+        let orgs = reads
+            .list_orgs(roster_core::model::PageRequest::new(Some(200), None))
+            .await
+            .unwrap();
+        let mut scopes: Vec<Option<roster_core::ids::OrgId>> = vec![None];
+        scopes.extend(orgs.items.iter().map(|o| Some(o.id)));
+        let mut events = vec![];
+        for org_id in scopes {
+            events.extend(
+                reads
+                    .list_audit(&roster_core::model::AuditQuery {
+                        org_id,
+                        limit: 10_000,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        events.sort_by_key(|e| e.id);
+        events
+            .into_iter()
+            .map(|e| (e.action, e.details.to_string()))
+            .collect()
+    }
+
     /// The files the mail transport has written so far.
     fn delivered(&self) -> Vec<std::path::PathBuf> {
         match std::fs::read_dir(&self.mail_dir) {
