@@ -11,7 +11,7 @@ use crate::model::{
     Actor, AuditEvent, Identity, Invitation, InvitationState, Membership, MembershipStatus, Notice,
     Organization, OutboxMessage,
 };
-use crate::passwords::{HashError, PasswordPolicy, PolicyContext, PolicyViolation};
+use crate::passwords::{HashError, PasswordPolicy, PolicyViolation};
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
 use crate::store::{StoreError, Tx};
@@ -244,15 +244,13 @@ impl Roster {
             let policy = PasswordPolicy {
                 min_length: resolved.org.settings.password_min_length,
             };
-            let org_names = [resolved.org.name.to_string()];
             let accepted = policy
-                .check(
-                    password,
-                    &PolicyContext {
-                        email: Some(resolved.identity.email.as_str()),
-                        org_names: &org_names,
-                    },
+                .check_off_runtime(
+                    password.to_owned(),
+                    Some(resolved.identity.email.as_str().to_owned()),
+                    vec![resolved.org.name.to_string()],
                 )
+                .await
                 .map_err(AcceptError::PasswordPolicy)?;
             if password != confirmation {
                 return Err(AcceptError::PasswordMismatch);

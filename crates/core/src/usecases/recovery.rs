@@ -16,7 +16,7 @@ use crate::model::{
     Actor, AuditEvent, Identity, IdentityToken, MembershipStatus, Notice, OrgSettings,
     OutboxMessage, Permission, TokenPurpose,
 };
-use crate::passwords::{HashError, PasswordPolicy, PolicyContext, PolicyViolation};
+use crate::passwords::{HashError, PasswordPolicy, PolicyViolation};
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
 use crate::store::{Reads, StoreError, Tx};
@@ -88,13 +88,13 @@ pub(crate) async fn check_new_password(
     let mut reads = roster.store.reads().await?;
     let (policy, org_names) = policy_for(&mut *reads, identity).await?;
     drop(reads);
-    Ok(policy.check(
-        candidate,
-        &PolicyContext {
-            email: Some(identity.email.as_str()),
-            org_names: &org_names,
-        },
-    ))
+    Ok(policy
+        .check_off_runtime(
+            candidate.to_owned(),
+            Some(identity.email.as_str().to_owned()),
+            org_names,
+        )
+        .await)
 }
 
 /// After a password is set by any path: every session (but `keep`) and every API token of
