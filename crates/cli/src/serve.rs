@@ -20,7 +20,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
         ..WebConfig::for_public_url(&config.public_url)
     };
-    let state = AppState::new(roster, web).context("page templates")?;
+    let state = AppState::new(roster.clone(), web).context("page templates")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -61,6 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("the outbox worker did not stop in time; its leases will expire");
     }
+    roster.background.settle().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -43,12 +43,48 @@ impl Links {
     }
 }
 
+/// Work a request starts but does not wait for, so its answer cannot reveal how much work
+/// there was (a *Forgot password* request for a known address issues a link; one for an
+/// unknown address does not). [`Background::settle`] waits for all of it: at shutdown, and
+/// in tests before they look at the outbox.
+#[derive(Clone, Default)]
+pub struct Background {
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Background {
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(work);
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(handle);
+        }
+    }
+
+    /// Waits until every task spawned so far (and any they spawn) has finished.
+    pub async fn settle(&self) {
+        loop {
+            let pending: Vec<_> = match self.tasks.lock() {
+                Ok(mut tasks) => tasks.drain(..).collect(),
+                Err(_) => return,
+            };
+            if pending.is_empty() {
+                return;
+            }
+            for task in pending {
+                let _ = task.await;
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Roster {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
     pub links: Links,
+    pub background: Background,
 }
 
 impl Roster {
@@ -59,6 +95,7 @@ impl Roster {
             clock,
             passwords: Passwords::new(hashers),
             links,
+            background: Background::default(),
         }
     }
 }

@@ -21,15 +21,19 @@ impl ClientIp {
 
 /// The client behind `peer`: the peer itself, or, when the peer is a trusted proxy, the
 /// right-most address in `X-Forwarded-For` that is not a trusted proxy.
+/// IPv4-mapped IPv6 addresses (a dual-stack listener's view of IPv4 peers) are compared as
+/// the IPv4 addresses they are.
 pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.to_canonical() == ip);
+    let peer = peer.to_canonical();
+    if !is_trusted(peer) {
         return peer;
     }
     let mut client = peer;
     for value in forwarded_for.iter().rev() {
         for hop in value.rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) if trusted.contains(&ip) => client = ip,
+            match hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+                Ok(ip) if is_trusted(ip) => client = ip,
                 Ok(ip) => return ip,
                 // A garbled hop: stop at the last address we could vouch for.
                 Err(_) => return client,
@@ -88,6 +92,11 @@ mod tests {
             "trusted hops are skipped"
         );
         assert_eq!(client_ip(proxy, &[], &[proxy]), proxy);
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &["203.0.113.5"], &[proxy]),
+            ip("203.0.113.5"),
+            "a dual-stack listener sees the proxy as an IPv4-mapped address"
+        );
         assert_eq!(client_ip(proxy, &["garbage"], &[proxy]), proxy);
     }
 }

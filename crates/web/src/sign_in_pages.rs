@@ -27,11 +27,20 @@ pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this site: never `//host` or `https://…`, so the page cannot be used to
-/// send someone elsewhere after signing in.
+/// Only a path on this site, so the page cannot send someone elsewhere after signing in:
+/// it starts with one `/` and holds only unreserved URL characters, so neither `//host`,
+/// `/\host` nor a tab or newline that browsers strip (`/\t/host`) gets through.
 fn local_path(next: Option<&str>) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/-._~%?=&+".contains(c);
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && p.len() <= 2048
+                && p.chars().all(safe) =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -403,5 +412,28 @@ pub(crate) async fn submit_email_change(
             tracing::error!(error = %e, "email change failed");
             message(&state, StatusCode::SERVICE_UNAVAILABLE, "Please try again", "Roster could not change your email just now.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        assert_eq!(local_path(Some("/invitations/inv_x")), "/invitations/inv_x");
+        assert_eq!(local_path(Some("/a?b=c&d=%20")), "/a?b=c&d=%20");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/x",
+            "https://evil.example",
+            "evil",
+            "/a b",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(local_path(None), "/");
     }
 }

@@ -5,10 +5,11 @@
 //! passwords are counted like failed sign-ins, so a session cannot be used to guess.
 
 use super::recovery::{after_password_set, check_new_password};
+use super::sessions::{NewSession, SessionLimits, StartSessionError};
 use super::sign_in::{MAX_FAILURES, THROTTLE_WINDOW_MINUTES};
 use super::target;
 use crate::email::Email;
-use crate::ids::{IdentityId, IdentityTokenId, SessionId};
+use crate::ids::{IdentityId, IdentityTokenId};
 use crate::model::{
     Actor, AuditEvent, Identity, IdentityToken, Notice, OutboxMessage, TokenPurpose,
 };
@@ -24,6 +25,10 @@ pub const EMAIL_CHANGE_TOKEN_PREFIX: &str = "eml_";
 /// How long an email-change confirmation link works.
 pub const EMAIL_CHANGE_LINK_HOURS: i64 = 24;
 const REAUTH_SCOPE: &str = "reauth_identity";
+/// Email-change requests per identity and hour. The request says whether an address is
+/// taken (as the contract asks), so it must not become an unlimited lookup service.
+const EMAIL_CHANGES_PER_HOUR: u32 = 5;
+const EMAIL_CHANGE_SCOPE: &str = "email_change_identity";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -193,15 +198,15 @@ impl Roster {
         Ok(updated)
     }
 
-    /// Changes the own password. Every other session and every API token of the identity
-    /// ends; the session making the change stays.
+    /// Changes the own password. Every session and every API token of the identity ends;
+    /// the person making the change gets a new session in place of theirs (rotated, so an
+    /// id known before the change is worth nothing after it).
     pub async fn change_password(
         &self,
         identity_id: IdentityId,
-        current_session: Option<SessionId>,
         current_password: &str,
         new_password: &str,
-    ) -> Result<(), AccountError> {
+    ) -> Result<NewSession, AccountError> {
         let identity = self.load_identity(identity_id).await?;
         self.reauthenticate(&identity, current_password).await?;
         let accepted = check_new_password(self, &identity, new_password)
@@ -214,7 +219,7 @@ impl Roster {
         if !tx.set_password_hash(identity_id, &hash, now).await? {
             return Err(AccountError::NotFound);
         }
-        after_password_set(self, &mut *tx, &identity, current_session, actor, now).await?;
+        after_password_set(self, &mut *tx, &identity, None, actor, now).await?;
         tx.append_audit(&AuditEvent::new(
             None,
             actor,
@@ -224,8 +229,29 @@ impl Roster {
             now,
         ))
         .await?;
+        let mut settings = Vec::new();
+        for m in tx.memberships_of_identity(identity_id).await? {
+            if m.admits_person() {
+                if let Some(org) = tx.org(m.org_id).await? {
+                    settings.push(org.settings);
+                }
+            }
+        }
+        let session = self
+            .start_session_in(
+                &mut *tx,
+                identity_id,
+                SessionLimits::strictest(&settings),
+                None,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                StartSessionError::Random(e) => AccountError::Random(e),
+                StartSessionError::Store(e) => AccountError::Store(e),
+            })?;
         tx.commit().await?;
-        Ok(())
+        Ok(session)
     }
 
     /// Asks to change the own sign-in email: a link goes to the new address and a notice to
@@ -246,7 +272,26 @@ impl Roster {
         let token = Secret::generate(EMAIL_CHANGE_TOKEN_PREFIX)?;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        let count = tx
+            .hit_throttle(
+                EMAIL_CHANGE_SCOPE,
+                &identity_id.to_string(),
+                now,
+                now - Duration::hours(1),
+            )
+            .await?;
+        if count.count > EMAIL_CHANGES_PER_HOUR {
+            // Counted, so the limit holds; nothing else is written.
+            tx.commit().await?;
+            let lifts = count.window_started_at + Duration::hours(1);
+            return Err(AccountError::Throttled {
+                retry_after_seconds: u64::try_from((lifts - now).num_seconds())
+                    .unwrap_or(0)
+                    .max(1),
+            });
+        }
         if tx.identity_by_email(&new_email).await?.is_some() {
+            tx.commit().await?;
             return Err(AccountError::EmailTaken);
         }
         tx.revoke_identity_tokens(identity_id, TokenPurpose::EmailChange, now)
@@ -341,6 +386,10 @@ impl Roster {
         }
         let sessions = tx
             .revoke_sessions_of_identity(link.identity_id, None, now)
+            .await?;
+        // A reset link sent to the old address must not outlive the change: whoever can
+        // still read that mailbox could otherwise take the account back.
+        tx.revoke_identity_tokens(link.identity_id, TokenPurpose::PasswordReset, now)
             .await?;
         let actor = Actor::Identity(link.identity_id);
         tx.append_audit(&AuditEvent::new(

@@ -232,45 +232,60 @@ impl From<IssueLinkError> for AdminResetError {
 }
 
 impl Roster {
-    /// *Forgot password*. Does the same work and answers the same whether or not the
-    /// address belongs to anyone: every request is counted in one write transaction, and
-    /// only a known identity that can sign in also gets a link. Quietly drops requests
-    /// during the cooldown or past the hourly limit for an address.
+    /// *Forgot password*. Answers after the same work whether or not the address belongs to
+    /// anyone — one write transaction counting the request — and issues the link, if there
+    /// is one to issue, in the background, so neither the answer nor its timing says which.
+    /// Requests during the cooldown or past the hourly limit for an address are dropped.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), StoreError> {
         let now = self.clock.now();
         let key = email_throttle_key(email.trim());
-        let parsed = Email::parse(email.trim()).ok();
         let mut tx = self.store.begin().await?;
         let count = tx
             .hit_throttle(SELF_SERVICE_SCOPE, &key, now, now - Duration::hours(1))
             .await?;
-        let identity = match &parsed {
-            Some(e) => tx.identity_by_email(e).await?,
-            None => None,
+        tx.commit().await?;
+        let Ok(parsed) = Email::parse(email.trim()) else {
+            return Ok(());
         };
-        if let Some(identity) = identity {
-            let memberships = tx.memberships_of_identity(identity.id).await?;
-            let can_sign_in = super::sessions::may_hold_session(&memberships);
-            if can_sign_in && count.count <= SELF_SERVICE_PER_HOUR {
-                let locked = tx.identity_for_update(identity.id).await?;
-                if locked.is_some() && cooldown_left(&mut *tx, identity.id, now).await?.is_none() {
-                    let link = LinkFor {
-                        identity: &identity,
-                        org: None,
-                        requested_by: Actor::System,
-                    };
-                    match issue_link(self, &mut *tx, link, now).await {
-                        Ok(()) => {}
-                        Err(IssueLinkError::Store(e)) => return Err(e),
-                        // No link without randomness; the answer stays the same.
-                        Err(IssueLinkError::Random(e)) => {
-                            tracing::error!(error = %e, "no reset link issued");
-                        }
-                    }
-                }
-            }
+        if count.count > SELF_SERVICE_PER_HOUR {
+            return Ok(());
         }
-        tx.commit().await
+        let roster = self.clone();
+        self.background.spawn(async move {
+            if let Err(e) = roster.issue_self_service_link(&parsed, now).await {
+                tracing::error!(error = %e, "no reset link issued");
+            }
+        });
+        Ok(())
+    }
+
+    async fn issue_self_service_link(
+        &self,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<(), IssueLinkError> {
+        let mut tx = self.store.begin().await?;
+        let Some(identity) = tx.identity_by_email(email).await? else {
+            return Ok(());
+        };
+        let memberships = tx.memberships_of_identity(identity.id).await?;
+        if !super::sessions::may_hold_session(&memberships) {
+            return Ok(());
+        }
+        // Holding the identity serialises this with an admin's link and the cooldown.
+        if tx.identity_for_update(identity.id).await?.is_none()
+            || cooldown_left(&mut *tx, identity.id, now).await?.is_some()
+        {
+            return Ok(());
+        }
+        let link = LinkFor {
+            identity: &identity,
+            org: None,
+            requested_by: Actor::System,
+        };
+        issue_link(self, &mut *tx, link, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// An admin sends a reset link to an active member (seed 001, *Send a reset link*).

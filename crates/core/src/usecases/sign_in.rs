@@ -113,6 +113,22 @@ pub(crate) fn email_throttle_key(typed: &str) -> String {
     Email::parse(typed).map_or_else(|_| typed.to_lowercase(), |e| e.key())
 }
 
+/// The key a client address is throttled under. An IPv6 client usually holds a whole /64,
+/// so the /64 is the unit; an IPv4-mapped IPv6 address counts as its IPv4 address.
+pub(crate) fn ip_throttle_key(client_ip: Option<&str>) -> String {
+    match client_ip.and_then(|s| s.parse::<std::net::IpAddr>().ok()) {
+        Some(ip) => match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        None => "unknown".to_owned(),
+    }
+}
+
 fn seconds_left(state: &ThrottleState, now: Timestamp) -> u64 {
     let lifts = state.window_started_at + Duration::minutes(THROTTLE_WINDOW_MINUTES);
     u64::try_from((lifts - now).num_seconds())
@@ -132,10 +148,7 @@ impl Roster {
         let now = self.clock.now();
         let email = typed_email(input.email);
         let email_key = email_throttle_key(&email);
-        let ip_key = input
-            .client_ip
-            .clone()
-            .unwrap_or_else(|| "unknown".to_owned());
+        let ip_key = ip_throttle_key(input.client_ip.as_deref());
         let window_start = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
 
         // Count the attempt first, in its own transaction, so parallel guesses see
@@ -196,11 +209,15 @@ impl Roster {
             } else {
                 SignInCode::MembershipDeactivated
             };
-            // The password was right: this was no guess, so it does not count.
-            let mut tx = self.store.begin().await?;
-            tx.release_throttle(EMAIL_SCOPE, &email_key).await?;
-            tx.release_throttle(IP_SCOPE, &ip_key).await?;
-            tx.commit().await?;
+            // A Notifications-only member is told so once the password is right, so giving
+            // the count back reveals nothing. A deactivated one must look exactly like a
+            // wrong password, including in the count: nothing is given back.
+            if code == SignInCode::NotificationsOnly {
+                let mut tx = self.store.begin().await?;
+                tx.release_throttle(EMAIL_SCOPE, &email_key).await?;
+                tx.release_throttle(IP_SCOPE, &ip_key).await?;
+                tx.commit().await?;
+            }
             return Err(self
                 .refuse(&email, Some(identity.id), input.client_ip, code, None, now)
                 .await?);
@@ -220,6 +237,23 @@ impl Roster {
         );
 
         let mut tx = self.store.begin().await?;
+        // The password was checked outside this transaction. Holding the identity, make
+        // sure it is still the same one: a reset or change that committed meanwhile must
+        // not be followed by a session (or a rehash) from the old password.
+        let current = tx.identity_for_update(identity.id).await?;
+        if current.and_then(|i| i.password_hash) != identity.password_hash {
+            drop(tx);
+            return Err(self
+                .refuse(
+                    &email,
+                    Some(identity.id),
+                    input.client_ip,
+                    SignInCode::WrongPassword,
+                    None,
+                    now,
+                )
+                .await?);
+        }
         tx.clear_throttle(EMAIL_SCOPE, &email_key).await?;
         tx.release_throttle(IP_SCOPE, &ip_key).await?;
         if let Some(previous) = &input.previous_session {
@@ -413,6 +447,21 @@ mod tests {
         assert_eq!(&a[4..5], "-");
         assert!(a.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn addresses_are_throttled_per_ipv4_and_per_ipv6_slash_64() {
+        assert_eq!(ip_throttle_key(Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(ip_throttle_key(Some("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(
+            ip_throttle_key(Some("2001:db8:1:2:aaaa::1")),
+            ip_throttle_key(Some("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            ip_throttle_key(Some("2001:db8:1:2::1")),
+            ip_throttle_key(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(ip_throttle_key(None), "unknown");
     }
 
     #[test]

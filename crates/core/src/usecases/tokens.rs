@@ -38,6 +38,8 @@ pub enum OrgTokenError {
     /// The caller does not hold every permission asked for.
     #[error("you cannot give a token a permission you do not hold")]
     Forbidden,
+    #[error("API tokens are created by people, not by other tokens")]
+    TokenCannotMint,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -153,6 +155,11 @@ impl Roster {
         new: NewOrgToken,
     ) -> Result<(ApiToken, Secret), OrgTokenError> {
         debug_assert_eq!(grant.permission(), Permission::TokensManage);
+        // A token never mints tokens: a leaked short-lived token could otherwise leave a
+        // long-lived child behind that outlives its revocation.
+        if matches!(caller, Caller::Token { .. }) {
+            return Err(OrgTokenError::TokenCannotMint);
+        }
         let name = new.name.trim();
         if !valid_name(name) {
             return Err(OrgTokenError::InvalidName);

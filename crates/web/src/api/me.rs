@@ -10,7 +10,7 @@ use crate::auth::Authed;
 use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::access::Caller;
@@ -98,11 +98,13 @@ pub async fn update_me(
     Ok(Json((&identity).into()))
 }
 
-/// Changes the own password. Every other session and every API token of the account end.
+/// Changes the own password. Every session and every API token of the account end; the
+/// caller's session is replaced by a new one (new cookie, new CSRF token in the
+/// `X-CSRF-Token` response header).
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "me", security(("session" = [])),
     request_body = ChangePasswordBody,
     responses(
-        (status = 204, description = "changed"),
+        (status = 204, description = "changed; the session cookie is replaced and the new CSRF token is in `X-CSRF-Token`"),
         (status = 400, description = "`password_policy` with every reason, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`wrong_password`, `csrf_failed`", body = Problem, content_type = "application/problem+json"),
@@ -112,19 +114,28 @@ pub async fn change_password(
     State(state): State<AppState>,
     authed: Authed,
     ApiJson(body): ApiJson<ChangePasswordBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let identity_id = person(&authed)?;
-    state
+    let session = state
         .roster
-        .change_password(
-            identity_id,
-            authed.session.as_ref().map(|s| s.id),
-            &body.current_password,
-            &body.new_password,
-        )
+        .change_password(identity_id, &body.current_password, &body.new_password)
         .await
         .map_err(account_error)?;
-    Ok(StatusCode::NO_CONTENT)
+    let max_age = (session.session.expires_at - session.session.created_at).num_seconds();
+    Ok((
+        StatusCode::NO_CONTENT,
+        [
+            (
+                header::SET_COOKIE,
+                state.web.session_cookie(session.token.expose(), max_age),
+            ),
+            (
+                HeaderName::from_static(crate::auth::CSRF_HEADER),
+                session.csrf_token.expose().to_owned(),
+            ),
+        ],
+    )
+        .into_response())
 }
 
 /// Asks to change the own sign-in email: a confirmation link goes to the new address and a

@@ -30,6 +30,11 @@ fn token_error(e: OrgTokenError) -> ApiError {
             "forbidden",
             "You cannot give a token a permission you do not hold.",
         ),
+        OrgTokenError::TokenCannotMint => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "API tokens are created by people signed in, not by other tokens.",
+        ),
         OrgTokenError::NotFound => ApiError::not_found(),
         OrgTokenError::Random(e) => e.into(),
         OrgTokenError::Store(e) => e.into(),

@@ -37,7 +37,7 @@ fn only_email_to(mails: &[(String, String)], to: &str) -> String {
 #[tokio::test]
 async fn changing_the_password() {
     let app = spawn_app().await;
-    let here = app.admin("Acme", "ada@acme.example", ADMIN_PW).await;
+    let mut here = app.admin("Acme", "ada@acme.example", ADMIN_PW).await;
     let elsewhere = app.sign_in("ada@acme.example", ADMIN_PW).await;
     let token: Value = here
         .post(
@@ -96,6 +96,17 @@ async fn changing_the_password() {
         "no email for refused changes"
     );
 
+    // The session making the change is rotated: the person keeps working under a new
+    // cookie and CSRF token, while the old cookie is dead like every other session.
+    let old_cookie = {
+        let resp = app
+            .sign_in_raw(&here.client, "ada@acme.example", ADMIN_PW)
+            .await;
+        let cookie = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        let body: Value = resp.json().await.unwrap();
+        here.csrf = body["csrf_token"].as_str().unwrap().to_owned();
+        cookie.split(';').next().unwrap().to_owned()
+    };
     let resp = here
         .post(
             &app,
@@ -104,8 +115,41 @@ async fn changing_the_password() {
         )
         .await;
     assert_eq!(resp.status(), 204);
-    // This session stays; every other session and every token ends.
+    let new_csrf = resp.headers()["x-csrf-token"].to_str().unwrap().to_owned();
+    let new_cookie = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(new_cookie.starts_with("roster_session=") && !new_cookie.starts_with(&old_cookie));
+    assert_ne!(new_csrf, here.csrf);
+    let replay = Client::new()
+        .get(app.url("/api/v1/me"))
+        .header("cookie", &old_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401, "the pre-change session id is dead");
     assert_eq!(here.get(&app, "/api/v1/me").await.status(), 200);
+    let resp = here
+        .send(
+            &app,
+            Method::PATCH,
+            "/api/v1/me",
+            Some(json!({ "locale": "en" })),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        403,
+        "the old CSRF token went with the old session"
+    );
+    here.csrf = new_csrf;
+    let resp = here
+        .send(
+            &app,
+            Method::PATCH,
+            "/api/v1/me",
+            Some(json!({ "locale": "en" })),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
     assert_eq!(elsewhere.get(&app, "/api/v1/me").await.status(), 401);
     assert_eq!(with_token("/api/v1/orgs/acme").await.unwrap().status(), 401);
     let c = Client::new();
@@ -145,7 +189,7 @@ async fn changing_the_password() {
     );
     let revoked = audit.iter().find(|(a, _)| a == "sessions.revoked").unwrap();
     assert!(
-        revoked.1.contains("\"sessions\":1") && revoked.1.contains("\"api_tokens\":1"),
+        revoked.1.contains("\"sessions\":2") && revoked.1.contains("\"api_tokens\":1"),
         "{revoked:?}"
     );
     let all = format!("{audit:?}");
@@ -451,8 +495,18 @@ async fn the_reset_cooldown_holds_across_instances() {
     let bob = a
         .add_member("acme", "bob@acme.example", MEMBER_PW, &[BuiltinRole::User])
         .await;
+    a.deliver().await;
     let path = format!("/api/v1/orgs/acme/members/{bob}/password-reset");
-    assert_eq!(admin.post(&a, &path, json!({})).await.status(), 202);
+    // Both instances at the same moment: exactly one link.
+    let (x, y) = tokio::join!(
+        admin.post(&a, &path, json!({})),
+        admin.post(&b, &path, json!({}))
+    );
+    let mut statuses = [x.status().as_u16(), y.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [202, 429]);
+    let sent = a.deliver().await.len() + b.deliver().await.len();
+    assert_eq!(sent, 1, "one email");
     let resp = admin.post(&b, &path, json!({})).await;
     problem(resp, StatusCode::TOO_MANY_REQUESTS, "reset_cooldown").await;
 }
@@ -698,6 +752,29 @@ async fn organization_api_tokens() {
     problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
     let _ = bob;
 
+    // A token, even one that may manage tokens, never mints another.
+    let manager: Value =
+        create(json!({ "name": "manager", "permissions": ["tokens.manage", "users.read"] }))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let resp = Client::new()
+        .post(app.url("/api/v1/orgs/acme/tokens"))
+        .bearer_auth(manager["token"].as_str().unwrap())
+        .json(&json!({ "name": "child", "permissions": ["users.read"] }))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let list: Value = admin
+        .get(&app, "/api/v1/orgs/acme/tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "no child token");
+
     // Revoked: the next request is refused.
     let resp = admin
         .send(
@@ -786,4 +863,39 @@ async fn a_token_never_outlives_its_creators_access() {
         "unauthenticated",
     )
     .await;
+}
+
+/// The request tells whether an address is taken, so it is limited per person.
+#[tokio::test]
+async fn email_change_requests_are_limited() {
+    let app = spawn_app().await;
+    let ada = app.admin("Acme", "ada@acme.example", ADMIN_PW).await;
+    for i in 0..5 {
+        let resp = ada
+            .post(
+                &app,
+                "/api/v1/me/email",
+                json!({ "new_email": format!("probe{i}@elsewhere.example"), "current_password": ADMIN_PW }),
+            )
+            .await;
+        assert_eq!(resp.status(), 202);
+    }
+    let resp = ada
+        .post(
+            &app,
+            "/api/v1/me/email",
+            json!({ "new_email": "probe9@elsewhere.example", "current_password": ADMIN_PW }),
+        )
+        .await;
+    assert!(resp.headers().contains_key(RETRY_AFTER));
+    problem(resp, StatusCode::TOO_MANY_REQUESTS, "sign_in_throttled").await;
+    app.clock.advance(Duration::hours(1));
+    let resp = ada
+        .post(
+            &app,
+            "/api/v1/me/email",
+            json!({ "new_email": "probe9@elsewhere.example", "current_password": ADMIN_PW }),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
 }

@@ -77,6 +77,43 @@ async fn signing_in_and_out_through_the_pages() {
         .to_owned();
     assert_eq!(reference.len(), 9, "{reference}");
 
+    // An unknown email gets the same page, but for the per-request fields.
+    let strip = |html: &str, email: &str| {
+        let mut out = String::new();
+        for line in html.lines() {
+            if line.contains("<dt>Time</dt>") || line.contains("<dt>Reference</dt>") {
+                continue;
+            }
+            out.push_str(
+                &line
+                    .replace(email, "EMAIL")
+                    .replace(&csrf_field(html), "CSRF"),
+            );
+            out.push('\n');
+        }
+        out
+    };
+    let csrf2 = csrf_field(&html);
+    let unknown = submit(
+        &app,
+        &c,
+        "/sign-in",
+        &[
+            ("csrf_token", &csrf2),
+            ("email", "nobody@acme.example"),
+            ("password", "nope"),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let unknown = unknown.text().await.unwrap();
+    assert_eq!(
+        strip(&unknown, "nobody@acme.example"),
+        strip(&html, "ada@acme.example")
+    );
+    let html = unknown;
+
     // Without the form's token nothing happens.
     let resp = submit(
         &app,

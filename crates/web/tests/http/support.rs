@@ -217,6 +217,7 @@ impl TestApp {
     /// Runs the outbox worker and returns the emails it delivered now, as (recipient,
     /// whole message) pairs.
     pub async fn deliver(&self) -> Vec<(String, String)> {
+        self.roster.background.settle().await;
         let before = self.delivered();
         self.worker.run_once().await.unwrap();
         let mut out = vec![];
