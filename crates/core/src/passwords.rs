@@ -284,6 +284,65 @@ pub enum HashError {
 pub struct Passwords {
     permits: Arc<Semaphore>,
     queue: Arc<Queue>,
+    threads: Arc<HasherThreads>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that do all the hashing. argon2id takes 19 MiB per hash; done on
+/// tokio's blocking pool, whose threads come and go, every new thread gets its own malloc
+/// arena and keeps the memory, and a burst of sign-ins left the process at ~600 MB. With
+/// `concurrency` long-lived threads the memory a hash needs is reused.
+struct HasherThreads {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl std::fmt::Debug for HasherThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HasherThreads")
+    }
+}
+
+impl HasherThreads {
+    fn start(count: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for n in 0..count {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("roster-hasher-{n}"))
+                .spawn(move || loop {
+                    // The lock is held only to take the next job, not while hashing.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        // A panicking hash must not take the thread with it; its caller
+                        // sees the dropped result as `Closed`.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        // Every `Passwords` is gone: nothing more will come.
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
+        Self {
+            jobs: std::sync::Mutex::new(tx),
+        }
+    }
+
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        self.jobs
+            .lock()
+            .map_err(|_| HashError::Closed)?
+            .send(job)
+            .map_err(|_| HashError::Closed)
+    }
 }
 
 /// Counts the calls admitted (running or waiting) against the room there is.
@@ -371,8 +430,9 @@ impl Passwords {
 
     /// `concurrency` hashes may run at once (at least one) and `max_waiting` may wait.
     pub fn with_max_waiting(concurrency: usize, max_waiting: usize) -> Self {
-        let concurrency = concurrency.clamp(1, Semaphore::MAX_PERMITS);
+        let concurrency = concurrency.clamp(1, 256);
         Self {
+            threads: Arc::new(HasherThreads::start(concurrency)),
             permits: Arc::new(Semaphore::new(concurrency)),
             queue: Arc::new(Queue {
                 admitted: AtomicUsize::new(0),
@@ -393,7 +453,7 @@ impl Passwords {
         Ok(Admission(Arc::clone(queue)))
     }
 
-    /// Runs `work` on a blocking thread once admitted and given a permit. The admission and
+    /// Runs `work` on a hasher thread once admitted and given a permit. The admission and
     /// the permit go with the work, so a caller that gives up does not free them before the
     /// hash it started has finished.
     async fn run<T, F>(&self, work: F) -> Result<T, HashError>
@@ -406,12 +466,12 @@ impl Passwords {
             .acquire_owned()
             .await
             .map_err(|_| HashError::Closed)?;
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.threads.submit(Box::new(move || {
             let _held = (admission, permit);
-            work()
-        })
-        .await
-        .map_err(|e| HashError::Hash(e.to_string()))?
+            let _ = done.send(work());
+        }))?;
+        result.await.map_err(|_| HashError::Closed)?
     }
 
     pub async fn hash(&self, password: AcceptedPassword) -> Result<String, HashError> {

@@ -5,10 +5,12 @@
 //! removed everywhere): `invalid_credentials`, after the same amount of hashing work. Only
 //! once the password is right does a Notifications-only member learn why.
 //!
-//! Throttling counts attempts per email and per client address in the store, so every
-//! instance shares the counters. An attempt is counted *before* its password is checked:
-//! of fifty parallel guesses, exactly fifty are counted and at most ten are ever verified.
-//! A success takes its own count back and clears the email's counter.
+//! Throttling counts attempts per email and failures per client address in the store, so
+//! every instance shares the counters. An attempt is counted against its email *before*
+//! its password is checked: of fifty parallel guesses at one account, exactly fifty are
+//! counted and at most ten are ever verified. A success clears the email's counter. A
+//! client address is counted only when an attempt fails, so an office behind one address
+//! signing in at nine o'clock is never throttled for succeeding.
 
 use super::sessions::{may_hold_session, NewSession, SessionLimits, StartSessionError};
 use super::target;
@@ -151,19 +153,22 @@ impl Roster {
         let ip_key = ip_throttle_key(input.client_ip.as_deref());
         let window_start = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
 
-        // Count the attempt first, in its own transaction, so parallel guesses see
-        // each other's counts before any of them is verified.
+        // Count the attempt against its email first, in its own transaction, so parallel
+        // guesses at one account see each other's counts before any of them is verified.
+        // A client address is only read here and counted when an attempt fails: many
+        // people behind one address signing in at once must not lock each other out.
         let mut tx = self.store.begin().await?;
         let by_email = tx
             .hit_throttle(EMAIL_SCOPE, &email_key, now, window_start)
             .await?;
         let by_ip = tx
-            .hit_throttle(IP_SCOPE, &ip_key, now, window_start)
-            .await?;
+            .throttle(IP_SCOPE, &ip_key)
+            .await?
+            .filter(|s| s.window_started_at > window_start && s.count >= MAX_FAILURES);
         tx.commit().await?;
-        let over: Vec<&ThrottleState> = [&by_email, &by_ip]
-            .into_iter()
+        let over: Vec<&ThrottleState> = std::iter::once(&by_email)
             .filter(|s| s.count > MAX_FAILURES)
+            .chain(by_ip.as_ref())
             .collect();
         if !over.is_empty() {
             let wait = over.iter().map(|s| seconds_left(s, now)).max();
@@ -215,7 +220,6 @@ impl Roster {
             if code == SignInCode::NotificationsOnly {
                 let mut tx = self.store.begin().await?;
                 tx.release_throttle(EMAIL_SCOPE, &email_key).await?;
-                tx.release_throttle(IP_SCOPE, &ip_key).await?;
                 tx.commit().await?;
             }
             return Err(self
@@ -255,7 +259,6 @@ impl Roster {
                 .await?);
         }
         tx.clear_throttle(EMAIL_SCOPE, &email_key).await?;
-        tx.release_throttle(IP_SCOPE, &ip_key).await?;
         if let Some(previous) = &input.previous_session {
             if let Some(old) = tx.session_by_token(&previous.hash()).await? {
                 tx.revoke_session(old.id, now).await?;
@@ -333,6 +336,11 @@ impl Roster {
     ) -> Result<SignInError, SignInError> {
         let reference = new_reference()?;
         let mut tx = self.store.begin().await?;
+        if code != SignInCode::NotificationsOnly {
+            let key = ip_throttle_key(client_ip.as_deref());
+            let window_start = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+            tx.hit_throttle(IP_SCOPE, &key, now, window_start).await?;
+        }
         record_attempt(
             &mut *tx,
             SignInAttempt {

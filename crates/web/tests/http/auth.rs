@@ -599,3 +599,31 @@ async fn revocation_and_role_changes_apply_on_every_instance_at_once() {
     let resp = b.sign_in_raw(&c, "ada@acme.example", ADMIN_PW).await;
     problem(resp, StatusCode::TOO_MANY_REQUESTS, "sign_in_throttled").await;
 }
+
+/// An office behind one address signing in at nine o'clock: successes are never counted
+/// against the address, however many arrive at once.
+#[tokio::test]
+async fn many_people_behind_one_address_sign_in_at_once() {
+    let app = spawn_app().await;
+    app.admin("Acme", "ada@acme.example", ADMIN_PW).await;
+    let mut people = vec![];
+    for i in 0..16 {
+        let email = format!("person{i}@acme.example");
+        app.add_member("acme", &email, MEMBER_PW, &[BuiltinRole::User])
+            .await;
+        people.push(email);
+    }
+    let c = Client::new();
+    let mut tasks = vec![];
+    for email in &people {
+        let c = c.clone();
+        let url = app.url("/api/v1/auth/sign-in");
+        let body = json!({ "email": email, "password": MEMBER_PW });
+        tasks.push(tokio::spawn(async move {
+            c.post(url).json(&body).send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+}
