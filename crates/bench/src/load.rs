@@ -1,0 +1,246 @@
+//! Load over loopback, two ways.
+//!
+//! A **closed-loop probe** keeps a fixed number of connections busy back to back and counts
+//! what completes: the most the server does per second, used as the scenario's throughput
+//! and to pick the rate of the latency run.
+//!
+//! An **open-model run** sends at a fixed arrival rate whatever the server does, the way
+//! independent users arrive, and measures each request's latency from the moment it was
+//! *meant* to be sent. A closed loop would wait out a stall and record it once; here every
+//! request scheduled during the stall carries its share, so coordinated omission cannot
+//! hide it. The schedule is kept by a plain thread with `std::thread::sleep` (tens of
+//! microseconds late on Linux, and that lateness is counted) because the async timer
+//! rounds up to whole milliseconds, which would add up to a millisecond to every latency.
+
+use anyhow::{anyhow, bail, Context};
+use hdrhistogram::Histogram;
+use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::{Client, Method, StatusCode, Url};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Latencies are recorded in microseconds from 1 µs to one minute, to three significant
+/// digits.
+const HIGHEST_MICROS: u64 = 60_000_000;
+
+/// One request a scenario sends again and again, and the status it must get back.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A JSON body.
+    pub body: Option<String>,
+    pub expected: StatusCode,
+}
+
+impl Target {
+    pub fn get(url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            method: Method::GET,
+            url: Url::parse(url).with_context(|| format!("bad URL {url}"))?,
+            headers: Vec::new(),
+            body: None,
+            expected: StatusCode::OK,
+        })
+    }
+
+    pub fn post_json(url: &str, body: &serde_json::Value) -> anyhow::Result<Self> {
+        Ok(Self {
+            method: Method::POST,
+            body: Some(body.to_string()),
+            ..Self::get(url)?
+        })
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> anyhow::Result<Self> {
+        self.headers.push((name, HeaderValue::from_str(value)?));
+        Ok(self)
+    }
+
+    /// Sends once and reads the whole answer (so the connection can be reused). Any status
+    /// but the expected one is an error: the harness measures working requests only.
+    pub async fn send(&self, client: &Client) -> anyhow::Result<()> {
+        let mut req = client.request(self.method.clone(), self.url.clone());
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        if let Some(body) = &self.body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{} {}", self.method, self.url.path()))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .with_context(|| format!("reading {} {}", self.method, self.url.path()))?;
+        if status != self.expected {
+            bail!(
+                "{} {} answered {status}, expected {}: {}",
+                self.method,
+                self.url.path(),
+                self.expected,
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A client with a connection pool big enough for every connection the harness opens.
+pub fn client() -> anyhow::Result<Client> {
+    Ok(Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(usize::MAX)
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+/// Requests per second completed by `connections` callers sending back to back for
+/// `duration`, after `warmup` (not counted) to open connections and warm caches.
+pub async fn closed_loop(
+    client: &Client,
+    target: &Target,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let counted = Arc::new(AtomicU64::new(0));
+    let from = Instant::now() + warmup;
+    let until = from + duration;
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (client, target, counted) = (client.clone(), target.clone(), counted.clone());
+        callers.spawn(async move {
+            while Instant::now() < until {
+                target.send(&client).await?;
+                let done = Instant::now();
+                if done >= from && done <= until {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(joined) = callers.join_next().await {
+        joined??;
+    }
+    Ok(counted.load(Ordering::Relaxed) as f64 / duration.as_secs_f64())
+}
+
+/// What an open-model run saw.
+pub struct OpenRun {
+    /// The arrival rate asked for (req/s).
+    pub offered: f64,
+    /// Requests completed per second, from the first intended send to the last answer.
+    pub achieved: f64,
+    /// Latency from intended send time to the whole answer, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl OpenRun {
+    /// Whether the server kept up: a backlog that grew during the run shows as answers
+    /// arriving after the schedule ended, so fewer per second than were sent.
+    pub fn kept_up(&self) -> bool {
+        self.achieved >= 0.99 * self.offered
+    }
+}
+
+/// Sends `target` at `rate` per second for `duration` over `connections` callers. The
+/// callers take the intended send times in order from one queue; when all are busy the
+/// queue grows, and each request's wait in it counts in its latency. The callers live for
+/// the whole run, like the probe's, so the generator adds little more than the hand-off of
+/// each send time; that little still makes a probe's full rate too much to offer.
+pub async fn open_model(
+    client: &Client,
+    target: &Target,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
+) -> anyhow::Result<OpenRun> {
+    if !(rate.is_finite() && rate > 0.0) {
+        bail!("cannot send at {rate} requests per second");
+    }
+    let total = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The schedule: the thread hands out every send time that has come, then sleeps until
+    // the next one; a late wake-up hands out several at once, and their lateness counts.
+    let start = Instant::now() + Duration::from_millis(20);
+    let (due_tx, due) = flume::unbounded::<Instant>();
+    let scheduler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let intended = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
+            let mut i = 0;
+            while i < total && !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                while i < total && intended(i) <= now {
+                    if due_tx.send(intended(i)).is_err() {
+                        return;
+                    }
+                    i += 1;
+                }
+                if i < total {
+                    std::thread::sleep(intended(i).saturating_duration_since(Instant::now()));
+                }
+            }
+        })
+    };
+
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (client, target, due, stop) =
+            (client.clone(), target.clone(), due.clone(), stop.clone());
+        callers.spawn(async move {
+            let mut latency = Histogram::<u64>::new_with_bounds(1, HIGHEST_MICROS, 3)?;
+            loop {
+                let Ok(intended) = due.recv_async().await else {
+                    break;
+                };
+                if let Err(e) = target.send(&client).await {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                let micros = u64::try_from(intended.elapsed().as_micros()).unwrap_or(u64::MAX);
+                latency.saturating_record(micros.max(1));
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            anyhow::Ok(latency)
+        });
+    }
+    let mut latency = Histogram::<u64>::new_with_bounds(1, HIGHEST_MICROS, 3)?;
+    let mut failure = None;
+    while let Some(joined) = callers.join_next().await {
+        match joined? {
+            Ok(h) => latency.add(h)?,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    // The callers are gone, so the schedule's next send fails and it ends.
+    drop(due);
+    scheduler
+        .join()
+        .map_err(|_| anyhow!("the schedule thread panicked"))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(OpenRun {
+        offered: rate,
+        achieved: latency.len() as f64 / elapsed.as_secs_f64(),
+        latency,
+    })
+}

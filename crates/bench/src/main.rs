@@ -1,0 +1,224 @@
+//! `roster-bench`: measures a release `roster serve` against this machine's own limits in
+//! one run, and prints one table (see `docs/benchmarks.md`).
+//!
+//! Every figure is compared with a limit measured in the same run on the same machine
+//! (`/healthz` for HTTP requests, raw argon2id for sign-ins), so the ratios mean something
+//! on a small, noisy machine where absolute numbers do not.
+//!
+//! Exit status: 0 when the harness ran, whether or not goals were met; 1 when it could not
+//! (the server did not start, a request got an unexpected answer).
+
+mod limits;
+mod load;
+mod report;
+mod scenarios;
+mod seed;
+mod server;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use report::{Limit, Report, Row};
+use scenarios::Timing;
+use server::{Server, StoreSpec};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "roster-bench",
+    about = "Benchmarks a release roster binary against this machine's own limits."
+)]
+struct Args {
+    /// Short phases: checks that the harness works (seconds, not minutes); figures are not
+    /// meant to be judged.
+    #[arg(long)]
+    quick: bool,
+    /// postgres://… of a fresh, empty database to run on PostgreSQL [default: SQLite in a
+    /// temporary directory]
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// The roster binary to measure [default: `roster` beside this program]
+    #[arg(long, value_name = "FILE")]
+    roster_bin: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Progress on stderr, so stdout holds only the table.
+fn step(what: &str) {
+    eprintln!("roster-bench: {what}");
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        bail!(
+            "roster-bench is a debug build; run it in release: {} && cargo run --release -p roster-bench",
+            server::BUILD_COMMAND
+        );
+    }
+    let binary = server::locate_binary(args.roster_bin)?;
+    let timing = Timing::new(args.quick);
+    let store = StoreSpec::new(args.database_url)?;
+    let started_at = chrono::Utc::now();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mode = if args.quick { "quick" } else { "full" };
+    step(&format!(
+        "{mode} run on {} with {cores} cores, measuring {}",
+        store.backend(),
+        binary.display()
+    ));
+
+    let mut rows: Vec<Row> = Vec::new();
+    step("start-up on a new store (creates the schema)");
+    let (first, elapsed) = Server::start(&binary, &store, 1).await?;
+    first
+        .stop()
+        .await
+        .context("stopping after the first start")?;
+    rows.push(scenarios::startup_row(
+        "start-up to /readyz (new store)",
+        elapsed,
+        None,
+    ));
+
+    step("start-up on the empty store");
+    let (server, elapsed) = Server::start(&binary, &store, 2).await?;
+    rows.push(scenarios::startup_row(
+        "start-up to /readyz (empty store)",
+        elapsed,
+        Some(100.0),
+    ));
+    tokio::time::sleep(timing.settle).await;
+    rows.push(scenarios::memory_row(
+        "memory: idle RSS after start-up",
+        server.memory().map(|m| m.rss_bytes),
+        Some(20.0),
+    ));
+
+    match measure_load(&binary, &store, &server, timing).await {
+        Ok(load_rows) => rows.extend(load_rows),
+        Err(e) => {
+            return Err(e.context(format!(
+                "during the load scenarios; the server log ends:\n{}\n",
+                server.log_tail()
+            )))
+        }
+    }
+    let memory = server.memory();
+    rows.push(scenarios::memory_row(
+        "memory: RSS after the load",
+        memory.map(|m| m.rss_bytes),
+        None,
+    ));
+    rows.push(scenarios::memory_row(
+        "memory: peak RSS (VmHWM)",
+        memory.map(|m| m.peak_bytes),
+        None,
+    ));
+    server.stop().await.context("stopping the server")?;
+
+    let report = Report {
+        started_at: started_at.to_rfc3339(),
+        mode,
+        backend: store.backend(),
+        cores,
+        rows,
+    };
+    println!(
+        "\nroster-bench {mode} run, {}, {cores} cores, {}",
+        report.backend,
+        started_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if args.quick {
+        println!("(quick: short phases that check the harness; do not judge goals by them)");
+    }
+    print!("{}", report::table(&report.rows));
+    let stamp = started_at.format("%Y%m%dT%H%M%SZ").to_string();
+    let written = report::write_json(&output_dir()?, &stamp, &report)?;
+    println!("rows written to {}", written.display());
+    Ok(())
+}
+
+/// The HTTP scenarios and the argon2id limit, against a seeded server.
+async fn measure_load(
+    binary: &Path,
+    store: &StoreSpec,
+    server: &Server,
+    timing: Timing,
+) -> anyhow::Result<Vec<Row>> {
+    let base = &server.base_url;
+    let client = load::client()?;
+    step("seeding: roster setup, accept the invitation, sign in");
+    let person = seed::seed(binary, store, &client, base).await?;
+
+    let healthz = load::Target::get(&format!("{base}/healthz"))?;
+    let me = load::Target::get(&format!("{base}/api/v1/me"))?
+        .with_header(reqwest::header::COOKIE, &person.session_cookie)?;
+    let sign_in = load::Target::post_json(
+        &format!("{base}/api/v1/auth/sign-in"),
+        &serde_json::json!({ "email": person.email, "password": person.password }),
+    )?;
+
+    // Each throughput probe sits between two probes of its limit.
+    step("probing GET /healthz, GET /api/v1/me, GET /healthz");
+    let healthz_before = scenarios::probe_http(&client, &healthz, timing).await?;
+    let me_max = scenarios::probe_http(&client, &me, timing).await?;
+    let healthz_after = scenarios::probe_http(&client, &healthz, timing).await?;
+    let healthz_limit = Limit::bracketing("/healthz", healthz_before, healthz_after);
+
+    step("latency of GET /healthz");
+    let healthz_run =
+        scenarios::http_latency(&client, &healthz, healthz_limit.per_s, timing).await?;
+    step("latency of GET /api/v1/me");
+    let me_run = scenarios::http_latency(&client, &me, me_max, timing).await?;
+
+    step("probing argon2id in-process, POST /api/v1/auth/sign-in, argon2id in-process");
+    let argon2_before =
+        limits::argon2_verifications_per_second(&person.password, timing.warmup, timing.argon2)
+            .await?;
+    let sign_in_max = scenarios::probe_sign_in(&client, &sign_in, timing).await?;
+    let argon2_after =
+        limits::argon2_verifications_per_second(&person.password, timing.warmup, timing.argon2)
+            .await?;
+    let argon2_limit = Limit::bracketing("argon2id", argon2_before, argon2_after);
+
+    step("latency of POST /api/v1/auth/sign-in");
+    let sign_in_run =
+        scenarios::sign_in_latency(&client, &sign_in, argon2_limit.per_s, timing).await?;
+
+    Ok(vec![
+        scenarios::healthz_row(&healthz_limit, &healthz_run),
+        scenarios::me_row(me_max, &me_run, healthz_limit),
+        scenarios::sign_in_row(sign_in_max, &sign_in_run, argon2_limit),
+    ])
+}
+
+/// `target/bench/`: beside the profile directory this program was built into, so it
+/// follows `CARGO_TARGET_DIR` too.
+fn output_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot tell where roster-bench runs from")?;
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("roster-bench is not inside a cargo target directory")?;
+    Ok(target.join("bench"))
+}
