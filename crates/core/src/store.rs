@@ -97,6 +97,10 @@ pub trait Reads: Send {
         &mut self,
         identity: IdentityId,
     ) -> StoreResult<Vec<Membership>>;
+    /// How many memberships of `org` are active and hold the Admin role. A change that may
+    /// lower it takes [`Tx::org_for_update`] before counting, so of two such changes the
+    /// second counts only after the first has committed.
+    async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64>;
     /// Members of one organization, removed ones excluded.
     async fn list_members(
         &mut self,

@@ -81,6 +81,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "email_change_notice.html",
         include_str!("../templates/email_change_notice.html"),
     ),
+    (
+        "access_revoked.txt",
+        include_str!("../templates/access_revoked.txt"),
+    ),
+    (
+        "access_revoked.html",
+        include_str!("../templates/access_revoked.html"),
+    ),
 ];
 
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
@@ -167,6 +175,10 @@ pub fn render(notice: &Notice) -> Result<(String, String, String), RenderError> 
         Notice::EmailChangeNotice { new_email, at } => (
             "A new sign-in email was requested for your Roster account".to_owned(),
             context! { new_email, at => utc(at) },
+        ),
+        Notice::AccessRevoked { org_name } => (
+            format!("Your access to {org_name} was revoked"),
+            context! { org_name },
         ),
     };
     let text = env.get_template(&format!("{template}.txt"))?.render(&ctx)?;
@@ -351,6 +363,9 @@ mod tests {
                 new_email: "ada.new@example.org".into(),
                 at: at(),
             },
+            Notice::AccessRevoked {
+                org_name: "Acme".into(),
+            },
         ]
     }
 
@@ -478,6 +493,9 @@ mod tests {
                 link: link.clone(),
                 expires_at: at(),
             },
+            Notice::AccessRevoked {
+                org_name: HOSTILE.into(),
+            },
         ] {
             let (_, text, html) = render(&notice).unwrap();
             escaped_in_html(&html);
@@ -587,6 +605,21 @@ mod tests {
     }
 
     #[test]
+    fn access_revoked_names_the_organization_and_what_stays() {
+        let notice = Notice::AccessRevoked {
+            org_name: "Acme".into(),
+        };
+        wire(&notice);
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(subject, "Your access to Acme was revoked");
+        in_both(&text, &html, "Your access to Acme was revoked");
+        in_both(&text, &html, "access to other organizations are unchanged");
+        in_both(&text, &html, "ask an admin of Acme");
+        assert!(!html.contains("href"), "nothing to click: {html}");
+        assert!(!text.contains("https://"), "{text}");
+    }
+
+    #[test]
     fn utf8_subjects_and_bodies_are_encoded() {
         let org = "Zürich Ärztehaus ✓";
         for (notice, subject) in [
@@ -614,6 +647,12 @@ mod tests {
                     expires_at: at(),
                 },
                 format!("An admin of {org} sent you a Roster password reset link"),
+            ),
+            (
+                Notice::AccessRevoked {
+                    org_name: org.into(),
+                },
+                format!("Your access to {org} was revoked"),
             ),
         ] {
             let message = build_message(&outbox(notice), &settings()).unwrap();

@@ -1,6 +1,6 @@
 //! Queries, on a plain connection or inside a transaction.
 
-use crate::convert::{count, get, parse, permissions};
+use crate::convert::{corrupt, count, get, parse, permissions};
 use crate::{map_err, sign_in, PgConn};
 use async_trait::async_trait;
 use roster_core::email::Email;
@@ -275,6 +275,19 @@ impl Reads for PgConn {
         .iter()
         .map(membership)
         .collect()
+    }
+
+    async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM memberships m WHERE m.org_id = $1 AND m.status = 'active' \
+             AND EXISTS (SELECT 1 FROM membership_roles r \
+                         WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role = 'admin')",
+        )
+        .bind(org.as_uuid())
+        .fetch_one(self.c())
+        .await
+        .map_err(map_err)?;
+        u64::try_from(n).map_err(|_| corrupt(format!("bad admin count {n}")))
     }
 
     async fn list_members(

@@ -285,6 +285,19 @@ impl Reads for SqliteConn {
         .collect()
     }
 
+    async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM memberships m WHERE m.org_id = ?1 AND m.status = 'active' \
+             AND EXISTS (SELECT 1 FROM membership_roles r \
+                         WHERE r.membership_id = m.id AND r.org_id = ?1 AND r.role = 'admin')",
+        )
+        .bind(org.to_string())
+        .fetch_one(self.c())
+        .await
+        .map_err(map_err)?;
+        u64::try_from(n).map_err(|_| corrupt(format!("bad admin count {n}")))
+    }
+
     async fn list_members(
         &mut self,
         org: OrgId,

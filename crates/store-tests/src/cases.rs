@@ -1,9 +1,11 @@
 //! The conformance cases. Each takes a fresh, migrated store.
 
 mod accounts;
+mod members;
 mod sign_in;
 
 pub use accounts::*;
+pub use members::*;
 pub use sign_in::*;
 
 use crate::failing::{FailOn, FailingStore};

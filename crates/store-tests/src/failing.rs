@@ -127,6 +127,9 @@ impl Reads for FailingTx {
     ) -> StoreResult<Vec<Membership>> {
         self.inner.memberships_of_identity(identity).await
     }
+    async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64> {
+        self.inner.count_active_admins(org).await
+    }
     async fn list_members(
         &mut self,
         org: OrgId,

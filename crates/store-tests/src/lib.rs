@@ -80,6 +80,9 @@ macro_rules! conformance_suite {
             identity_profile_updates,
             membership_roles_are_replaced_within_their_organization,
             identity_for_update_serialises_read_modify_writes,
+            count_active_admins_counts_only_active_admins_of_the_organization,
+            concurrent_last_admin_changes_keep_an_admin,
+            member_removal_is_one_transaction,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -39,6 +39,9 @@ pub enum Notice {
     },
     /// Sent to the old address when a change to another address was requested.
     EmailChangeNotice { new_email: String, at: Timestamp },
+    /// The person's membership of an organization was removed (by an admin, or by
+    /// themself leaving); their identity and other memberships are untouched.
+    AccessRevoked { org_name: String },
 }
 
 impl Notice {
@@ -50,6 +53,7 @@ impl Notice {
             Notice::PasswordChanged { .. } => "password_changed",
             Notice::EmailChangeConfirm { .. } => "email_change_confirm",
             Notice::EmailChangeNotice { .. } => "email_change_notice",
+            Notice::AccessRevoked { .. } => "access_revoked",
         }
     }
 }

@@ -189,6 +189,15 @@ impl Roster {
                 return Err(InvitationError::Invalid)
             }
         }
+        // A pending membership that was removed (or changed otherwise) takes its link
+        // with it, whatever the link's own state says.
+        let pending = reads
+            .membership(org.id, invitation.membership_id)
+            .await?
+            .is_some_and(|m| m.status == MembershipStatus::Invited);
+        if !pending {
+            return Err(InvitationError::Invalid);
+        }
         let identity = reads
             .identity(invitation.identity_id)
             .await?

@@ -363,3 +363,43 @@ impl From<&roster_core::model::SignInAttempt> for SignInAttemptBody {
 pub struct SignInAttemptList {
     pub items: Vec<SignInAttemptBody>,
 }
+
+/// A member of an organization: the membership and the person's public fields.
+#[derive(Serialize, ToSchema)]
+pub struct MemberBody {
+    /// The membership id (`{member}` in paths).
+    pub id: Uuid,
+    pub identity_id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    /// `invited`, `active` or `deactivated`.
+    pub status: String,
+    /// Built-in roles: `admin`, `user`, `marketing`, `notifications`.
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&roster_core::store::MemberView> for MemberBody {
+    fn from(v: &roster_core::store::MemberView) -> Self {
+        let m = &v.membership;
+        Self {
+            id: m.id.as_uuid(),
+            identity_id: m.identity_id.as_uuid(),
+            email: v.email.to_string(),
+            name: v.name.clone(),
+            status: m.status.as_str().to_owned(),
+            roles: m.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// The complete new set of a member's roles.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesBody {
+    /// At least one of `admin`, `user`, `marketing`, `notifications`.
+    pub roles: Vec<String>,
+}

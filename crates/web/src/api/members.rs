@@ -1,17 +1,19 @@
-//! `/api/v1/orgs/{org}/members/{member}/…`: what admins do for one member. The member list
-//! and the rest of the lifecycle build on these paths.
+//! `/api/v1/orgs/{org}/members/{member}/…`: what admins do for one member, and a member
+//! leaving. The member list and the rest of the lifecycle build on these paths.
 
-use super::bodies::{SignInAttemptBody, SignInAttemptList};
+use super::bodies::{MemberBody, RolesBody, SignInAttemptBody, SignInAttemptList};
 use super::orgs::org_grant;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiPath, Problem};
+use crate::error::{ApiError, ApiJson, ApiPath, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use roster_core::access::Caller;
+use roster_core::access::{self, Caller, OrgView};
 use roster_core::ids::MembershipId;
-use roster_core::model::Permission;
+use roster_core::model::{MembershipStatus, Permission};
+use roster_core::usecases::members::MemberError;
+use roster_core::usecases::orgs;
 use roster_core::usecases::recovery::AdminResetError;
 
 /// Resolves `{member}`: a membership id, or `me` for the caller's own membership.
@@ -110,4 +112,186 @@ pub async fn sign_in_attempts(
     Ok(Json(SignInAttemptList {
         items: attempts.iter().map(SignInAttemptBody::from).collect(),
     }))
+}
+
+/// Resolves `{org}` to an organization the caller may see (an active member, or an
+/// operator), as proof for what every member may do.
+async fn org_view(state: &AppState, authed: &Authed, org: &str) -> Result<OrgView, ApiError> {
+    let mut reads = state.roster.store.reads().await?;
+    let found = orgs::find_org(&mut *reads, org)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(access::view_org(&mut *reads, &authed.caller, found.id).await?)
+}
+
+fn member_error(e: MemberError) -> ApiError {
+    match e {
+        MemberError::NotFound => ApiError::not_found(),
+        MemberError::Forbidden => ApiError::forbidden(),
+        MemberError::InvalidStatus { from, to } => ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_status",
+            match to {
+                MembershipStatus::Active => format!(
+                    "Only deactivated members can be activated; this member is {}.",
+                    from.as_str()
+                ),
+                MembershipStatus::Deactivated => format!(
+                    "Only active members can be deactivated; this member is {}.",
+                    from.as_str()
+                ),
+                _ => format!(
+                    "A member who is {} cannot become {}.",
+                    from.as_str(),
+                    to.as_str()
+                ),
+            },
+        ),
+        MemberError::InvalidRole(detail) => ApiError::bad_request("invalid_role", detail),
+        MemberError::LastAdmin => ApiError::new(
+            StatusCode::CONFLICT,
+            "last_admin",
+            "The organization must keep at least one active admin. Make another member an \
+             admin first; nothing was changed.",
+        ),
+        MemberError::Store(e) => e.into(),
+    }
+}
+
+/// Deactivates an active member (seed 004). Their data and assignments stay; from the next
+/// request on they cannot use this organization (others they belong to are unaffected).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{member}/deactivate", tag = "members",
+    security(("session" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "organization id or slug"),
+        ("member" = String, Path, description = "membership id, or `me`"),
+    ),
+    responses(
+        (status = 200, body = MemberBody),
+        (status = 400, description = "`invalid_path`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` (needs `users.manage`; an admin is managed only by an admin), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_status`: the member is not active; `last_admin`: the organization would have no active admin left", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+) -> Result<Json<MemberBody>, ApiError> {
+    let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
+    let member = member_id(&state, &authed, grant.org_id(), &member).await?;
+    let after = state
+        .roster
+        .deactivate_member(&grant, &authed.caller, member)
+        .await
+        .map_err(member_error)?;
+    Ok(Json((&after).into()))
+}
+
+/// Gives a deactivated member their access back, with all they had before.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{member}/activate", tag = "members",
+    security(("session" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "organization id or slug"),
+        ("member" = String, Path, description = "membership id, or `me`"),
+    ),
+    responses(
+        (status = 200, body = MemberBody),
+        (status = 400, description = "`invalid_path`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` (needs `users.manage`; an admin is managed only by an admin), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_status`: the member is not deactivated (a pending invitation activates only when accepted)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn activate(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+) -> Result<Json<MemberBody>, ApiError> {
+    let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
+    let member = member_id(&state, &authed, grant.org_id(), &member).await?;
+    let after = state
+        .roster
+        .activate_member(&grant, &authed.caller, member)
+        .await
+        .map_err(member_error)?;
+    Ok(Json((&after).into()))
+}
+
+/// Removes a member (seeds 001–003): the membership becomes a tombstone, access ends on
+/// the next request and the person is emailed that it was revoked; their identity, their
+/// other memberships and the audit trail stay. `{member}` = `me` leaves the organization,
+/// which any member may do.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{member}", tag = "members",
+    security(("session" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "organization id or slug"),
+        ("member" = String, Path, description = "membership id, or `me` to leave"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 400, description = "`invalid_path`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` (needs `users.manage` unless leaving; an admin is removed only by an admin), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found` (also for a member already removed)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`: the organization would have no active admin left", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if member == "me" {
+        let view = org_view(&state, &authed, &org).await?;
+        state
+            .roster
+            .leave_org(&view, &authed.caller)
+            .await
+            .map_err(member_error)?;
+    } else {
+        let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
+        let member = member_id(&state, &authed, grant.org_id(), &member).await?;
+        state
+            .roster
+            .remove_member(&grant, &authed.caller, member)
+            .await
+            .map_err(member_error)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the member's roles. A caller never grants a role they do not hold (Admin takes
+/// an admin or an operator), and the organization keeps at least one active admin.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/members/{member}/roles", tag = "members",
+    request_body = RolesBody,
+    security(("session" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "organization id or slug"),
+        ("member" = String, Path, description = "membership id, or `me`"),
+    ),
+    responses(
+        (status = 200, body = MemberBody),
+        (status = 400, description = "`invalid_role` (unknown, or none given), `malformed_json`, `invalid_body`, `invalid_path`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` (needs `users.manage`; granting a role you do not hold, or changing an admin's roles without being one), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`: the organization would have no active admin left", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_roles(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<RolesBody>,
+) -> Result<Json<MemberBody>, ApiError> {
+    let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
+    let member = member_id(&state, &authed, grant.org_id(), &member).await?;
+    let after = state
+        .roster
+        .set_member_roles(&grant, &authed.caller, member, &body.roles)
+        .await
+        .map_err(member_error)?;
+    Ok(Json((&after).into()))
 }

@@ -557,6 +557,7 @@ async fn openapi_documents_every_route() {
         documented,
         [
             "DELETE /api/v1/me/sessions/{id}",
+            "DELETE /api/v1/orgs/{org}/members/{member}",
             "DELETE /api/v1/orgs/{org}/tokens/{id}",
             "GET /api/v1/invitations/{token}",
             "GET /api/v1/me",
@@ -578,8 +579,11 @@ async fn openapi_documents_every_route() {
             "POST /api/v1/me/email",
             "POST /api/v1/me/password",
             "POST /api/v1/orgs",
+            "POST /api/v1/orgs/{org}/members/{member}/activate",
+            "POST /api/v1/orgs/{org}/members/{member}/deactivate",
             "POST /api/v1/orgs/{org}/members/{member}/password-reset",
             "POST /api/v1/orgs/{org}/tokens",
+            "PUT /api/v1/orgs/{org}/members/{member}/roles",
         ]
     );
     let c = Client::new();

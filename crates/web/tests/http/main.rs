@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod members;
 mod pages;
 mod recovery;
 mod sign_in_pages;

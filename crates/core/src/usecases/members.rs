@@ -1,0 +1,453 @@
+//! What admins do to a member's standing: deactivate, activate, remove, replace the roles;
+//! and a member leaving an organization on their own.
+//!
+//! **At least one active Admin, always** (SECURITY 41). Every change that could lower the
+//! number of active admins takes the organization's row first (`org_for_update`:
+//! PostgreSQL `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already holds the write lock), then
+//! re-reads the caller's permissions and the target, counts the active admins, and only
+//! then writes. Two admins demoting or removing each other at the same moment therefore run
+//! one after the other, and the second sees the first's change.
+//!
+//! Each change writes its audit event (and, for a removal, the *access revoked* email) in
+//! the same transaction.
+
+use super::target;
+use crate::access::{held_permissions, Caller, OrgGrant, OrgView};
+use crate::clock::Timestamp;
+use crate::ids::{MembershipId, OrgId};
+use crate::model::{
+    Actor, AuditEvent, BuiltinRole, Membership, MembershipStatus, Notice, Organization,
+    OutboxMessage, Permission,
+};
+use crate::roster::Roster;
+use crate::store::{MemberView, StoreError, Tx};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    /// No such member in this organization (or removed), or the caller may not see it.
+    #[error("not found")]
+    NotFound,
+    /// The caller lacks `users.manage`, or would act beyond what they hold (granting a
+    /// role they do not hold, or managing an admin without being one).
+    #[error("you do not have permission to do this")]
+    Forbidden,
+    #[error("the member is {}; they cannot become {}", .from.as_str(), .to.as_str())]
+    InvalidStatus {
+        from: MembershipStatus,
+        to: MembershipStatus,
+    },
+    #[error("{0}")]
+    InvalidRole(String),
+    /// The change would leave the organization without an active admin.
+    #[error("the organization must keep at least one active admin")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether `held` includes everything the Admin role allows.
+fn holds_admin(held: &BTreeSet<Permission>) -> bool {
+    BuiltinRole::Admin
+        .permissions()
+        .iter()
+        .all(|p| held.contains(p))
+}
+
+/// Parses a set of role names: at least one, each a built-in role.
+pub fn parse_roles(names: &[String]) -> Result<Vec<BuiltinRole>, MemberError> {
+    if names.is_empty() {
+        return Err(MemberError::InvalidRole(
+            "give the member at least one role: admin, user, marketing or notifications".into(),
+        ));
+    }
+    let mut roles = BTreeSet::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match BuiltinRole::parse(name) {
+            Ok(r) => {
+                roles.insert(r);
+            }
+            Err(_) => unknown.push(name.as_str()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(MemberError::InvalidRole(format!(
+            "unknown role(s): {}; expected admin, user, marketing or notifications",
+            unknown.join(", ")
+        )));
+    }
+    Ok(roles.into_iter().collect())
+}
+
+/// The organization held for this transaction, and what the caller holds in it now.
+struct Locked {
+    org: Organization,
+    held: BTreeSet<Permission>,
+}
+
+/// Takes the organization's lock, then re-reads the caller's permissions under it: a
+/// caller demoted, deactivated or removed by a change that committed first holds what
+/// that change left them.
+async fn lock_org(tx: &mut dyn Tx, org: OrgId, caller: &Caller) -> Result<Locked, MemberError> {
+    // First, before any count or check: this is what serialises the last-admin rule.
+    let org = tx.org_for_update(org).await?.ok_or(MemberError::NotFound)?;
+    let held = held_permissions(tx, caller, org.id)
+        .await?
+        .ok_or(MemberError::NotFound)?;
+    Ok(Locked { org, held })
+}
+
+/// The lock plus a manager's checks: `users.manage` now, and the grant was made for this
+/// caller.
+async fn lock_as_manager(
+    tx: &mut dyn Tx,
+    grant: &OrgGrant,
+    caller: &Caller,
+) -> Result<Locked, MemberError> {
+    if grant.permission() != Permission::UsersManage || grant.actor() != caller.actor() {
+        return Err(MemberError::Forbidden);
+    }
+    let locked = lock_org(tx, grant.org_id(), caller).await?;
+    if !locked.held.contains(&Permission::UsersManage) {
+        return Err(MemberError::Forbidden);
+    }
+    Ok(locked)
+}
+
+/// A member of the organization that is not removed.
+async fn live_member(
+    tx: &mut dyn Tx,
+    org: OrgId,
+    id: MembershipId,
+) -> Result<Membership, MemberError> {
+    tx.membership(org, id)
+        .await?
+        .filter(|m| m.status != MembershipStatus::Removed)
+        .ok_or(MemberError::NotFound)
+}
+
+/// Managing an admin (any change to their standing or roles) takes an admin.
+fn may_manage(locked: &Locked, target: &Membership) -> Result<(), MemberError> {
+    if target.is_admin() && !holds_admin(&locked.held) {
+        return Err(MemberError::Forbidden);
+    }
+    Ok(())
+}
+
+/// Refuses a change after which `before` would no longer be an active admin when it is the
+/// organization's last one. Must run under [`lock_org`].
+async fn keep_an_admin(
+    tx: &mut dyn Tx,
+    before: &Membership,
+    still_active_admin: bool,
+) -> Result<(), MemberError> {
+    let is_active_admin = before.status == MembershipStatus::Active && before.is_admin();
+    if is_active_admin && !still_active_admin && tx.count_active_admins(before.org_id).await? <= 1 {
+        return Err(MemberError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// The member as answered, read inside the transaction.
+async fn view(tx: &mut dyn Tx, org: OrgId, id: MembershipId) -> Result<MemberView, MemberError> {
+    let membership = tx.membership(org, id).await?.ok_or(MemberError::NotFound)?;
+    let identity = tx
+        .identity(membership.identity_id)
+        .await?
+        .ok_or(MemberError::NotFound)?;
+    Ok(MemberView {
+        membership,
+        email: identity.email,
+        name: identity.name.map(|n| n.to_string()),
+    })
+}
+
+fn role_names(roles: &[BuiltinRole]) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
+}
+
+/// Moves `before` to `to` by compare-and-set and records it.
+async fn change_status(
+    tx: &mut dyn Tx,
+    before: &Membership,
+    to: MembershipStatus,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<MemberView, MemberError> {
+    if !tx
+        .set_membership_status(before.org_id, before.id, before.status, to, now)
+        .await?
+    {
+        // Another writer that does not take the organization's lock (an invitation being
+        // accepted) moved it first.
+        return Err(MemberError::InvalidStatus {
+            from: before.status,
+            to,
+        });
+    }
+    let after = view(tx, before.org_id, before.id).await?;
+    let action = match to {
+        MembershipStatus::Active => "membership.activated",
+        MembershipStatus::Deactivated => "membership.deactivated",
+        _ => "membership.status_changed",
+    };
+    tx.append_audit(&AuditEvent::new(
+        Some(before.org_id),
+        actor,
+        action,
+        target("membership", before.id.as_uuid()),
+        json!({
+            "email": after.email.as_str(),
+            "status": { "from": before.status.as_str(), "to": to.as_str() },
+            "roles": role_names(&before.roles),
+        }),
+        now,
+    ))
+    .await?;
+    Ok(after)
+}
+
+/// Tombstones `before`, tells the person, and records it.
+async fn remove(
+    tx: &mut dyn Tx,
+    org: &Organization,
+    before: &Membership,
+    actor: Actor,
+    left: bool,
+    now: Timestamp,
+) -> Result<(), MemberError> {
+    before
+        .status
+        .transition(MembershipStatus::Removed)
+        .map_err(|e| MemberError::InvalidStatus {
+            from: e.from,
+            to: e.to,
+        })?;
+    keep_an_admin(tx, before, false).await?;
+    let person = view(tx, org.id, before.id).await?;
+    if !tx
+        .set_membership_status(
+            org.id,
+            before.id,
+            before.status,
+            MembershipStatus::Removed,
+            now,
+        )
+        .await?
+    {
+        return Err(MemberError::NotFound);
+    }
+    // Someone who only had a pending invitation never had access to lose.
+    let notified = before.status != MembershipStatus::Invited;
+    if notified {
+        tx.enqueue_outbox(&OutboxMessage::new(
+            Some(org.id),
+            person.email.clone(),
+            Notice::AccessRevoked {
+                org_name: org.name.to_string(),
+            },
+            now,
+        ))
+        .await?;
+    }
+    tx.append_audit(&AuditEvent::new(
+        Some(org.id),
+        actor,
+        "membership.removed",
+        target("membership", before.id.as_uuid()),
+        json!({
+            "email": person.email.as_str(),
+            "name": person.name,
+            "identity_id": before.identity_id,
+            "status": { "from": before.status.as_str(), "to": MembershipStatus::Removed.as_str() },
+            "roles": role_names(&before.roles),
+            "left": left,
+            "notified": notified,
+        }),
+        now,
+    ))
+    .await?;
+    Ok(())
+}
+
+impl Roster {
+    /// Deactivates an active member (seed 004): data and assignments stay; from the next
+    /// request on they cannot use the organization.
+    pub async fn deactivate_member(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+    ) -> Result<MemberView, MemberError> {
+        self.move_member(grant, caller, member, MembershipStatus::Deactivated)
+            .await
+    }
+
+    /// Gives a deactivated member their access back, with everything they had.
+    pub async fn activate_member(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+    ) -> Result<MemberView, MemberError> {
+        self.move_member(grant, caller, member, MembershipStatus::Active)
+            .await
+    }
+
+    async fn move_member(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+        to: MembershipStatus,
+    ) -> Result<MemberView, MemberError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        may_manage(&locked, &before)?;
+        // Activation is only the way back from deactivation: a pending invitation becomes
+        // active when the person accepts it, never on an admin's word.
+        let allowed = match to {
+            MembershipStatus::Active => before.status == MembershipStatus::Deactivated,
+            _ => before.status.transition(to).is_ok(),
+        };
+        if !allowed {
+            return Err(MemberError::InvalidStatus {
+                from: before.status,
+                to,
+            });
+        }
+        keep_an_admin(&mut *tx, &before, to == MembershipStatus::Active).await?;
+        let after = change_status(&mut *tx, &before, to, grant.actor(), now).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Removes a member (seeds 001–003): the membership becomes a tombstone, the person is
+    /// told by email, their identity and other memberships stay as they are.
+    pub async fn remove_member(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+    ) -> Result<(), MemberError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        may_manage(&locked, &before)?;
+        let left = caller.identity() == Some(before.identity_id)
+            && matches!(caller, Caller::Person { .. });
+        remove(&mut *tx, &locked.org, &before, grant.actor(), left, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The signed-in person leaves the organization. Needs no permission beyond being an
+    /// active member; the last-admin rule still holds.
+    pub async fn leave_org(&self, view: &OrgView, caller: &Caller) -> Result<(), MemberError> {
+        let Caller::Person { identity_id, .. } = caller else {
+            return Err(MemberError::NotFound);
+        };
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_org(&mut *tx, view.org_id(), caller).await?;
+        let before = tx
+            .membership_of(locked.org.id, *identity_id)
+            .await?
+            .ok_or(MemberError::NotFound)?;
+        remove(&mut *tx, &locked.org, &before, caller.actor(), true, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the member's built-in roles. A caller never grants a role whose permissions
+    /// they do not all hold (so Admin takes an admin or an operator), never changes an
+    /// admin's roles without being one, and never takes Admin from the last active admin.
+    pub async fn set_member_roles(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+        roles: &[String],
+    ) -> Result<MemberView, MemberError> {
+        let roles = parse_roles(roles)?;
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        may_manage(&locked, &before)?;
+        let granted = roles.iter().filter(|r| !before.roles.contains(r));
+        for role in granted {
+            if !role.permissions().iter().all(|p| locked.held.contains(p)) {
+                return Err(MemberError::Forbidden);
+            }
+        }
+        if roles == before.roles {
+            return view(&mut *tx, locked.org.id, member).await;
+        }
+        keep_an_admin(&mut *tx, &before, roles.contains(&BuiltinRole::Admin)).await?;
+        if !tx
+            .set_membership_roles(locked.org.id, member, &roles, now)
+            .await?
+        {
+            return Err(MemberError::NotFound);
+        }
+        let after = view(&mut *tx, locked.org.id, member).await?;
+        tx.append_audit(&AuditEvent::new(
+            Some(locked.org.id),
+            grant.actor(),
+            "membership.roles_changed",
+            target("membership", member.as_uuid()),
+            json!({
+                "email": after.email.as_str(),
+                "status": before.status.as_str(),
+                "roles": { "from": role_names(&before.roles), "to": role_names(&roles) },
+            }),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn roles_parse_into_a_sorted_set_of_built_ins() {
+        assert_eq!(
+            parse_roles(&names(&["user", "admin", "user"])).unwrap(),
+            vec![BuiltinRole::Admin, BuiltinRole::User]
+        );
+        for bad in [names(&[]), names(&["root"]), names(&["user", "Admin"])] {
+            assert!(
+                matches!(parse_roles(&bad), Err(MemberError::InvalidRole(_))),
+                "{bad:?}"
+            );
+        }
+        let Err(MemberError::InvalidRole(detail)) = parse_roles(&names(&["root", "x"])) else {
+            panic!("refused");
+        };
+        assert!(detail.contains("root, x"), "{detail}");
+    }
+
+    #[test]
+    fn only_all_of_admins_permissions_make_an_admin() {
+        let all: BTreeSet<Permission> = Permission::ALL.iter().copied().collect();
+        assert!(holds_admin(&all));
+        let mut fewer = all.clone();
+        fewer.remove(&Permission::AuditRead);
+        assert!(!holds_admin(&fewer));
+        assert!(!holds_admin(&BTreeSet::from([Permission::UsersManage])));
+    }
+}
