@@ -85,6 +85,13 @@ impl OrgGrant {
     pub fn permission(&self) -> Permission {
         self.permission
     }
+
+    /// Holding a permission in an organization means seeing it.
+    pub fn view(&self) -> OrgView {
+        OrgView {
+            org_id: self.org_id,
+        }
+    }
 }
 
 /// Proof that the caller may see `org` at all (operator, or an active member).

@@ -149,6 +149,31 @@ impl Roster {
             .await
     }
 
+    /// One member of the organization; `None` when absent, removed or another
+    /// organization's.
+    pub async fn member(
+        &self,
+        view: &OrgView,
+        id: crate::ids::MembershipId,
+    ) -> Result<Option<crate::store::MemberView>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        let Some(membership) = reads
+            .membership(view.org_id(), id)
+            .await?
+            .filter(|m| m.status != crate::model::MembershipStatus::Removed)
+        else {
+            return Ok(None);
+        };
+        let Some(identity) = reads.identity(membership.identity_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::store::MemberView {
+            membership,
+            email: identity.email,
+            name: identity.name.map(|n| n.to_string()),
+        }))
+    }
+
     pub async fn update_org(
         &self,
         grant: &OrgGrant,

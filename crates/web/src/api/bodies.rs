@@ -396,6 +396,14 @@ impl From<&roster_core::store::MemberView> for MemberBody {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    pub items: Vec<MemberBody>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub total: u64,
+}
+
 /// The complete new set of a member's roles.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,10 +1,12 @@
 //! `/api/v1/orgs/{org}/members/{member}/…`: what admins do for one member, and a member
 //! leaving. The member list and the rest of the lifecycle build on these paths.
 
-use super::bodies::{MemberBody, RolesBody, SignInAttemptBody, SignInAttemptList};
-use super::orgs::org_grant;
+use super::bodies::{
+    ListParams, MemberBody, MemberList, RolesBody, SignInAttemptBody, SignInAttemptList,
+};
+use super::orgs::{cursor_of, org_grant, page_request};
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiJson, ApiPath, Problem};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -294,4 +296,65 @@ pub async fn set_roles(
         .await
         .map_err(member_error)?;
     Ok(Json((&after).into()))
+}
+
+/// The organization's members (removed ones excluded), oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
+    security(("session" = []), ("bearer" = [])),
+    params(("org" = String, Path, description = "organization id or slug"), ListParams),
+    responses(
+        (status = 200, body = MemberList),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: needs `users.read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(org): ApiPath<String>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<MemberList>, ApiError> {
+    let page = page_request(&params)?;
+    let grant = org_grant(&state, &authed, &org, Permission::UsersRead).await?;
+    let members = state.roster.list_members(&grant.view(), page).await?;
+    Ok(Json(MemberList {
+        items: members.items.iter().map(MemberBody::from).collect(),
+        next_cursor: cursor_of(members.next_after),
+        total: members.total,
+    }))
+}
+
+/// One member. Every member may read their own (`me`); others need `users.read`.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members/{member}", tag = "members",
+    security(("session" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "organization id or slug"),
+        ("member" = String, Path, description = "membership id, or `me`"),
+    ),
+    responses(
+        (status = 200, body = MemberBody),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: needs `users.read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+) -> Result<Json<MemberBody>, ApiError> {
+    let view = if member == "me" {
+        org_view(&state, &authed, &org).await?
+    } else {
+        org_grant(&state, &authed, &org, Permission::UsersRead)
+            .await?
+            .view()
+    };
+    let id = member_id(&state, &authed, view.org_id(), &member).await?;
+    let found = state
+        .roster
+        .member(&view, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(MemberBody::from(&found)))
 }

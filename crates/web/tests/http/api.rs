@@ -564,6 +564,8 @@ async fn openapi_documents_every_route() {
             "GET /api/v1/me/sessions",
             "GET /api/v1/orgs",
             "GET /api/v1/orgs/{org}",
+            "GET /api/v1/orgs/{org}/members",
+            "GET /api/v1/orgs/{org}/members/{member}",
             "GET /api/v1/orgs/{org}/members/{member}/sign-in-attempts",
             "GET /api/v1/orgs/{org}/tokens",
             "GET /healthz",

@@ -819,3 +819,139 @@ async fn removing_a_pending_member_kills_the_invitation_link() {
         .unwrap();
     problem(resp, StatusCode::NOT_FOUND, "invitation_invalid").await;
 }
+
+/// The member list and one member: `users.read` for others, anyone for `me`; removed and
+/// foreign members are not there.
+#[tokio::test]
+async fn members_are_listed_and_read() {
+    let app = spawn_app().await;
+    let admin = app
+        .admin("Acme", "ada@acme.example", "correct horse battery")
+        .await;
+    let bob = app
+        .add_member(
+            "acme",
+            "bob@acme.example",
+            "staple lantern orbit",
+            &[BuiltinRole::User],
+        )
+        .await;
+    let mia = app
+        .add_member(
+            "acme",
+            "mia@acme.example",
+            "staple lantern orbit",
+            &[BuiltinRole::Marketing],
+        )
+        .await;
+    app.create_org("Globex", None).await;
+
+    let page: Value = admin
+        .get(&app, "/api/v1/orgs/acme/members?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 3);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["items"][0]["email"], "ada@acme.example");
+    assert_eq!(page["items"][1]["email"], "bob@acme.example");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let rest: Value = admin
+        .get(
+            &app,
+            &format!("/api/v1/orgs/acme/members?limit=2&cursor={cursor}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["items"][0]["email"], "mia@acme.example");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    assert!(!rest.to_string().contains("argon2"));
+
+    let one: Value = admin
+        .get(&app, &format!("/api/v1/orgs/acme/members/{bob}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["email"], "bob@acme.example");
+    assert_eq!(one["roles"], json!(["user"]));
+
+    // A User may read members; Marketing may not, but reads itself.
+    let bob_session = app
+        .sign_in("bob@acme.example", "staple lantern orbit")
+        .await;
+    assert_eq!(
+        bob_session
+            .get(&app, "/api/v1/orgs/acme/members")
+            .await
+            .status(),
+        200
+    );
+    let mia_session = app
+        .sign_in("mia@acme.example", "staple lantern orbit")
+        .await;
+    problem(
+        mia_session.get(&app, "/api/v1/orgs/acme/members").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        mia_session
+            .get(&app, &format!("/api/v1/orgs/acme/members/{bob}"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let me: Value = mia_session
+        .get(&app, "/api/v1/orgs/acme/members/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], mia.to_string());
+
+    // Another organization's path never shows Acme's members.
+    problem(
+        admin.get(&app, "/api/v1/orgs/globex/members").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let resp = app
+        .operator(Client::new().get(app.url(&format!("/api/v1/orgs/globex/members/{bob}"))))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::NOT_FOUND, "not_found").await;
+
+    // Removed: gone from the list and the detail.
+    let resp = admin
+        .send(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/orgs/acme/members/{bob}"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    problem(
+        admin
+            .get(&app, &format!("/api/v1/orgs/acme/members/{bob}"))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let page: Value = admin
+        .get(&app, "/api/v1/orgs/acme/members")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 2);
+}
