@@ -13,6 +13,15 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// Truncates to whole milliseconds (what both stores keep).
+/// Whole seconds from `now` until `until`, rounded up and at least 1: what a `Retry-After`
+/// says ("wait 1 s" when 200 ms remain, never "wait 0 s").
+pub fn seconds_until(until: Timestamp, now: Timestamp) -> u64 {
+    let ms = (until - now).num_milliseconds();
+    u64::try_from(ms.saturating_add(999) / 1000)
+        .unwrap_or(0)
+        .max(1)
+}
+
 pub fn truncate_ms(t: Timestamp) -> Timestamp {
     t.duration_trunc(Duration::milliseconds(1)).unwrap_or(t)
 }
@@ -78,5 +87,14 @@ mod tests {
     fn system_clock_is_millisecond_precise() {
         let t = SystemClock.now();
         assert_eq!(t.timestamp_subsec_nanos() % 1_000_000, 0);
+    }
+
+    #[test]
+    fn retry_after_rounds_up_and_is_never_zero() {
+        let now = chrono::Utc::now();
+        assert_eq!(seconds_until(now + Duration::milliseconds(200), now), 1);
+        assert_eq!(seconds_until(now + Duration::seconds(30), now), 30);
+        assert_eq!(seconds_until(now + Duration::milliseconds(29_001), now), 30);
+        assert_eq!(seconds_until(now - Duration::seconds(5), now), 1);
     }
 }

@@ -8,6 +8,7 @@ use super::recovery::{after_password_set, check_new_password};
 use super::sessions::{NewSession, SessionLimits, StartSessionError};
 use super::sign_in::{MAX_FAILURES, THROTTLE_WINDOW_MINUTES};
 use super::target;
+use crate::clock::seconds_until;
 use crate::email::Email;
 use crate::ids::{IdentityId, IdentityTokenId};
 use crate::model::{
@@ -109,9 +110,7 @@ impl Roster {
         if state.count > MAX_FAILURES {
             let lifts = state.window_started_at + Duration::minutes(THROTTLE_WINDOW_MINUTES);
             return Err(AccountError::Throttled {
-                retry_after_seconds: u64::try_from((lifts - now).num_seconds())
-                    .unwrap_or(0)
-                    .max(1),
+                retry_after_seconds: seconds_until(lifts, now),
             });
         }
         let right = match identity.password_hash.as_deref() {
@@ -285,9 +284,7 @@ impl Roster {
             tx.commit().await?;
             let lifts = count.window_started_at + Duration::hours(1);
             return Err(AccountError::Throttled {
-                retry_after_seconds: u64::try_from((lifts - now).num_seconds())
-                    .unwrap_or(0)
-                    .max(1),
+                retry_after_seconds: seconds_until(lifts, now),
             });
         }
         if tx.identity_by_email(&new_email).await?.is_some() {

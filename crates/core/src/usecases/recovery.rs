@@ -153,9 +153,7 @@ async fn cooldown_left(
     };
     let ends = latest.created_at + Duration::seconds(RESET_COOLDOWN_SECONDS);
     if now < ends {
-        let ms = (ends - now).num_milliseconds();
-        // Round up: "wait 1 s" when 200 ms remain.
-        Ok(Some(u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)))
+        Ok(Some(crate::clock::seconds_until(ends, now)))
     } else {
         Ok(None)
     }

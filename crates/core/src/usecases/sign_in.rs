@@ -133,9 +133,7 @@ pub(crate) fn ip_throttle_key(client_ip: Option<&str>) -> String {
 
 fn seconds_left(state: &ThrottleState, now: Timestamp) -> u64 {
     let lifts = state.window_started_at + Duration::minutes(THROTTLE_WINDOW_MINUTES);
-    u64::try_from((lifts - now).num_seconds())
-        .unwrap_or(0)
-        .max(1)
+    crate::clock::seconds_until(lifts, now)
 }
 
 /// What the password check decided, before any membership is considered.
