@@ -66,6 +66,12 @@ impl WebConfig {
         )
     }
 
+    /// The `Set-Cookie` value for a session just started: it lives as long as the session.
+    pub fn cookie_for(&self, new: &roster_core::usecases::sessions::NewSession) -> String {
+        let max_age = (new.session.expires_at - new.session.created_at).num_seconds();
+        self.session_cookie(new.token.expose(), max_age)
+    }
+
     /// The `Set-Cookie` value that removes the session cookie.
     pub fn clear_session_cookie(&self) -> String {
         self.session_cookie("", 0)

@@ -97,12 +97,9 @@ pub(crate) async fn submit_sign_in(
         .await
     {
         Ok(signed_in) => {
-            let s = &signed_in.session;
-            let max_age = (s.session.expires_at - s.session.created_at).num_seconds();
             let mut response = Redirect::to(&next).into_response();
-            let h = response.headers_mut();
-            if let Ok(v) = state.web.session_cookie(s.token.expose(), max_age).parse() {
-                h.append(header::SET_COOKIE, v);
+            if let Ok(v) = state.web.cookie_for(&signed_in.session).parse() {
+                response.headers_mut().append(header::SET_COOKIE, v);
             }
             clear_form_csrf(&state, &mut response);
             response
@@ -110,11 +107,8 @@ pub(crate) async fn submit_sign_in(
         Err(SignInError::Refused(r)) => {
             let code = r.code.public_code();
             let (meaning, who_can_fix) = explain(code);
-            let status = match code {
-                "notifications_only" => StatusCode::FORBIDDEN,
-                "sign_in_throttled" => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::UNAUTHORIZED,
-            };
+            // The page answers with the status the API gives the same refusal.
+            let status = crate::api::auth::refusal(&r).status;
             let diagnostics = context! {
                 code,
                 meaning,

@@ -88,8 +88,7 @@ pub async fn sign_in(
         .await
         .map_err(sign_in_error)?;
     let s = &signed_in.session;
-    let max_age = (s.session.expires_at - s.session.created_at).num_seconds();
-    let cookie = state.web.session_cookie(s.token.expose(), max_age);
+    let cookie = state.web.cookie_for(s);
     let body = SignedInBody {
         identity: (&signed_in.identity).into(),
         memberships: signed_in

@@ -78,8 +78,7 @@ pub async fn describe(
 /// The session cookie and body that a successful accept answers with.
 pub(crate) fn signed_in(state: &AppState, accepted: &Accepted) -> (String, SignedInBody) {
     let s = &accepted.session;
-    let max_age = (s.session.expires_at - s.session.created_at).num_seconds();
-    let cookie = state.web.session_cookie(s.token.expose(), max_age);
+    let cookie = state.web.cookie_for(s);
     let body = SignedInBody {
         identity: (&accepted.identity).into(),
         memberships: vec![MembershipBody::new(&accepted.membership, &accepted.org)],

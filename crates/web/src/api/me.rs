@@ -121,14 +121,10 @@ pub async fn change_password(
         .change_password(identity_id, &body.current_password, &body.new_password)
         .await
         .map_err(account_error)?;
-    let max_age = (session.session.expires_at - session.session.created_at).num_seconds();
     Ok((
         StatusCode::NO_CONTENT,
         [
-            (
-                header::SET_COOKIE,
-                state.web.session_cookie(session.token.expose(), max_age),
-            ),
+            (header::SET_COOKIE, state.web.cookie_for(&session)),
             (
                 HeaderName::from_static(crate::auth::CSRF_HEADER),
                 session.csrf_token.expose().to_owned(),
