@@ -1,26 +1,11 @@
 //! The invitation page that `roster setup`'s link opens, driven like a browser without
 //! JavaScript: GET the page, POST its form with the cookie it set.
 
-use crate::support::{spawn_app, TestApp};
+use crate::support::{browser, csrf_field, spawn_app, TestApp};
 use chrono::Duration;
 use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
-
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The hidden CSRF field of a rendered form.
-fn csrf_field(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
 
 async fn open(app: &TestApp, c: &Client, token: &str) -> (StatusCode, String) {
     let resp = c

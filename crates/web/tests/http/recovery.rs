@@ -1,8 +1,8 @@
 //! Passwords and email: change, forgot, admin reset link, email change; and API tokens.
 
 use crate::support::{
-    link_token, problem, spawn_app, spawn_app_postgres, spawn_app_with_options, spawn_two_postgres,
-    AppOptions, TestApp,
+    comparable_headers, link_token, problem, spawn_app, spawn_app_postgres, spawn_app_with_options,
+    spawn_two_postgres, AppOptions, TestApp,
 };
 use chrono::Duration;
 use reqwest::header::{RETRY_AFTER, SET_COOKIE};
@@ -225,17 +225,10 @@ async fn forgot_password(app: TestApp) {
     let unknown = ask("nobody@acme.example").await.unwrap();
     assert_eq!(known.status(), 202);
     assert_eq!(unknown.status(), 202);
-    let headers = |r: &reqwest::Response| {
-        let mut v: Vec<String> = r
-            .headers()
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "x-request-id" | "date"))
-            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(headers(&known), headers(&unknown));
+    assert_eq!(
+        comparable_headers(known.headers()),
+        comparable_headers(unknown.headers())
+    );
     assert_eq!(
         known.bytes().await.unwrap(),
         unknown.bytes().await.unwrap(),

@@ -1,27 +1,12 @@
 //! The sign-in pages, driven like a browser without JavaScript.
 
-use crate::support::{link_token, spawn_app, TestApp};
+use crate::support::{browser, csrf_field, link_token, spawn_app, TestApp};
 use reqwest::header::{LOCATION, SET_COOKIE};
-use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use roster_core::model::BuiltinRole;
 
 const ADMIN_PW: &str = "correct horse battery";
 const NEW_PW: &str = "quiet meadow telescope";
-
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn csrf_field(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
 
 async fn page(app: &TestApp, c: &Client, path: &str) -> (StatusCode, String) {
     let resp = c.get(app.url(path)).send().await.unwrap();

@@ -445,3 +445,31 @@ pub async fn problem(resp: Response, status: StatusCode, code: &str) -> Value {
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
 }
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects.
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The hidden CSRF field of a rendered form.
+pub fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Response headers as sorted `name: value` lines, without those that differ per request
+/// (request id, date) or with the body's length.
+pub fn comparable_headers(headers: &reqwest::header::HeaderMap) -> Vec<String> {
+    let mut v: Vec<String> = headers
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "x-request-id" | "date" | "content-length"))
+        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
