@@ -568,6 +568,19 @@ async fn changing_the_email_is_verified() {
     .await;
     problem(resp, StatusCode::BAD_REQUEST, "token_invalid").await;
 
+    // A reset link sent to the old address before the change dies with it.
+    post(
+        &app,
+        "/api/v1/auth/password-reset",
+        json!({ "email": "ada@acme.example" }),
+    )
+    .await;
+    let reset = link_token(
+        &only_email_to(&app.deliver().await, "ada@acme.example"),
+        &app.base,
+        "/password-reset/",
+    );
+
     let resp = post(
         &app,
         "/api/v1/auth/email-change/confirm",
@@ -575,6 +588,13 @@ async fn changing_the_email_is_verified() {
     )
     .await;
     assert_eq!(resp.status(), 204);
+    let resp = post(
+        &app,
+        "/api/v1/auth/password-reset/confirm",
+        json!({ "token": reset, "new_password": NEW_PW }),
+    )
+    .await;
+    problem(resp, StatusCode::BAD_REQUEST, "token_invalid").await;
     assert_eq!(ada.get(&app, "/api/v1/me").await.status(), 401);
     assert_eq!(other.get(&app, "/api/v1/me").await.status(), 401);
     assert_eq!(
