@@ -173,7 +173,11 @@ pub async fn member(config: &Config, cmd: MemberCommand) -> anyhow::Result<()> {
     println!("ID\tEMAIL\tSTATUS\tROLES");
     loop {
         let page = roster
-            .list_members(&view, PageRequest::new(Some(200), after))
+            .list_members(
+                &view,
+                &Default::default(),
+                PageRequest::new(Some(200), after),
+            )
             .await?;
         for m in &page.items {
             let roles: Vec<&str> = m.membership.roles.iter().map(|r| r.as_str()).collect();

@@ -113,6 +113,12 @@ impl DisplayName {
     }
 }
 
+/// The folded form member search compares: lowercase, by Rust's Unicode rules. Names are
+/// stored with it and a query is folded the same way, so both backends match alike.
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
 impl fmt::Display for DisplayName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

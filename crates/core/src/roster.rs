@@ -38,6 +38,11 @@ impl Links {
         format!("{}/email-change/{}", self.base, token.expose())
     }
 
+    /// The organization's page: where a person lands after joining.
+    pub fn org(&self, slug: &crate::names::Slug) -> String {
+        format!("{}/orgs/{}", self.base, slug.as_str())
+    }
+
     pub fn sign_in(&self) -> String {
         format!("{}/sign-in", self.base)
     }

@@ -50,6 +50,16 @@ pub struct MemberView {
     pub name: Option<String>,
 }
 
+/// Which members a listing holds. Removed members are never listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    /// Matches anywhere in the email or the name, case-insensitively; already folded with
+    /// [`crate::names::search_key`].
+    pub q: Option<String>,
+    pub status: Option<MembershipStatus>,
+    pub role: Option<BuiltinRole>,
+}
+
 /// Filter for outbox listings (operators' `roster mail list`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutboxFilter {
@@ -101,12 +111,22 @@ pub trait Reads: Send {
     /// lower it takes [`Tx::org_for_update`] before counting, so of two such changes the
     /// second counts only after the first has committed.
     async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64>;
-    /// Members of one organization, removed ones excluded.
+    /// Members of one organization that match `filter`, removed ones excluded, in
+    /// membership-id (creation) order; `total` counts every match.
     async fn list_members(
         &mut self,
         org: OrgId,
+        filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>>;
+    /// The newest invitation of a membership of `org`, whatever its state.
+    async fn latest_invitation_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<Invitation>>;
+    /// When the identity last signed in successfully with its password.
+    async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>>;
 
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>>;
     async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>>;
@@ -221,6 +241,14 @@ pub trait Tx: Reads {
     ) -> StoreResult<bool>;
 
     async fn insert_invitation(&mut self, invitation: &Invitation) -> StoreResult<()>;
+    /// Revokes every open (not accepted, not revoked) invitation of a membership of `org`;
+    /// returns how many. Their links stop working at once.
+    async fn revoke_invitations_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
     /// Marks an open invitation of `org` accepted. False when it was already accepted or
     /// revoked, so of two concurrent accepts exactly one gets true.
     async fn consume_invitation(

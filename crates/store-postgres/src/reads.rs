@@ -3,12 +3,13 @@
 use crate::convert::{corrupt, count, get, parse, permissions};
 use crate::{map_err, sign_in, PgConn};
 use async_trait::async_trait;
+use roster_core::clock::Timestamp;
 use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
-use roster_core::store::{MemberView, OutboxFilter, Reads, StoreResult};
+use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, StoreResult};
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
@@ -293,21 +294,40 @@ impl Reads for PgConn {
     async fn list_members(
         &mut self,
         org: OrgId,
+        filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM memberships WHERE org_id = $1 AND status <> 'removed'",
-        )
+        // $1 org, $2 folded search text, $3 status, $4 role.
+        const MATCHES: &str = "m.org_id = $1 AND m.status <> 'removed' \
+            AND ($3::text IS NULL OR m.status = $3) \
+            AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM membership_roles r \
+                 WHERE r.membership_id = m.id AND r.role = $4)) \
+            AND ($2::text IS NULL OR strpos(i.email_key, $2) > 0 \
+                 OR strpos(coalesce(i.name_key, ''), $2) > 0)";
+        let q = filter.q.as_deref();
+        let status = filter.status.map(|s| s.as_str());
+        let role = filter.role.map(|r| r.as_str());
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM memberships m JOIN identities i ON i.id = m.identity_id \
+             WHERE {MATCHES}"
+        ))
         .bind(org.as_uuid())
+        .bind(q)
+        .bind(status)
+        .bind(role)
         .fetch_one(self.c())
         .await
         .map_err(map_err)?;
         let rows = sqlx::query(&format!(
-            "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM ({MEMBERSHIP_SELECT} \
-             WHERE m.org_id = $1 AND m.status <> 'removed' AND ($2::uuid IS NULL OR m.id > $2)) x \
-             JOIN identities i ON i.id = x.identity_id ORDER BY x.id LIMIT $3"
+            "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
+             ({MEMBERSHIP_SELECT} JOIN identities i ON i.id = m.identity_id \
+              WHERE {MATCHES} AND ($5::uuid IS NULL OR m.id > $5) ORDER BY m.id LIMIT $6) x \
+             JOIN identities i ON i.id = x.identity_id ORDER BY x.id"
         ))
         .bind(org.as_uuid())
+        .bind(q)
+        .bind(status)
+        .bind(role)
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.c())
@@ -326,6 +346,35 @@ impl Reads for PgConn {
         Ok(page_of(items, page.limit, total, |m| {
             m.membership.id.as_uuid()
         }))
+    }
+
+    async fn latest_invitation_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<Invitation>> {
+        sqlx::query(
+            "SELECT * FROM invitations WHERE org_id = $1 AND membership_id = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(org.as_uuid())
+        .bind(membership.as_uuid())
+        .fetch_optional(self.c())
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(invitation)
+        .transpose()
+    }
+
+    async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {
+        sqlx::query_scalar(
+            "SELECT max(at) FROM sign_in_attempts WHERE identity_id = $1 AND code = 'succeeded'",
+        )
+        .bind(identity.as_uuid())
+        .fetch_one(self.c())
+        .await
+        .map_err(map_err)
     }
 
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>> {

@@ -11,6 +11,7 @@ use roster_core::clock::Timestamp;
 use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
+use roster_core::names::search_key;
 use roster_core::store::{StoreError, StoreResult, Tx};
 use std::collections::BTreeSet;
 
@@ -67,13 +68,15 @@ impl Tx for PgConn {
 
     async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO identities (id, email, email_key, name, password_hash, email_verified_at, \
-             timezone, locale, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO identities (id, email, email_key, name, name_key, password_hash, \
+             email_verified_at, timezone, locale, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(i.id.as_uuid())
         .bind(i.email.as_str())
         .bind(i.email.key())
         .bind(i.name.as_ref().map(|n| n.as_str()))
+        .bind(i.name.as_ref().map(|n| search_key(n.as_str())))
         .bind(i.password_hash.as_deref())
         .bind(i.email_verified_at)
         .bind(i.timezone.as_deref())
@@ -179,10 +182,11 @@ impl Tx for PgConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE identities SET name = $1, timezone = $2, locale = $3, updated_at = $4 \
-             WHERE id = $5",
+            "UPDATE identities SET name = $1, name_key = $2, timezone = $3, locale = $4, \
+             updated_at = $5 WHERE id = $6",
         )
         .bind(name)
+        .bind(name.map(search_key))
         .bind(timezone)
         .bind(locale)
         .bind(at)
@@ -314,6 +318,25 @@ impl Tx for PgConn {
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn revoke_invitations_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE invitations SET revoked_at = $1 WHERE org_id = $2 AND membership_id = $3 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(org.as_uuid())
+        .bind(membership.as_uuid())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 
     async fn consume_invitation(

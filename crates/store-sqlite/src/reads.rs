@@ -3,12 +3,13 @@
 use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, permissions, time, uuid};
 use crate::{map_err, sign_in, SqliteConn};
 use async_trait::async_trait;
+use roster_core::clock::Timestamp;
 use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
-use roster_core::store::{MemberView, OutboxFilter, Reads, StoreResult};
+use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -301,21 +302,39 @@ impl Reads for SqliteConn {
     async fn list_members(
         &mut self,
         org: OrgId,
+        filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM memberships WHERE org_id = ? AND status <> 'removed'",
-        )
+        // ?1 org, ?2 folded search text, ?3 status, ?4 role.
+        const MATCHES: &str = "m.org_id = ?1 AND m.status <> 'removed' \
+            AND (?3 IS NULL OR m.status = ?3) \
+            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM membership_roles r \
+                 WHERE r.membership_id = m.id AND r.role = ?4)) \
+            AND (?2 IS NULL OR instr(i.email_key, ?2) > 0 OR instr(coalesce(i.name_key, ''), ?2) > 0)";
+        let q = filter.q.as_deref();
+        let status = filter.status.map(|s| s.as_str());
+        let role = filter.role.map(|r| r.as_str());
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM memberships m JOIN identities i ON i.id = m.identity_id \
+             WHERE {MATCHES}"
+        ))
         .bind(org.to_string())
+        .bind(q)
+        .bind(status)
+        .bind(role)
         .fetch_one(self.c())
         .await
         .map_err(map_err)?;
         let rows = sqlx::query(&format!(
-            "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM ({MEMBERSHIP_SELECT} \
-             WHERE m.org_id = ?1 AND m.status <> 'removed' AND (?2 IS NULL OR m.id > ?2)) x \
-             JOIN identities i ON i.id = x.identity_id ORDER BY x.id LIMIT ?3"
+            "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
+             ({MEMBERSHIP_SELECT} JOIN identities i ON i.id = m.identity_id \
+              WHERE {MATCHES} AND (?5 IS NULL OR m.id > ?5) ORDER BY m.id LIMIT ?6) x \
+             JOIN identities i ON i.id = x.identity_id ORDER BY x.id"
         ))
         .bind(org.to_string())
+        .bind(q)
+        .bind(status)
+        .bind(role)
         .bind(page.after.map(|a| a.to_string()))
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.c())
@@ -334,6 +353,36 @@ impl Reads for SqliteConn {
         Ok(page_of(items, page.limit, total, |m| {
             m.membership.id.as_uuid()
         }))
+    }
+
+    async fn latest_invitation_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<Invitation>> {
+        sqlx::query(
+            "SELECT * FROM invitations WHERE org_id = ? AND membership_id = ? \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(org.to_string())
+        .bind(membership.to_string())
+        .fetch_optional(self.c())
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(invitation)
+        .transpose()
+    }
+
+    async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT max(at) FROM sign_in_attempts WHERE identity_id = ? AND code = 'succeeded'",
+        )
+        .bind(identity.to_string())
+        .fetch_one(self.c())
+        .await
+        .map_err(map_err)?;
+        opt_time(at)
     }
 
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>> {

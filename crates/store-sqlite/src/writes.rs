@@ -8,6 +8,7 @@ use roster_core::clock::Timestamp;
 use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
+use roster_core::names::search_key;
 use roster_core::store::{Reads, StoreResult, Tx};
 use std::collections::BTreeSet;
 
@@ -56,13 +57,15 @@ impl Tx for SqliteConn {
 
     async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO identities (id, email, email_key, name, password_hash, email_verified_at, \
-             timezone, locale, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO identities (id, email, email_key, name, name_key, password_hash, \
+             email_verified_at, timezone, locale, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(i.id.to_string())
         .bind(i.email.as_str())
         .bind(i.email.key())
         .bind(i.name.as_ref().map(|n| n.as_str()))
+        .bind(i.name.as_ref().map(|n| search_key(n.as_str())))
         .bind(i.password_hash.as_deref())
         .bind(opt_ms(i.email_verified_at))
         .bind(i.timezone.as_deref())
@@ -157,9 +160,11 @@ impl Tx for SqliteConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE identities SET name = ?, timezone = ?, locale = ?, updated_at = ? WHERE id = ?",
+            "UPDATE identities SET name = ?, name_key = ?, timezone = ?, locale = ?, updated_at = ? \
+             WHERE id = ?",
         )
         .bind(name)
+        .bind(name.map(search_key))
         .bind(timezone)
         .bind(locale)
         .bind(ms(at))
@@ -289,6 +294,25 @@ impl Tx for SqliteConn {
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn revoke_invitations_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE invitations SET revoked_at = ?1 WHERE org_id = ?2 AND membership_id = ?3 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(org.to_string())
+        .bind(membership.to_string())
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 
     async fn consume_invitation(

@@ -1,10 +1,12 @@
 //! The conformance cases. Each takes a fresh, migrated store.
 
 mod accounts;
+mod listing;
 mod members;
 mod sign_in;
 
 pub use accounts::*;
+pub use listing::*;
 pub use members::*;
 pub use sign_in::*;
 
@@ -18,7 +20,7 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::Secret;
-use roster_core::store::{OutboxFilter, Store, StoreError};
+use roster_core::store::{MemberFilter, OutboxFilter, Store, StoreError};
 use roster_core::usecases::invitations::AcceptInput;
 use roster_core::usecases::orgs::NewOrg;
 use roster_core::usecases::setup::{SetupError, SetupInput};
@@ -335,7 +337,11 @@ pub async fn members_list_in_pages_without_removed(store: S) {
 
     let mut r = store.reads().await.unwrap();
     let p1 = r
-        .list_members(t.org.id, PageRequest::new(Some(2), None))
+        .list_members(
+            t.org.id,
+            &MemberFilter::default(),
+            PageRequest::new(Some(2), None),
+        )
         .await
         .unwrap();
     assert_eq!(p1.total, 3);
@@ -349,7 +355,11 @@ pub async fn members_list_in_pages_without_removed(store: S) {
         vec![BuiltinRole::User, BuiltinRole::Marketing]
     );
     let p2 = r
-        .list_members(t.org.id, PageRequest::new(Some(2), p1.next_after))
+        .list_members(
+            t.org.id,
+            &MemberFilter::default(),
+            PageRequest::new(Some(2), p1.next_after),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -841,7 +851,7 @@ pub async fn tenant_isolation(store: S) {
         None
     );
     let members = r
-        .list_members(b.org.id, PageRequest::default())
+        .list_members(b.org.id, &MemberFilter::default(), PageRequest::default())
         .await
         .unwrap();
     assert_eq!(members.total, 1);

@@ -133,9 +133,20 @@ impl Reads for FailingTx {
     async fn list_members(
         &mut self,
         org: OrgId,
+        filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        self.inner.list_members(org, page).await
+        self.inner.list_members(org, filter, page).await
+    }
+    async fn latest_invitation_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<Invitation>> {
+        self.inner.latest_invitation_of(org, membership).await
+    }
+    async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {
+        self.inner.last_sign_in_at(identity).await
     }
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>> {
         self.inner.invitation_by_token(hash).await
@@ -277,6 +288,14 @@ impl Tx for FailingTx {
     async fn insert_invitation(&mut self, invitation: &Invitation) -> StoreResult<()> {
         self.check(FailOn::InsertInvitation)?;
         self.inner.insert_invitation(invitation).await
+    }
+    async fn revoke_invitations_of(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        self.inner.revoke_invitations_of(org, membership, at).await
     }
     async fn consume_invitation(
         &mut self,

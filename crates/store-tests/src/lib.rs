@@ -83,6 +83,9 @@ macro_rules! conformance_suite {
             count_active_admins_counts_only_active_admins_of_the_organization,
             concurrent_last_admin_changes_keep_an_admin,
             member_removal_is_one_transaction,
+            members_are_searched_and_filtered,
+            invitations_of_a_membership_are_found_and_revoked,
+            last_sign_in_is_the_newest_success,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

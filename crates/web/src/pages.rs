@@ -9,6 +9,7 @@
 
 use crate::api::invitations::signed_in;
 use crate::auth::cookie;
+use crate::client::ClientIp;
 use crate::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -22,6 +23,7 @@ use roster_core::secrets::Secret;
 use roster_core::usecases::invitations::{
     AcceptError, AcceptInput, InvitationError, InvitationInfo,
 };
+use roster_core::usecases::sign_in::{explain, SignInError, SignInInput};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     )?;
     env.add_template("message.html", include_str!("../templates/message.html"))?;
     env.add_template("home.html", include_str!("../templates/home.html"))?;
+    env.add_template("org.html", include_str!("../templates/org.html"))?;
     env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
     env.add_template("forgot.html", include_str!("../templates/forgot.html"))?;
     env.add_template("reset.html", include_str!("../templates/reset.html"))?;
@@ -54,6 +57,7 @@ pub fn routes() -> Router<AppState> {
             "/invitations/{token}",
             get(show_invitation).post(submit_invitation),
         )
+        .route("/orgs/{org}", get(show_org))
         .route("/sign-in", get(s::show_sign_in).post(s::submit_sign_in))
         .route("/sign-out", post(s::submit_sign_out))
         .route(
@@ -192,11 +196,30 @@ fn invitation_problem_page(state: &AppState, e: InvitationError) -> Response {
     }
 }
 
+/// Who the browser's session belongs to, if it has a live one.
+async fn signed_in_person(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<roster_core::usecases::sessions::Authenticated> {
+    let raw = cookie(headers, state.web.session_cookie_name())?;
+    state
+        .roster
+        .authenticate_session(&Secret::presented(raw))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The invitation page. For an existing identity it has three shapes: signed in as the
+/// invited person (one *Accept invite* button), signed in as someone else (says so, with a
+/// sign-out button that comes back here), or not signed in (the existing password, then
+/// *Accept invite*: signing in and joining in one step).
 fn join_page(
     state: &AppState,
     status: StatusCode,
     token: &str,
     info: &InvitationInfo,
+    signed_in_as: Option<&str>,
     errors: Vec<String>,
 ) -> Response {
     let template = if info.existing_identity {
@@ -204,6 +227,8 @@ fn join_page(
     } else {
         "join_new.html"
     };
+    let is_invitee = signed_in_as.is_some_and(|e| e.eq_ignore_ascii_case(info.email.as_str()));
+    let someone_else = signed_in_as.filter(|_| !is_invitee);
     form_page(state, status, template, |csrf| {
         context! {
             org_name => info.org_name,
@@ -213,15 +238,18 @@ fn join_page(
             min_length => info.password_min_length,
             expires_at => info.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             errors,
+            is_invitee,
+            someone_else,
         }
     })
 }
 
 /// The page an invitation link opens: *Join {organization} team* for a new identity,
-/// *Join your team at {organization}* for an existing one.
+/// *Join your team at {organization}* for an existing one. Changes nothing.
 async fn show_invitation(
     State(state): State<AppState>,
     token: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
 ) -> Response {
     let Ok(Path(token)) = token else {
         return invitation_problem_page(&state, InvitationError::Invalid);
@@ -231,7 +259,18 @@ async fn show_invitation(
         .describe_invitation(&Secret::presented(token.as_str()))
         .await
     {
-        Ok(info) => join_page(&state, StatusCode::OK, &token, &info, vec![]),
+        Ok(info) => {
+            let person = signed_in_person(&state, &headers).await;
+            let email = person.as_ref().map(|p| p.identity.email.to_string());
+            join_page(
+                &state,
+                StatusCode::OK,
+                &token,
+                &info,
+                email.as_deref(),
+                vec![],
+            )
+        }
         Err(e) => invitation_problem_page(&state, e),
     }
 }
@@ -246,6 +285,7 @@ struct JoinForm {
 async fn submit_invitation(
     State(state): State<AppState>,
     token: Result<Path<String>, PathRejection>,
+    client: ClientIp,
     headers: HeaderMap,
     form: Result<Form<JoinForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -263,25 +303,84 @@ async fn submit_invitation(
     if let FormCsrf::Refused(page) = check_form_csrf(&state, &headers, &form.csrf_token) {
         return page;
     }
-    // A person already signed in (existing identity) accepts with their session.
-    let caller = match cookie(&headers, state.web.session_cookie_name()) {
-        Some(raw) => state
-            .roster
-            .authenticate_session(&Secret::presented(raw))
-            .await
-            .ok()
-            .flatten()
-            .map(|a| Caller::Person {
-                identity_id: a.identity.id,
-                session_id: a.session.id,
-            }),
-        None => None,
-    };
     let secret = Secret::presented(token.as_str());
-    let input = AcceptInput {
+    let info = match state.roster.describe_invitation(&secret).await {
+        Ok(info) => info,
+        Err(e) => return invitation_problem_page(&state, e),
+    };
+    let person = signed_in_person(&state, &headers).await;
+    let signed_in_as = person.as_ref().map(|p| p.identity.email.to_string());
+    let again = |status, errors: Vec<String>| {
+        join_page(
+            &state,
+            status,
+            &token,
+            &info,
+            signed_in_as.as_deref(),
+            errors,
+        )
+    };
+    let mut caller = person.as_ref().map(|a| Caller::Person {
+        identity_id: a.identity.id,
+        session_id: a.session.id,
+    });
+    // An existing identity that is not signed in signs in here, with its own password and
+    // every check of the sign-in page (throttling, diagnostics), then joins.
+    let mut input = AcceptInput {
         password: form.password,
         password_confirmation: form.password_confirmation,
     };
+    if info.existing_identity && caller.is_none() {
+        let Some(password) = input.password.take().filter(|p| !p.is_empty()) else {
+            return again(
+                StatusCode::BAD_REQUEST,
+                vec!["Enter your password to accept.".to_owned()],
+            );
+        };
+        match state
+            .roster
+            .sign_in(SignInInput {
+                email: info.email.as_str(),
+                password: &password,
+                client_ip: client.as_string(),
+                previous_session: None,
+            })
+            .await
+        {
+            Ok(signed) => {
+                caller = Some(Caller::Person {
+                    identity_id: signed.identity.id,
+                    session_id: signed.session.session.id,
+                })
+            }
+            Err(SignInError::Refused(r)) => {
+                let (meaning, who_can_fix) = explain(r.code.public_code());
+                let status = crate::api::auth::refusal(&r).status;
+                let mut page = again(
+                    status,
+                    vec![format!(
+                        "{meaning} {who_can_fix} (reference {})",
+                        r.reference
+                    )],
+                );
+                if let Some(secs) = r.retry_after_seconds {
+                    page.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+                }
+                return page;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in to accept an invitation failed");
+                return again(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    vec![
+                        "Roster could not check your sign-in just now. Please try again."
+                            .to_owned(),
+                    ],
+                );
+            }
+        }
+    }
     match state
         .roster
         .accept_invitation(&secret, input, caller.as_ref())
@@ -289,7 +388,8 @@ async fn submit_invitation(
     {
         Ok(accepted) => {
             let (session_cookie, _) = signed_in(&state, &accepted);
-            let mut response = Redirect::to("/").into_response();
+            let landing = format!("/orgs/{}", accepted.org.slug.as_str());
+            let mut response = Redirect::to(&landing).into_response();
             let headers = response.headers_mut();
             if let Ok(v) = session_cookie.parse() {
                 headers.append(header::SET_COOKIE, v);
@@ -299,24 +399,108 @@ async fn submit_invitation(
         }
         Err(AcceptError::Invitation(e)) => invitation_problem_page(&state, e),
         Err(e) => {
-            let errors = match &e {
-                AcceptError::PasswordRequired => vec!["Choose a password and confirm it.".to_owned()],
-                AcceptError::PasswordMismatch => vec!["The passwords do not match.".to_owned()],
-                AcceptError::PasswordPolicy(v) => v.iter().map(|v| v.message()).collect(),
-                AcceptError::SignInRequired => vec![
-                    "You already have a Roster account. Sign in with it first, then open this link again.".to_owned(),
-                ],
+            let (status, errors) = match &e {
+                AcceptError::PasswordRequired => (
+                    StatusCode::BAD_REQUEST,
+                    vec!["Choose a password and confirm it.".to_owned()],
+                ),
+                AcceptError::PasswordMismatch => (
+                    StatusCode::BAD_REQUEST,
+                    vec!["The passwords do not match.".to_owned()],
+                ),
+                AcceptError::PasswordPolicy(v) => (
+                    StatusCode::BAD_REQUEST,
+                    v.iter().map(|v| v.message()).collect(),
+                ),
+                AcceptError::SignInRequired => (
+                    StatusCode::UNAUTHORIZED,
+                    vec![
+                        "You already have a Roster account. Enter its password to accept."
+                            .to_owned(),
+                    ],
+                ),
+                AcceptError::SignedInAsSomeoneElse => (
+                    StatusCode::FORBIDDEN,
+                    vec![format!(
+                        "This invitation is for {}. Sign out first, then accept it.",
+                        info.email
+                    )],
+                ),
                 other => {
                     tracing::error!(error = %other, "accepting an invitation failed");
-                    vec!["Something went wrong on our side. Please try again.".to_owned()]
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        vec!["Something went wrong on our side. Please try again.".to_owned()],
+                    )
                 }
             };
-            match state.roster.describe_invitation(&secret).await {
-                Ok(info) => join_page(&state, StatusCode::BAD_REQUEST, &token, &info, errors),
-                Err(e) => invitation_problem_page(&state, e),
-            }
+            again(status, errors)
         }
     }
+}
+
+/// An organization's page, where a person lands after joining: the organization, their
+/// roles in it, and their other organizations to switch to.
+async fn show_org(
+    State(state): State<AppState>,
+    org: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Path(org)) = org else {
+        return not_found_page(&state);
+    };
+    let Some(person) = signed_in_person(&state, &headers).await else {
+        let next = format!("/orgs/{org}");
+        let target = if org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            format!("/sign-in?next={next}")
+        } else {
+            "/sign-in".to_owned()
+        };
+        return Redirect::to(&target).into_response();
+    };
+    let memberships = match state.roster.me(person.identity.id).await {
+        Ok(Some((_, ms))) => ms,
+        Ok(None) => return not_found_page(&state),
+        Err(e) => {
+            tracing::error!(error = %e, "organization page failed");
+            return message(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "Roster could not load this page just now.",
+            );
+        }
+    };
+    let here = memberships
+        .iter()
+        .find(|(m, o)| m.admits_person() && (o.slug.as_str() == org || o.id.to_string() == org));
+    let Some((membership, current)) = here else {
+        return not_found_page(&state);
+    };
+    let roles: Vec<&str> = membership.roles.iter().map(|r| r.as_str()).collect();
+    let others: Vec<_> = memberships
+        .iter()
+        .filter(|(m, o)| m.admits_person() && o.id != current.id)
+        .map(|(_, o)| context! { name => o.name.as_str(), slug => o.slug.as_str() })
+        .collect();
+    form_page(&state, StatusCode::OK, "org.html", |csrf| {
+        context! {
+            org_name => current.name.as_str(),
+            email => person.identity.email.as_str(),
+            roles => roles.join(", "),
+            others,
+            csrf,
+        }
+    })
+}
+
+fn not_found_page(state: &AppState) -> Response {
+    message(
+        state,
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no such page, or you are not a member of this organization.",
+    )
 }
 
 /// Home: who is signed in and where they belong.

@@ -141,6 +141,8 @@ pub(crate) async fn submit_sign_in(
 #[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
     csrf_token: String,
+    /// Where to go afterwards (a local path); the sign-in page by default.
+    next: Option<String>,
 }
 
 /// Signs out the browser's session.
@@ -166,7 +168,11 @@ pub(crate) async fn submit_sign_out(
             }
         }
     }
-    let mut response = Redirect::to("/sign-in").into_response();
+    let next = match form.next.as_deref() {
+        Some(_) => local_path(form.next.as_deref()),
+        None => "/sign-in".to_owned(),
+    };
+    let mut response = Redirect::to(&next).into_response();
     if let Ok(v) = state.web.clear_session_cookie().parse() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -29,6 +29,8 @@ pub(crate) struct InvitationFor<'a> {
     pub email: &'a Email,
     pub invited_by: Actor,
     pub inviter_name: Option<String>,
+    /// The audit action: `invitation.created`, or `invitation.resent`.
+    pub action: &'static str,
 }
 
 /// Writes an invitation for a pending membership and queues its email, inside the caller's
@@ -45,6 +47,7 @@ pub(crate) async fn issue_invitation(
         email,
         invited_by,
         inviter_name,
+        action,
     } = this;
     let token = Secret::generate(INVITATION_TOKEN_PREFIX)?;
     let invitation = Invitation {
@@ -75,9 +78,14 @@ pub(crate) async fn issue_invitation(
     tx.append_audit(&AuditEvent::new(
         Some(org.id),
         invited_by,
-        "invitation.created",
+        action,
         target("membership", membership.id.as_uuid()),
-        json!({ "invitation_id": invitation.id, "email": email.as_str(), "expires_at": invitation.expires_at }),
+        json!({
+            "invitation_id": invitation.id,
+            "email": email.as_str(),
+            "roles": membership.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "expires_at": invitation.expires_at,
+        }),
         now,
     ))
     .await?;
@@ -135,6 +143,9 @@ pub enum AcceptError {
     /// The identity exists; its owner must be signed in to accept.
     #[error("sign in as the invited person to accept")]
     SignInRequired,
+    /// Someone else is signed in: a link never adds its organization to another identity.
+    #[error("you are signed in as someone else; sign out and sign in as the invited person")]
+    SignedInAsSomeoneElse,
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -239,8 +250,10 @@ impl Roster {
                 Some(Caller::Person { identity_id, .. }) => Some(*identity_id),
                 _ => None,
             };
-            if signed_in_as != Some(resolved.identity.id) {
-                return Err(AcceptError::SignInRequired);
+            match signed_in_as {
+                Some(id) if id == resolved.identity.id => {}
+                Some(_) => return Err(AcceptError::SignedInAsSomeoneElse),
+                None => return Err(AcceptError::SignInRequired),
             }
             None
         } else {
@@ -320,8 +333,26 @@ impl Roster {
             now,
         ))
         .await?;
+        // Joining changes what the person may do, so the session rotates: the one they
+        // accepted with ends and a new one starts.
+        if let Some(Caller::Person { session_id, .. }) = caller {
+            if existing {
+                tx.revoke_session(*session_id, now).await?;
+            }
+        }
+        // The session is bound by the strictest timeouts of every organization the person
+        // may now use, this one included.
+        let mut bound_by = vec![org.settings.clone()];
+        for m in tx.memberships_of_identity(identity.id).await? {
+            if m.org_id != org.id && m.admits_person() {
+                if let Some(other) = tx.org(m.org_id).await? {
+                    bound_by.push(other.settings);
+                }
+            }
+        }
+        let limits = crate::usecases::sessions::SessionLimits::strictest(&bound_by);
         let session = self
-            .start_session_in(&mut *tx, identity.id, &org.settings, Some(org.id), now)
+            .start_session_in(&mut *tx, identity.id, limits, Some(org.id), now)
             .await?;
         let identity = tx
             .identity(identity.id)

@@ -11,14 +11,17 @@
 //! Each change writes its audit event (and, for a removal, the *access revoked* email) in
 //! the same transaction.
 
+use super::invitations::{issue_invitation, InvitationFor};
 use super::target;
 use crate::access::{held_permissions, Caller, OrgGrant, OrgView};
 use crate::clock::Timestamp;
+use crate::email::Email;
 use crate::ids::{MembershipId, OrgId};
 use crate::model::{
     Actor, AuditEvent, BuiltinRole, Membership, MembershipStatus, Notice, Organization,
-    OutboxMessage, Permission,
+    OutboxMessage, Permission, TokenPurpose,
 };
+use crate::names::DisplayName;
 use crate::roster::Roster;
 use crate::store::{MemberView, StoreError, Tx};
 use serde_json::json;
@@ -43,12 +46,41 @@ pub enum MemberError {
     /// The change would leave the organization without an active admin.
     #[error("the organization must keep at least one active admin")]
     LastAdmin,
+    /// Inviting someone who is an active or deactivated member already.
+    #[error("this person is already a member")]
+    AlreadyMember,
+    /// Inviting someone whose invitation is still pending: resend it instead.
+    #[error("this person's invitation is pending")]
+    InvitationPending,
+    /// Resending or cancelling an invitation of a member who is not pending.
+    #[error("the member has no pending invitation")]
+    NotPending,
+    #[error("an invitation was just sent; wait {retry_after_seconds} s")]
+    ResendCooldown { retry_after_seconds: u64 },
+    /// Another identity holds the address.
+    #[error("another account uses this email")]
+    EmailTaken,
+    /// The identity belongs to other organizations too, so its address is not this
+    /// organization's to change.
+    #[error("this person's email is managed by them, not by this organization")]
+    EmailNotManaged,
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+impl From<super::invitations::IssueError> for MemberError {
+    fn from(e: super::invitations::IssueError) -> Self {
+        match e {
+            super::invitations::IssueError::Random(e) => MemberError::Random(e),
+            super::invitations::IssueError::Store(e) => MemberError::Store(e),
+        }
+    }
+}
+
 /// Whether `held` includes everything the Admin role allows.
-fn holds_admin(held: &BTreeSet<Permission>) -> bool {
+pub(crate) fn holds_admin(held: &BTreeSet<Permission>) -> bool {
     BuiltinRole::Admin
         .permissions()
         .iter()
@@ -82,15 +114,19 @@ pub fn parse_roles(names: &[String]) -> Result<Vec<BuiltinRole>, MemberError> {
 }
 
 /// The organization held for this transaction, and what the caller holds in it now.
-struct Locked {
-    org: Organization,
-    held: BTreeSet<Permission>,
+pub(crate) struct Locked {
+    pub org: Organization,
+    pub held: BTreeSet<Permission>,
 }
 
 /// Takes the organization's lock, then re-reads the caller's permissions under it: a
 /// caller demoted, deactivated or removed by a change that committed first holds what
 /// that change left them.
-async fn lock_org(tx: &mut dyn Tx, org: OrgId, caller: &Caller) -> Result<Locked, MemberError> {
+pub(crate) async fn lock_org(
+    tx: &mut dyn Tx,
+    org: OrgId,
+    caller: &Caller,
+) -> Result<Locked, MemberError> {
     // First, before any count or check: this is what serialises the last-admin rule.
     let org = tx.org_for_update(org).await?.ok_or(MemberError::NotFound)?;
     let held = held_permissions(tx, caller, org.id)
@@ -106,18 +142,43 @@ async fn lock_as_manager(
     grant: &OrgGrant,
     caller: &Caller,
 ) -> Result<Locked, MemberError> {
-    if grant.permission() != Permission::UsersManage || grant.actor() != caller.actor() {
+    lock_holding(tx, grant, caller, Permission::UsersManage).await
+}
+
+/// The lock plus the checks of a grant for `permission`: it was made for this permission
+/// and this caller, and the caller still holds the permission under the lock.
+pub(crate) async fn lock_holding(
+    tx: &mut dyn Tx,
+    grant: &OrgGrant,
+    caller: &Caller,
+    permission: Permission,
+) -> Result<Locked, MemberError> {
+    if grant.permission() != permission || grant.actor() != caller.actor() {
         return Err(MemberError::Forbidden);
     }
     let locked = lock_org(tx, grant.org_id(), caller).await?;
-    if !locked.held.contains(&Permission::UsersManage) {
+    if !locked.held.contains(&permission) {
         return Err(MemberError::Forbidden);
     }
     Ok(locked)
 }
 
+/// Refuses roles the caller could not hand out: every permission of each role in `granted`
+/// must be one the caller holds (so Admin takes an admin or an operator).
+pub(crate) fn may_grant<'a>(
+    locked: &Locked,
+    granted: impl IntoIterator<Item = &'a BuiltinRole>,
+) -> Result<(), MemberError> {
+    for role in granted {
+        if !role.permissions().iter().all(|p| locked.held.contains(p)) {
+            return Err(MemberError::Forbidden);
+        }
+    }
+    Ok(())
+}
+
 /// A member of the organization that is not removed.
-async fn live_member(
+pub(crate) async fn live_member(
     tx: &mut dyn Tx,
     org: OrgId,
     id: MembershipId,
@@ -129,7 +190,7 @@ async fn live_member(
 }
 
 /// Managing an admin (any change to their standing or roles) takes an admin.
-fn may_manage(locked: &Locked, target: &Membership) -> Result<(), MemberError> {
+pub(crate) fn may_manage(locked: &Locked, target: &Membership) -> Result<(), MemberError> {
     if target.is_admin() && !holds_admin(&locked.held) {
         return Err(MemberError::Forbidden);
     }
@@ -151,7 +212,11 @@ async fn keep_an_admin(
 }
 
 /// The member as answered, read inside the transaction.
-async fn view(tx: &mut dyn Tx, org: OrgId, id: MembershipId) -> Result<MemberView, MemberError> {
+pub(crate) async fn view(
+    tx: &mut dyn Tx,
+    org: OrgId,
+    id: MembershipId,
+) -> Result<MemberView, MemberError> {
     let membership = tx.membership(org, id).await?.ok_or(MemberError::NotFound)?;
     let identity = tx
         .identity(membership.identity_id)
@@ -164,7 +229,7 @@ async fn view(tx: &mut dyn Tx, org: OrgId, id: MembershipId) -> Result<MemberVie
     })
 }
 
-fn role_names(roles: &[BuiltinRole]) -> Vec<&'static str> {
+pub(crate) fn role_names(roles: &[BuiltinRole]) -> Vec<&'static str> {
     roles.iter().map(|r| r.as_str()).collect()
 }
 
@@ -380,12 +445,7 @@ impl Roster {
         let locked = lock_as_manager(&mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, locked.org.id, member).await?;
         may_manage(&locked, &before)?;
-        let granted = roles.iter().filter(|r| !before.roles.contains(r));
-        for role in granted {
-            if !role.permissions().iter().all(|p| locked.held.contains(p)) {
-                return Err(MemberError::Forbidden);
-            }
-        }
+        may_grant(&locked, roles.iter().filter(|r| !before.roles.contains(r)))?;
         if roles == before.roles {
             return view(&mut *tx, locked.org.id, member).await;
         }
@@ -412,6 +472,194 @@ impl Roster {
         .await?;
         tx.commit().await?;
         Ok(after)
+    }
+}
+
+/// An admin's changes to a member's identity; absent fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct MemberEdit {
+    pub name: Option<DisplayName>,
+    pub email: Option<Email>,
+}
+
+/// One member with what the member page shows beyond the list: the invitation that
+/// brought them (who, when, until when) and their last sign-in.
+#[derive(Clone, Debug)]
+pub struct MemberDetail {
+    pub member: MemberView,
+    pub invited_at: Option<Timestamp>,
+    pub invited_by: Option<Actor>,
+    /// The inviting person's name (or email, when they have no name); `None` when a program
+    /// or the command line invited.
+    pub invited_by_name: Option<String>,
+    /// The pending link's expiry, while the member is *Invite pending*.
+    pub invitation_expires_at: Option<Timestamp>,
+    pub last_sign_in_at: Option<Timestamp>,
+}
+
+impl Roster {
+    /// Edits a member's name and email (seed 002). The email is the organization's to change
+    /// only while the person belongs to no other organization, and never to an address
+    /// another identity has. A changed address ends every session and pending link of the
+    /// person and tells the old address; a pending member gets their invitation again, at
+    /// the new address, and the old link dies.
+    pub async fn edit_member(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+        edit: MemberEdit,
+    ) -> Result<MemberView, MemberError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        may_manage(&locked, &before)?;
+        let identity = tx
+            .identity_for_update(before.identity_id)
+            .await?
+            .ok_or(MemberError::NotFound)?;
+        let new_name = edit.name.filter(|n| identity.name.as_ref() != Some(n));
+        let new_email = edit.email.filter(|e| e.as_str() != identity.email.as_str());
+        if new_name.is_none() && new_email.is_none() {
+            return view(&mut *tx, locked.org.id, member).await;
+        }
+        if let Some(email) = &new_email {
+            let elsewhere = tx
+                .memberships_of_identity(identity.id)
+                .await?
+                .iter()
+                .any(|m| m.org_id != locked.org.id);
+            if elsewhere {
+                return Err(MemberError::EmailNotManaged);
+            }
+            if tx
+                .identity_by_email(email)
+                .await?
+                .is_some_and(|other| other.id != identity.id)
+            {
+                return Err(MemberError::EmailTaken);
+            }
+        }
+        if let Some(name) = &new_name {
+            tx.update_identity_profile(
+                identity.id,
+                Some(name.as_str()),
+                identity.timezone.as_deref(),
+                identity.locale.as_deref(),
+                now,
+            )
+            .await?;
+        }
+        let mut sessions_revoked = 0;
+        if let Some(email) = &new_email {
+            match tx.set_identity_email(identity.id, email, now).await {
+                Ok(true) => {}
+                Ok(false) => return Err(MemberError::NotFound),
+                Err(StoreError::EmailTaken) => return Err(MemberError::EmailTaken),
+                Err(e) => return Err(e.into()),
+            }
+            if before.status == MembershipStatus::Invited {
+                tx.revoke_invitations_of(locked.org.id, member, now).await?;
+                issue_invitation(
+                    self,
+                    &mut *tx,
+                    InvitationFor {
+                        org: &locked.org,
+                        membership: &before,
+                        email,
+                        invited_by: grant.actor(),
+                        inviter_name: None,
+                        action: "invitation.resent",
+                    },
+                    now,
+                )
+                .await?;
+            } else {
+                sessions_revoked = tx
+                    .revoke_sessions_of_identity(identity.id, None, now)
+                    .await?;
+                for purpose in [TokenPurpose::PasswordReset, TokenPurpose::EmailChange] {
+                    tx.revoke_identity_tokens(identity.id, purpose, now).await?;
+                }
+                tx.enqueue_outbox(&OutboxMessage::new(
+                    Some(locked.org.id),
+                    identity.email.clone(),
+                    Notice::EmailChangeNotice {
+                        new_email: email.to_string(),
+                        at: now,
+                    },
+                    now,
+                ))
+                .await?;
+            }
+        }
+        let after = view(&mut *tx, locked.org.id, member).await?;
+        tx.append_audit(&AuditEvent::new(
+            Some(locked.org.id),
+            grant.actor(),
+            "membership.edited",
+            target("membership", member.as_uuid()),
+            json!({
+                "email": { "from": identity.email.as_str(), "to": after.email.as_str() },
+                "name": {
+                    "from": identity.name.as_ref().map(|n| n.as_str()),
+                    "to": after.name,
+                },
+                "sessions_revoked": sessions_revoked,
+            }),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// One member, as the member page shows them; `None` when absent, removed or another
+    /// organization's.
+    pub async fn member_detail(
+        &self,
+        view: &OrgView,
+        id: MembershipId,
+    ) -> Result<Option<MemberDetail>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        let Some(membership) = reads
+            .membership(view.org_id(), id)
+            .await?
+            .filter(|m| m.status != MembershipStatus::Removed)
+        else {
+            return Ok(None);
+        };
+        let Some(identity) = reads.identity(membership.identity_id).await? else {
+            return Ok(None);
+        };
+        let invitation = reads.latest_invitation_of(view.org_id(), id).await?;
+        let last_sign_in_at = reads.last_sign_in_at(identity.id).await?;
+        let pending = membership.status == MembershipStatus::Invited;
+        let invited_by_name = match invitation.as_ref().map(|i| i.invited_by) {
+            Some(Actor::Identity(inviter)) => {
+                reads.identity(inviter).await?.map(|i| match i.name {
+                    Some(name) => name.to_string(),
+                    None => i.email.to_string(),
+                })
+            }
+            _ => None,
+        };
+        Ok(Some(MemberDetail {
+            invited_by_name,
+            invited_at: invitation.as_ref().map(|i| i.created_at),
+            invited_by: invitation.as_ref().map(|i| i.invited_by),
+            invitation_expires_at: invitation
+                .as_ref()
+                .filter(|_| pending)
+                .map(|i| i.expires_at),
+            last_sign_in_at,
+            member: MemberView {
+                membership,
+                email: identity.email,
+                name: identity.name.map(|n| n.to_string()),
+            },
+        }))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod invitations;
+pub mod inviting;
 pub mod members;
 pub mod orgs;
 pub mod recovery;

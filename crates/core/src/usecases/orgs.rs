@@ -140,12 +140,13 @@ impl Roster {
     pub async fn list_members(
         &self,
         view: &OrgView,
+        filter: &crate::store::MemberFilter,
         page: PageRequest,
     ) -> Result<Page<crate::store::MemberView>, StoreError> {
         self.store
             .reads()
             .await?
-            .list_members(view.org_id(), page)
+            .list_members(view.org_id(), filter, page)
             .await
     }
 

@@ -86,7 +86,7 @@ impl Roster {
                 Notice::AccessGranted {
                     org_name: org.name.to_string(),
                     inviter_name: None,
-                    link: self.links.sign_in(),
+                    link: self.links.org(&org.slug),
                 },
                 now,
             ))
@@ -111,6 +111,7 @@ impl Roster {
                     email: &identity.email,
                     invited_by: actor,
                     inviter_name: None,
+                    action: "invitation.created",
                 },
                 now,
             )

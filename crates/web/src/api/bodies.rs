@@ -411,3 +411,76 @@ pub struct RolesBody {
     /// At least one of `admin`, `user`, `marketing`, `notifications`.
     pub roles: Vec<String>,
 }
+
+/// Which members to list, and which page.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MemberListParams {
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Matches anywhere in the email or the name, ignoring case.
+    pub q: Option<String>,
+    /// `invited`, `active` or `deactivated`.
+    pub status: Option<String>,
+    /// A built-in role: `admin`, `user`, `marketing` or `notifications`.
+    pub role: Option<String>,
+}
+
+/// Who to invite. Roles are applied unchanged when the invitation is accepted.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub email: String,
+    /// For a person Roster does not know yet; an existing account keeps its own name.
+    pub name: Option<String>,
+    /// At least one of `admin`, `user`, `marketing`, `notifications`.
+    pub roles: Vec<String>,
+}
+
+/// Changes to a member; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatchBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Who did something: `identity` (a person), `api_token`, `operator`, `cli` or `system`.
+#[derive(Serialize, ToSchema)]
+pub struct ActorBody {
+    pub kind: String,
+    pub id: Option<Uuid>,
+    /// The person's name or email, for `identity`.
+    pub name: Option<String>,
+}
+
+/// One member, as the member page shows them.
+#[derive(Serialize, ToSchema)]
+pub struct MemberDetailBody {
+    #[serde(flatten)]
+    pub member: MemberBody,
+    /// When the newest invitation was sent; null for a member who never had one.
+    pub invited_at: Option<DateTime<Utc>>,
+    pub invited_by: Option<ActorBody>,
+    /// When the pending link stops working; null unless the member is `invited`.
+    pub invitation_expires_at: Option<DateTime<Utc>>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+impl From<&roster_core::usecases::members::MemberDetail> for MemberDetailBody {
+    fn from(d: &roster_core::usecases::members::MemberDetail) -> Self {
+        Self {
+            member: MemberBody::from(&d.member),
+            invited_at: d.invited_at,
+            invited_by: d.invited_by.map(|a| ActorBody {
+                kind: a.kind().to_owned(),
+                id: a.id(),
+                name: d.invited_by_name.clone(),
+            }),
+            invitation_expires_at: d.invitation_expires_at,
+            last_sign_in_at: d.last_sign_in_at,
+        }
+    }
+}

@@ -43,6 +43,12 @@ pub(crate) fn accept_error(e: AcceptError) -> ApiError {
             "sign_in_required",
             "You already have an account: sign in with it, then accept the invitation.",
         ),
+        AcceptError::SignedInAsSomeoneElse => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign_in_required",
+            "You are signed in as someone else. Sign out, then sign in as the invited person to \
+             accept the invitation.",
+        ),
         AcceptError::Hash(e) => e.into(),
         AcceptError::Random(e) => e.into(),
         AcceptError::Store(e) => e.into(),

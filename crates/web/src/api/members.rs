@@ -2,7 +2,8 @@
 //! leaving. The member list and the rest of the lifecycle build on these paths.
 
 use super::bodies::{
-    ListParams, MemberBody, MemberList, RolesBody, SignInAttemptBody, SignInAttemptList,
+    ListParams, MemberBody, MemberDetailBody, MemberList, MemberListParams, MemberPatchBody,
+    RolesBody, SignInAttemptBody, SignInAttemptList,
 };
 use super::orgs::{cursor_of, org_grant, page_request};
 use crate::auth::Authed;
@@ -12,14 +13,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use roster_core::access::{self, Caller, OrgView};
+use roster_core::email::Email;
 use roster_core::ids::MembershipId;
-use roster_core::model::{MembershipStatus, Permission};
-use roster_core::usecases::members::MemberError;
+use roster_core::model::{BuiltinRole, MembershipStatus, Permission};
+use roster_core::names::{search_key, DisplayName};
+use roster_core::store::MemberFilter;
+use roster_core::usecases::members::{MemberEdit, MemberError};
 use roster_core::usecases::orgs;
 use roster_core::usecases::recovery::AdminResetError;
 
 /// Resolves `{member}`: a membership id, or `me` for the caller's own membership.
-async fn member_id(
+pub(super) async fn member_id(
     state: &AppState,
     authed: &Authed,
     org: roster_core::ids::OrgId,
@@ -118,7 +122,11 @@ pub async fn sign_in_attempts(
 
 /// Resolves `{org}` to an organization the caller may see (an active member, or an
 /// operator), as proof for what every member may do.
-async fn org_view(state: &AppState, authed: &Authed, org: &str) -> Result<OrgView, ApiError> {
+pub(super) async fn org_view(
+    state: &AppState,
+    authed: &Authed,
+    org: &str,
+) -> Result<OrgView, ApiError> {
     let mut reads = state.roster.store.reads().await?;
     let found = orgs::find_org(&mut *reads, org)
         .await?
@@ -126,7 +134,7 @@ async fn org_view(state: &AppState, authed: &Authed, org: &str) -> Result<OrgVie
     Ok(access::view_org(&mut *reads, &authed.caller, found.id).await?)
 }
 
-fn member_error(e: MemberError) -> ApiError {
+pub(super) fn member_error(e: MemberError) -> ApiError {
     match e {
         MemberError::NotFound => ApiError::not_found(),
         MemberError::Forbidden => ApiError::forbidden(),
@@ -156,6 +164,42 @@ fn member_error(e: MemberError) -> ApiError {
             "The organization must keep at least one active admin. Make another member an \
              admin first; nothing was changed.",
         ),
+        MemberError::AlreadyMember => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_member",
+            "This person is already a member of the organization.",
+        ),
+        MemberError::InvitationPending => ApiError::new(
+            StatusCode::CONFLICT,
+            "invitation_pending",
+            "This person's invitation is still pending. Use Resend email to send it again.",
+        ),
+        MemberError::NotPending => ApiError::new(
+            StatusCode::CONFLICT,
+            "not_pending",
+            "This member has no pending invitation.",
+        ),
+        MemberError::ResendCooldown {
+            retry_after_seconds,
+        } => ApiError::too_many(
+            "resend_cooldown",
+            format!(
+                "An invitation was just sent. Wait {retry_after_seconds} s before sending another."
+            ),
+            retry_after_seconds,
+        ),
+        MemberError::EmailTaken => ApiError::new(
+            StatusCode::CONFLICT,
+            "email_taken",
+            "Another account already uses this email address.",
+        ),
+        MemberError::EmailNotManaged => ApiError::new(
+            StatusCode::CONFLICT,
+            "email_not_managed",
+            "This person also belongs to other organizations, so only they can change their \
+             email address.",
+        ),
+        MemberError::Random(e) => e.into(),
         MemberError::Store(e) => e.into(),
     }
 }
@@ -298,13 +342,14 @@ pub async fn set_roles(
     Ok(Json((&after).into()))
 }
 
-/// The organization's members (removed ones excluded), oldest first, a page at a time.
+/// The organization's members (removed ones excluded), oldest first, a page at a time:
+/// `q` finds a part of the email or name, ignoring case; `status` and `role` narrow it.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
     security(("session" = []), ("bearer" = [])),
-    params(("org" = String, Path, description = "organization id or slug"), ListParams),
+    params(("org" = String, Path, description = "organization id or slug"), MemberListParams),
     responses(
         (status = 200, body = MemberList),
-        (status = 400, description = "`invalid_query`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_query` (unknown parameter, status or role; limit out of range), `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: needs `users.read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
@@ -313,11 +358,18 @@ pub async fn list(
     State(state): State<AppState>,
     authed: Authed,
     ApiPath(org): ApiPath<String>,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<MemberListParams>,
 ) -> Result<Json<MemberList>, ApiError> {
-    let page = page_request(&params)?;
+    let page = page_request(&ListParams {
+        limit: params.limit,
+        cursor: params.cursor.clone(),
+    })?;
+    let filter = member_filter(&params)?;
     let grant = org_grant(&state, &authed, &org, Permission::UsersRead).await?;
-    let members = state.roster.list_members(&grant.view(), page).await?;
+    let members = state
+        .roster
+        .list_members(&grant.view(), &filter, page)
+        .await?;
     Ok(Json(MemberList {
         items: members.items.iter().map(MemberBody::from).collect(),
         next_cursor: cursor_of(members.next_after),
@@ -325,7 +377,41 @@ pub async fn list(
     }))
 }
 
-/// One member. Every member may read their own (`me`); others need `users.read`.
+/// The store's filter from the query: known statuses and roles only, removed members never.
+fn member_filter(params: &MemberListParams) -> Result<MemberFilter, ApiError> {
+    let invalid = |detail: String| ApiError::bad_request("invalid_query", detail);
+    let q = match params.q.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(q) if q.chars().count() > 200 => {
+            return Err(invalid("q has at most 200 characters.".into()))
+        }
+        Some(q) if q.chars().any(char::is_control) => {
+            return Err(invalid("q cannot contain control characters.".into()))
+        }
+        Some(q) => Some(search_key(q)),
+    };
+    let status = match params.status.as_deref() {
+        None => None,
+        Some(s) => match MembershipStatus::parse(s) {
+            Ok(MembershipStatus::Removed) | Err(_) => {
+                return Err(invalid(
+                    "status is one of invited, active, deactivated.".into(),
+                ))
+            }
+            Ok(status) => Some(status),
+        },
+    };
+    let role = params
+        .role
+        .as_deref()
+        .map(BuiltinRole::parse)
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(MemberFilter { q, status, role })
+}
+
+/// One member, with the invitation that brought them and their last sign-in. Every member
+/// may read their own (`me`); others need `users.read`.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members/{member}", tag = "members",
     security(("session" = []), ("bearer" = [])),
     params(
@@ -333,7 +419,7 @@ pub async fn list(
         ("member" = String, Path, description = "membership id, or `me`"),
     ),
     responses(
-        (status = 200, body = MemberBody),
+        (status = 200, body = MemberDetailBody),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: needs `users.read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
@@ -342,7 +428,7 @@ pub async fn get(
     State(state): State<AppState>,
     authed: Authed,
     ApiPath((org, member)): ApiPath<(String, String)>,
-) -> Result<Json<MemberBody>, ApiError> {
+) -> Result<Json<MemberDetailBody>, ApiError> {
     let view = if member == "me" {
         org_view(&state, &authed, &org).await?
     } else {
@@ -353,8 +439,58 @@ pub async fn get(
     let id = member_id(&state, &authed, view.org_id(), &member).await?;
     let found = state
         .roster
-        .member(&view, id)
+        .member_detail(&view, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(MemberBody::from(&found)))
+    Ok(Json(MemberDetailBody::from(&found)))
+}
+
+/// Edits a member's name and email (seed 002). The email can change only while the person
+/// belongs to no other organization; a changed address signs the person out everywhere and
+/// tells the old address.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{member}", tag = "members",
+    request_body = MemberPatchBody,
+    security(("session" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "organization id or slug"),
+        ("member" = String, Path, description = "membership id, or `me`"),
+    ),
+    responses(
+        (status = 200, body = MemberBody),
+        (status = 400, description = "`invalid_name`, `invalid_email`, `malformed_json`, `invalid_body`, `invalid_path`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` (needs `users.manage`; an admin is edited only by an admin), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`: another account has the address; `email_not_managed`: the person belongs to other organizations too", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn edit(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<MemberPatchBody>,
+) -> Result<Json<MemberBody>, ApiError> {
+    let edit = MemberEdit {
+        name: body
+            .name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?,
+        email: body
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request("invalid_email", e.to_string()))?,
+    };
+    let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
+    let member = member_id(&state, &authed, grant.org_id(), &member).await?;
+    let after = state
+        .roster
+        .edit_member(&grant, &authed.caller, member, edit)
+        .await
+        .map_err(member_error)?;
+    Ok(Json((&after).into()))
 }

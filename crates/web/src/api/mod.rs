@@ -6,6 +6,7 @@ pub(crate) mod auth;
 pub mod bodies;
 mod health;
 pub(crate) mod invitations;
+mod inviting;
 mod me;
 mod members;
 mod orgs;
@@ -67,7 +68,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members::sign_in_attempts))
         .routes(routes!(members::deactivate))
         .routes(routes!(members::activate))
-        .routes(routes!(members::get, members::remove))
+        .routes(routes!(members::get, members::edit, members::remove))
+        .routes(routes!(inviting::invite))
+        .routes(routes!(inviting::resend))
+        .routes(routes!(inviting::cancel))
         .routes(routes!(members::list))
         .routes(routes!(members::set_roles))
         .routes(routes!(tokens::create_token, tokens::list_tokens))

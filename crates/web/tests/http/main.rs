@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod inviting;
 mod members;
 mod pages;
 mod recovery;

@@ -795,7 +795,11 @@ async fn removing_a_pending_member_kills_the_invitation_link() {
         .reads()
         .await
         .unwrap()
-        .list_members(org, roster_core::model::PageRequest::default())
+        .list_members(
+            org,
+            &Default::default(),
+            roster_core::model::PageRequest::default(),
+        )
         .await
         .unwrap()
         .items[0]

@@ -101,7 +101,8 @@ async fn join_through_the_page(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(resp.headers()[LOCATION], "/");
+    // Lands on the organization's page.
+    assert_eq!(resp.headers()[LOCATION], "/orgs/acme-tools");
     let cookies: Vec<_> = resp
         .headers()
         .get_all(SET_COOKIE)
@@ -115,6 +116,11 @@ async fn join_through_the_page(app: TestApp) {
         "{cookies:?}"
     );
 
+    let landing = c.get(app.url("/orgs/acme-tools")).send().await.unwrap();
+    assert_eq!(landing.status(), 200);
+    let landing = landing.text().await.unwrap();
+    assert!(landing.contains("<h1>Acme &lt;Tools&gt;</h1>"), "{landing}");
+    assert!(landing.contains("Your roles here: admin."), "{landing}");
     let home = c
         .get(app.url("/"))
         .send()

@@ -1,0 +1,258 @@
+//! Inviting people into an organization, resending and cancelling invitations (seed 001).
+//!
+//! An invitation creates an *Invite pending* membership holding the roles it was given and
+//! emails a single-use link; accepting it (see [`super::invitations`]) makes the membership
+//! active unchanged. An email that already has an identity able to sign in is granted
+//! access at once and told so: that person never has to accept anything.
+//!
+//! Every change here runs under the organization's lock ([`lock_holding`]), re-reading the
+//! caller's permissions there: an inviter never hands out more than they hold at that
+//! moment, and two invitations of one address cannot both create a membership.
+
+use super::invitations::{issue_invitation, InvitationFor};
+use super::members::{
+    live_member, lock_holding, may_grant, may_manage, parse_roles, role_names, view, MemberError,
+};
+use super::target;
+use crate::access::{Caller, OrgGrant};
+use crate::clock::seconds_until;
+use crate::email::Email;
+use crate::ids::MembershipId;
+use crate::model::{
+    AuditEvent, Identity, Membership, MembershipStatus, Notice, OutboxMessage, Permission,
+};
+use crate::names::DisplayName;
+use crate::roster::Roster;
+use crate::store::{MemberView, Tx};
+use chrono::Duration;
+use serde_json::json;
+
+/// How long after an invitation email another may be sent for the same member (seed 001,
+/// *Resend email*).
+pub const RESEND_COOLDOWN_SECONDS: i64 = 30;
+
+/// Who to invite, and with what.
+#[derive(Clone, Debug)]
+pub struct InviteInput {
+    pub email: Email,
+    /// Used only for a person Roster does not know yet; an existing identity keeps the name
+    /// it has.
+    pub name: Option<DisplayName>,
+    pub roles: Vec<String>,
+}
+
+/// The member an invitation made.
+#[derive(Clone, Debug)]
+pub struct Invited {
+    pub member: MemberView,
+    /// The email already belonged to an identity that can sign in: the membership is active
+    /// and the person was emailed that they have access, not an invitation.
+    pub granted_at_once: bool,
+}
+
+/// What the invitation email says about who sent it.
+async fn inviter_name(tx: &mut dyn Tx, caller: &Caller) -> Result<Option<String>, MemberError> {
+    let Caller::Person { identity_id, .. } = caller else {
+        return Ok(None);
+    };
+    Ok(tx.identity(*identity_id).await?.map(|i| match i.name {
+        Some(name) => name.to_string(),
+        None => i.email.to_string(),
+    }))
+}
+
+impl Roster {
+    /// Invites `input.email` with `input.roles` (needs `users.invite`, and every permission
+    /// of every role given).
+    pub async fn invite(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        input: InviteInput,
+    ) -> Result<Invited, MemberError> {
+        let roles = parse_roles(&input.roles)?;
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
+        may_grant(&locked, &roles)?;
+        let org = &locked.org;
+
+        let identity = match tx.identity_by_email(&input.email).await? {
+            Some(identity) => {
+                if let Some(existing) = tx.membership_of(org.id, identity.id).await? {
+                    return Err(match existing.status {
+                        MembershipStatus::Invited => MemberError::InvitationPending,
+                        _ => MemberError::AlreadyMember,
+                    });
+                }
+                identity
+            }
+            None => {
+                let identity = Identity::new(input.email.clone(), input.name, now);
+                tx.insert_identity(&identity).await?;
+                identity
+            }
+        };
+        let granted_at_once = identity.has_usable_sign_in();
+        let status = if granted_at_once {
+            MembershipStatus::Active
+        } else {
+            MembershipStatus::Invited
+        };
+        let membership = Membership::new(org.id, identity.id, status, roles, now);
+        tx.insert_membership(&membership).await?;
+        let inviter_name = inviter_name(&mut *tx, caller).await?;
+
+        if granted_at_once {
+            tx.enqueue_outbox(&OutboxMessage::new(
+                Some(org.id),
+                identity.email.clone(),
+                Notice::AccessGranted {
+                    org_name: org.name.to_string(),
+                    inviter_name,
+                    link: self.links.org(&org.slug),
+                },
+                now,
+            ))
+            .await?;
+            tx.append_audit(&AuditEvent::new(
+                Some(org.id),
+                grant.actor(),
+                "membership.granted",
+                target("membership", membership.id.as_uuid()),
+                json!({
+                    "email": identity.email.as_str(),
+                    "roles": role_names(&membership.roles),
+                    "status": { "from": null, "to": membership.status.as_str() },
+                }),
+                now,
+            ))
+            .await?;
+        } else {
+            issue_invitation(
+                self,
+                &mut *tx,
+                InvitationFor {
+                    org,
+                    membership: &membership,
+                    email: &identity.email,
+                    invited_by: grant.actor(),
+                    inviter_name,
+                    action: "invitation.created",
+                },
+                now,
+            )
+            .await?;
+        }
+        let member = view(&mut *tx, org.id, membership.id).await?;
+        tx.commit().await?;
+        Ok(Invited {
+            member,
+            granted_at_once,
+        })
+    }
+
+    /// Sends a pending member a new invitation link (seed 001, *Resend email*). The old link
+    /// stops working; the membership and everything assigned to it stay as they are. One
+    /// email per member every 30 seconds.
+    pub async fn resend_invitation(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+    ) -> Result<(), MemberError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
+        let pending = pending_member(&mut *tx, locked.org.id, member).await?;
+        if let Some(last) = tx.latest_invitation_of(locked.org.id, member).await? {
+            let free_at = last.created_at + Duration::seconds(RESEND_COOLDOWN_SECONDS);
+            if now < free_at {
+                return Err(MemberError::ResendCooldown {
+                    retry_after_seconds: seconds_until(free_at, now),
+                });
+            }
+        }
+        tx.revoke_invitations_of(locked.org.id, member, now).await?;
+        let person = view(&mut *tx, locked.org.id, member).await?;
+        let inviter_name = inviter_name(&mut *tx, caller).await?;
+        issue_invitation(
+            self,
+            &mut *tx,
+            InvitationFor {
+                org: &locked.org,
+                membership: &pending,
+                email: &person.email,
+                invited_by: grant.actor(),
+                inviter_name,
+                action: "invitation.resent",
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Cancels a pending invitation: its link dies and the pending membership goes (it is
+    /// kept as a tombstone, so the audit trail still names it). Cancelling an admin's
+    /// invitation takes an admin.
+    pub async fn cancel_invitation(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        member: MembershipId,
+    ) -> Result<(), MemberError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
+        let pending = pending_member(&mut *tx, locked.org.id, member).await?;
+        may_manage(&locked, &pending)?;
+        let person = view(&mut *tx, locked.org.id, member).await?;
+        let revoked = tx.revoke_invitations_of(locked.org.id, member, now).await?;
+        if !tx
+            .set_membership_status(
+                locked.org.id,
+                member,
+                MembershipStatus::Invited,
+                MembershipStatus::Removed,
+                now,
+            )
+            .await?
+        {
+            // Accepted a moment ago: there is nothing pending to cancel any more.
+            return Err(MemberError::NotPending);
+        }
+        tx.append_audit(&AuditEvent::new(
+            Some(locked.org.id),
+            grant.actor(),
+            "invitation.cancelled",
+            target("membership", member.as_uuid()),
+            json!({
+                "email": person.email.as_str(),
+                "name": person.name,
+                "identity_id": pending.identity_id,
+                "roles": role_names(&pending.roles),
+                "links_revoked": revoked,
+                "status": { "from": MembershipStatus::Invited.as_str(), "to": MembershipStatus::Removed.as_str() },
+            }),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A member of the organization whose invitation is pending.
+async fn pending_member(
+    tx: &mut dyn Tx,
+    org: crate::ids::OrgId,
+    member: MembershipId,
+) -> Result<Membership, MemberError> {
+    let m = live_member(tx, org, member).await?;
+    if m.status != MembershipStatus::Invited {
+        return Err(MemberError::NotPending);
+    }
+    Ok(m)
+}
