@@ -330,6 +330,7 @@ async fn submit_invitation(
         password: form.password,
         password_confirmation: form.password_confirmation,
     };
+    let mut signed_in_here = None;
     if info.existing_identity && caller.is_none() {
         let Some(password) = input.password.take().filter(|p| !p.is_empty()) else {
             return again(
@@ -351,7 +352,8 @@ async fn submit_invitation(
                 caller = Some(Caller::Person {
                     identity_id: signed.identity.id,
                     session_id: signed.session.session.id,
-                })
+                });
+                signed_in_here = Some(signed.session.session);
             }
             Err(SignInError::Refused(r)) => {
                 let (meaning, who_can_fix) = explain(r.code.public_code());
@@ -397,8 +399,17 @@ async fn submit_invitation(
             clear_form_csrf(&state, &mut response);
             response
         }
-        Err(AcceptError::Invitation(e)) => invitation_problem_page(&state, e),
         Err(e) => {
+            // The session signed in for this accept was never handed to the browser.
+            if let Some(session) = &signed_in_here {
+                if let Err(e) = state.roster.end_session(session).await {
+                    tracing::error!(error = %e, "ending an unused session failed");
+                }
+            }
+            let e = match e {
+                AcceptError::Invitation(e) => return invitation_problem_page(&state, e),
+                e => e,
+            };
             let (status, errors) = match &e {
                 AcceptError::PasswordRequired => (
                     StatusCode::BAD_REQUEST,

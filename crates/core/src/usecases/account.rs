@@ -9,8 +9,9 @@ use super::sessions::{NewSession, SessionLimits, StartSessionError};
 use super::sign_in::{MAX_FAILURES, THROTTLE_WINDOW_MINUTES};
 use super::target;
 use crate::clock::seconds_until;
+use crate::clock::Timestamp;
 use crate::email::Email;
-use crate::ids::{IdentityId, IdentityTokenId};
+use crate::ids::{IdentityId, IdentityTokenId, OrgId};
 use crate::model::{
     Actor, AuditEvent, Identity, IdentityToken, Notice, OutboxMessage, TokenPurpose,
 };
@@ -18,7 +19,7 @@ use crate::names::DisplayName;
 use crate::passwords::{HashError, PolicyViolation};
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx};
 use chrono::Duration;
 use serde_json::json;
 
@@ -291,51 +292,18 @@ impl Roster {
             tx.commit().await?;
             return Err(AccountError::EmailTaken);
         }
-        tx.revoke_identity_tokens(identity_id, TokenPurpose::EmailChange, now)
-            .await?;
-        let record = IdentityToken {
-            id: IdentityTokenId::new(),
-            identity_id,
-            purpose: TokenPurpose::EmailChange,
-            token_hash: token.hash(),
-            new_email: Some(new_email.clone()),
-            org_id: None,
-            requested_by: Actor::Identity(identity_id),
-            created_at: now,
-            expires_at: now + Duration::hours(EMAIL_CHANGE_LINK_HOURS),
-            used_at: None,
-            revoked_at: None,
-        };
-        tx.insert_identity_token(&record).await?;
-        tx.enqueue_outbox(&OutboxMessage::new(
-            None,
-            new_email.clone(),
-            Notice::EmailChangeConfirm {
-                new_email: new_email.as_str().to_owned(),
-                link: self.links.email_change(&token),
-                expires_at: record.expires_at,
+        issue_email_change(
+            self,
+            &mut *tx,
+            EmailChangeFor {
+                identity: &identity,
+                new_email: &new_email,
+                org_id: None,
+                requested_by: Actor::Identity(identity_id),
             },
+            token,
             now,
-        ))
-        .await?;
-        tx.enqueue_outbox(&OutboxMessage::new(
-            None,
-            identity.email.clone(),
-            Notice::EmailChangeNotice {
-                new_email: new_email.as_str().to_owned(),
-                at: now,
-            },
-            now,
-        ))
-        .await?;
-        tx.append_audit(&AuditEvent::new(
-            None,
-            Actor::Identity(identity_id),
-            "email_change.requested",
-            target("identity", identity_id.as_uuid()),
-            json!({ "link_id": record.id, "new_email": new_email.as_str() }),
-            now,
-        ))
+        )
         .await?;
         tx.commit().await?;
         Ok(())
@@ -405,6 +373,81 @@ impl Roster {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// An email change to confirm: whose, to which address, and who asked for it.
+pub(crate) struct EmailChangeFor<'a> {
+    pub identity: &'a Identity,
+    pub new_email: &'a Email,
+    /// The organization whose admin asked, if one did.
+    pub org_id: Option<OrgId>,
+    pub requested_by: Actor,
+}
+
+/// Writes a confirmation link for an email change (earlier ones die), emails it to the new
+/// address and a notice to the old one, and records the request, inside the caller's
+/// transaction. The address changes only when the link is used (SECURITY 44).
+pub(crate) async fn issue_email_change(
+    roster: &Roster,
+    tx: &mut dyn Tx,
+    change: EmailChangeFor<'_>,
+    token: Secret,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let EmailChangeFor {
+        identity,
+        new_email,
+        org_id,
+        requested_by,
+    } = change;
+    let identity_id = identity.id;
+    tx.revoke_identity_tokens(identity_id, TokenPurpose::EmailChange, now)
+        .await?;
+    let record = IdentityToken {
+        id: IdentityTokenId::new(),
+        identity_id,
+        purpose: TokenPurpose::EmailChange,
+        token_hash: token.hash(),
+        new_email: Some(new_email.clone()),
+        org_id,
+        requested_by,
+        created_at: now,
+        expires_at: now + Duration::hours(EMAIL_CHANGE_LINK_HOURS),
+        used_at: None,
+        revoked_at: None,
+    };
+    tx.insert_identity_token(&record).await?;
+    tx.enqueue_outbox(&OutboxMessage::new(
+        org_id,
+        new_email.clone(),
+        Notice::EmailChangeConfirm {
+            new_email: new_email.as_str().to_owned(),
+            link: roster.links.email_change(&token),
+            expires_at: record.expires_at,
+        },
+        now,
+    ))
+    .await?;
+    tx.enqueue_outbox(&OutboxMessage::new(
+        org_id,
+        identity.email.clone(),
+        Notice::EmailChangeNotice {
+            new_email: new_email.as_str().to_owned(),
+            at: now,
+        },
+        now,
+    ))
+    .await?;
+    tx.append_audit(&AuditEvent::new(
+        org_id,
+        requested_by,
+        "email_change.requested",
+        target("identity", identity_id.as_uuid()),
+        json!({ "link_id": record.id, "new_email": new_email.as_str() }),
+        now,
+    ))
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

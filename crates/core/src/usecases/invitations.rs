@@ -287,6 +287,12 @@ impl Roster {
         } = resolved;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        // Like every other change to the organization's members, accepting takes the
+        // organization's lock first: a resend, cancel or edit that checked the member was
+        // pending finishes before this runs, or runs after and sees it active.
+        tx.org_for_update(org.id)
+            .await?
+            .ok_or(InvitationError::Invalid)?;
         // The compare-and-set is the single-use guarantee; everything after it only runs
         // for the one accept that won.
         if !tx.consume_invitation(org.id, invitation.id, now).await? {
@@ -335,10 +341,10 @@ impl Roster {
         .await?;
         // Joining changes what the person may do, so the session rotates: the one they
         // accepted with ends and a new one starts.
+        // The browser's cookie is replaced either way, so whichever session it held ends
+        // too (for a new person accepting in a browser someone else was signed in to).
         if let Some(Caller::Person { session_id, .. }) = caller {
-            if existing {
-                tx.revoke_session(*session_id, now).await?;
-            }
+            tx.revoke_session(*session_id, now).await?;
         }
         // The session is bound by the strictest timeouts of every organization the person
         // may now use, this one included.

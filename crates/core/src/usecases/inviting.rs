@@ -23,7 +23,7 @@ use crate::model::{
 };
 use crate::names::DisplayName;
 use crate::roster::Roster;
-use crate::store::{MemberView, Tx};
+use crate::store::{MemberView, StoreError, Tx};
 use chrono::Duration;
 use serde_json::json;
 
@@ -70,6 +70,25 @@ impl Roster {
         caller: &Caller,
         input: InviteInput,
     ) -> Result<Invited, MemberError> {
+        // Two organizations inviting one new address at the same moment both try to create
+        // its identity; the second finds the unique address taken, and on a second try
+        // finds the identity the first created.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.invite_once(grant, caller, input.clone()).await {
+                Err(MemberError::Store(StoreError::EmailTaken)) if tries < 3 => continue,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn invite_once(
+        &self,
+        grant: &OrgGrant,
+        caller: &Caller,
+        input: InviteInput,
+    ) -> Result<Invited, MemberError> {
         let roles = parse_roles(&input.roles)?;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
@@ -77,7 +96,17 @@ impl Roster {
         may_grant(&locked, &roles)?;
         let org = &locked.org;
 
-        let identity = match tx.identity_by_email(&input.email).await? {
+        // The identity is held until commit, and read again under that hold: an admin of
+        // another organization re-addressing it meanwhile either finishes first (and the
+        // address is then free) or sees this membership and refuses.
+        let found = match tx.identity_by_email(&input.email).await? {
+            Some(found) => tx
+                .identity_for_update(found.id)
+                .await?
+                .filter(|i| i.email.key() == input.email.key()),
+            None => None,
+        };
+        let identity = match found {
             Some(identity) => {
                 if let Some(existing) = tx.membership_of(org.id, identity.id).await? {
                     return Err(match existing.status {
@@ -165,6 +194,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
         let pending = pending_member(&mut *tx, locked.org.id, member).await?;
+        may_manage(&locked, &pending)?;
         if let Some(last) = tx.latest_invitation_of(locked.org.id, member).await? {
             let free_at = last.created_at + Duration::seconds(RESEND_COOLDOWN_SECONDS);
             if now < free_at {

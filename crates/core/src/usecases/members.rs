@@ -11,6 +11,7 @@
 //! Each change writes its audit event (and, for a removal, the *access revoked* email) in
 //! the same transaction.
 
+use super::account::{issue_email_change, EmailChangeFor, EMAIL_CHANGE_TOKEN_PREFIX};
 use super::invitations::{issue_invitation, InvitationFor};
 use super::target;
 use crate::access::{held_permissions, Caller, OrgGrant, OrgView};
@@ -19,10 +20,11 @@ use crate::email::Email;
 use crate::ids::{MembershipId, OrgId};
 use crate::model::{
     Actor, AuditEvent, BuiltinRole, Membership, MembershipStatus, Notice, Organization,
-    OutboxMessage, Permission, TokenPurpose,
+    OutboxMessage, Permission,
 };
 use crate::names::DisplayName;
 use crate::roster::Roster;
+use crate::secrets::Secret;
 use crate::store::{MemberView, StoreError, Tx};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -64,6 +66,9 @@ pub enum MemberError {
     /// organization's to change.
     #[error("this person's email is managed by them, not by this organization")]
     EmailNotManaged,
+    /// Likewise for the name: it is the person's across all their organizations.
+    #[error("this person's name is managed by them, not by this organization")]
+    NameNotManaged,
     #[error(transparent)]
     Random(#[from] crate::secrets::RandomError),
     #[error(transparent)]
@@ -497,24 +502,39 @@ pub struct MemberDetail {
     pub last_sign_in_at: Option<Timestamp>,
 }
 
+/// What an edit did.
+#[derive(Clone, Debug)]
+pub struct Edited {
+    pub member: MemberView,
+    /// A confirmation link went to this address: the email changes when it is used.
+    pub pending_email: Option<Email>,
+}
+
 impl Roster {
-    /// Edits a member's name and email (seed 002). The email is the organization's to change
-    /// only while the person belongs to no other organization, and never to an address
-    /// another identity has. A changed address ends every session and pending link of the
-    /// person and tells the old address; a pending member gets their invitation again, at
-    /// the new address, and the old link dies.
+    /// Edits a member's name and email (seed 002). Both live on the person's one identity,
+    /// so they are this organization's to change only while the person belongs to no other
+    /// organization; the email never to an address another identity has.
+    ///
+    /// A person who can sign in gets a confirmation link at the new address and a notice
+    /// at the old one; the address changes, and every session ends, when the link is used
+    /// (SECURITY 44). A person who cannot sign in yet has an unconfirmed address anyway: it
+    /// changes at once, and a pending invitation goes again to the new address while the
+    /// link sent to the old one dies.
     pub async fn edit_member(
         &self,
         grant: &OrgGrant,
         caller: &Caller,
         member: MembershipId,
         edit: MemberEdit,
-    ) -> Result<MemberView, MemberError> {
+    ) -> Result<Edited, MemberError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(&mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, locked.org.id, member).await?;
         may_manage(&locked, &before)?;
+        // Held until commit: an invitation into another organization that found this
+        // identity by its address waits for this change, then sees it (and the other way
+        // round, this change sees that organization's new membership).
         let identity = tx
             .identity_for_update(before.identity_id)
             .await?
@@ -522,17 +542,25 @@ impl Roster {
         let new_name = edit.name.filter(|n| identity.name.as_ref() != Some(n));
         let new_email = edit.email.filter(|e| e.as_str() != identity.email.as_str());
         if new_name.is_none() && new_email.is_none() {
-            return view(&mut *tx, locked.org.id, member).await;
+            let member = view(&mut *tx, locked.org.id, member).await?;
+            return Ok(Edited {
+                member,
+                pending_email: None,
+            });
+        }
+        let elsewhere = tx
+            .memberships_of_identity(identity.id)
+            .await?
+            .iter()
+            .any(|m| m.org_id != locked.org.id);
+        if elsewhere {
+            return Err(if new_email.is_some() {
+                MemberError::EmailNotManaged
+            } else {
+                MemberError::NameNotManaged
+            });
         }
         if let Some(email) = &new_email {
-            let elsewhere = tx
-                .memberships_of_identity(identity.id)
-                .await?
-                .iter()
-                .any(|m| m.org_id != locked.org.id);
-            if elsewhere {
-                return Err(MemberError::EmailNotManaged);
-            }
             if tx
                 .identity_by_email(email)
                 .await?
@@ -551,47 +579,47 @@ impl Roster {
             )
             .await?;
         }
-        let mut sessions_revoked = 0;
+        let mut pending_email = None;
         if let Some(email) = &new_email {
-            match tx.set_identity_email(identity.id, email, now).await {
-                Ok(true) => {}
-                Ok(false) => return Err(MemberError::NotFound),
-                Err(StoreError::EmailTaken) => return Err(MemberError::EmailTaken),
-                Err(e) => return Err(e.into()),
-            }
-            if before.status == MembershipStatus::Invited {
-                tx.revoke_invitations_of(locked.org.id, member, now).await?;
-                issue_invitation(
+            if identity.has_usable_sign_in() {
+                issue_email_change(
                     self,
                     &mut *tx,
-                    InvitationFor {
-                        org: &locked.org,
-                        membership: &before,
-                        email,
-                        invited_by: grant.actor(),
-                        inviter_name: None,
-                        action: "invitation.resent",
+                    EmailChangeFor {
+                        identity: &identity,
+                        new_email: email,
+                        org_id: Some(locked.org.id),
+                        requested_by: grant.actor(),
                     },
+                    Secret::generate(EMAIL_CHANGE_TOKEN_PREFIX)?,
                     now,
                 )
                 .await?;
+                pending_email = Some(email.clone());
             } else {
-                sessions_revoked = tx
-                    .revoke_sessions_of_identity(identity.id, None, now)
-                    .await?;
-                for purpose in [TokenPurpose::PasswordReset, TokenPurpose::EmailChange] {
-                    tx.revoke_identity_tokens(identity.id, purpose, now).await?;
+                match tx.set_identity_email(identity.id, email, now).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(MemberError::NotFound),
+                    Err(StoreError::EmailTaken) => return Err(MemberError::EmailTaken),
+                    Err(e) => return Err(e.into()),
                 }
-                tx.enqueue_outbox(&OutboxMessage::new(
-                    Some(locked.org.id),
-                    identity.email.clone(),
-                    Notice::EmailChangeNotice {
-                        new_email: email.to_string(),
-                        at: now,
-                    },
-                    now,
-                ))
-                .await?;
+                if before.status == MembershipStatus::Invited {
+                    tx.revoke_invitations_of(locked.org.id, member, now).await?;
+                    issue_invitation(
+                        self,
+                        &mut *tx,
+                        InvitationFor {
+                            org: &locked.org,
+                            membership: &before,
+                            email,
+                            invited_by: grant.actor(),
+                            inviter_name: None,
+                            action: "invitation.resent",
+                        },
+                        now,
+                    )
+                    .await?;
+                }
             }
         }
         let after = view(&mut *tx, locked.org.id, member).await?;
@@ -602,17 +630,20 @@ impl Roster {
             target("membership", member.as_uuid()),
             json!({
                 "email": { "from": identity.email.as_str(), "to": after.email.as_str() },
+                "pending_email": pending_email.as_ref().map(|e| e.as_str()),
                 "name": {
                     "from": identity.name.as_ref().map(|n| n.as_str()),
                     "to": after.name,
                 },
-                "sessions_revoked": sessions_revoked,
             }),
             now,
         ))
         .await?;
         tx.commit().await?;
-        Ok(after)
+        Ok(Edited {
+            member: after,
+            pending_email,
+        })
     }
 
     /// One member, as the member page shows them; `None` when absent, removed or another

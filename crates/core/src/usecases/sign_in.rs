@@ -240,10 +240,14 @@ impl Roster {
 
         let mut tx = self.store.begin().await?;
         // The password was checked outside this transaction. Holding the identity, make
-        // sure it is still the same one: a reset or change that committed meanwhile must
-        // not be followed by a session (or a rehash) from the old password.
+        // sure it is still the same one: a reset, password change or email change that
+        // committed meanwhile (each ends every session) must not be followed by a session
+        // (or a rehash) from the old password or address.
         let current = tx.identity_for_update(identity.id).await?;
-        if current.and_then(|i| i.password_hash) != identity.password_hash {
+        let unchanged = current.is_some_and(|c| {
+            c.password_hash == identity.password_hash && c.email.key() == identity.email.key()
+        });
+        if !unchanged {
             drop(tx);
             return Err(self
                 .refuse(

@@ -484,3 +484,13 @@ impl From<&roster_core::usecases::members::MemberDetail> for MemberDetailBody {
         }
     }
 }
+
+/// A member after an edit.
+#[derive(Serialize, ToSchema)]
+pub struct MemberEditedBody {
+    #[serde(flatten)]
+    pub member: MemberBody,
+    /// Set when the email is to change: a confirmation link went to this address, and the
+    /// change applies (ending every session of the person) when it is used.
+    pub pending_email: Option<String>,
+}

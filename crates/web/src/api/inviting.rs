@@ -38,6 +38,7 @@ pub async fn invite(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<InviteBody>,
 ) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
+    let grant = org_grant(&state, &authed, &org, Permission::UsersInvite).await?;
     let input = InviteInput {
         email: Email::parse(&body.email)
             .map_err(|e| ApiError::bad_request("invalid_email", e.to_string()))?,
@@ -49,7 +50,6 @@ pub async fn invite(
             .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?,
         roles: body.roles,
     };
-    let grant = org_grant(&state, &authed, &org, Permission::UsersInvite).await?;
     let invited = state
         .roster
         .invite(&grant, &authed.caller, input)

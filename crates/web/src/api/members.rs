@@ -2,8 +2,8 @@
 //! leaving. The member list and the rest of the lifecycle build on these paths.
 
 use super::bodies::{
-    ListParams, MemberBody, MemberDetailBody, MemberList, MemberListParams, MemberPatchBody,
-    RolesBody, SignInAttemptBody, SignInAttemptList,
+    ListParams, MemberBody, MemberDetailBody, MemberEditedBody, MemberList, MemberListParams,
+    MemberPatchBody, RolesBody, SignInAttemptBody, SignInAttemptList,
 };
 use super::orgs::{cursor_of, org_grant, page_request};
 use crate::auth::Authed;
@@ -198,6 +198,12 @@ pub(super) fn member_error(e: MemberError) -> ApiError {
             "email_not_managed",
             "This person also belongs to other organizations, so only they can change their \
              email address.",
+        ),
+        MemberError::NameNotManaged => ApiError::new(
+            StatusCode::CONFLICT,
+            "name_not_managed",
+            "This person also belongs to other organizations, so only they can change their \
+             name.",
         ),
         MemberError::Random(e) => e.into(),
         MemberError::Store(e) => e.into(),
@@ -437,17 +443,36 @@ pub async fn get(
             .view()
     };
     let id = member_id(&state, &authed, view.org_id(), &member).await?;
-    let found = state
+    let mut found = state
         .roster
         .member_detail(&view, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    // A sign-in is the person's, across every organization they belong to: like the
+    // sign-in attempts, only the person and those who manage members see when it was.
+    let own = authed.caller.identity() == Some(found.member.membership.identity_id)
+        && matches!(authed.caller, Caller::Person { .. });
+    if !own {
+        let mut reads = state.roster.store.reads().await?;
+        let manages = access::require(
+            &mut *reads,
+            &authed.caller,
+            view.org_id(),
+            Permission::UsersManage,
+        )
+        .await
+        .is_ok();
+        if !manages {
+            found.last_sign_in_at = None;
+        }
+    }
     Ok(Json(MemberDetailBody::from(&found)))
 }
 
-/// Edits a member's name and email (seed 002). The email can change only while the person
-/// belongs to no other organization; a changed address signs the person out everywhere and
-/// tells the old address.
+/// Edits a member's name and email (seed 002), only while the person belongs to no other
+/// organization. A person who can sign in confirms a new address through a link sent to
+/// it (the old address is told); when they do, every session of theirs ends. A person who
+/// cannot sign in yet is re-addressed at once, and a pending invitation goes again.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{member}", tag = "members",
     request_body = MemberPatchBody,
     security(("session" = []), ("bearer" = [])),
@@ -456,12 +481,12 @@ pub async fn get(
         ("member" = String, Path, description = "membership id, or `me`"),
     ),
     responses(
-        (status = 200, body = MemberBody),
+        (status = 200, body = MemberEditedBody),
         (status = 400, description = "`invalid_name`, `invalid_email`, `malformed_json`, `invalid_body`, `invalid_path`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden` (needs `users.manage`; an admin is edited only by an admin), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`email_taken`: another account has the address; `email_not_managed`: the person belongs to other organizations too", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`: another account has the address; `email_not_managed`, `name_not_managed`: the person belongs to other organizations too, so only they change it", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -470,7 +495,8 @@ pub async fn edit(
     authed: Authed,
     ApiPath((org, member)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<MemberPatchBody>,
-) -> Result<Json<MemberBody>, ApiError> {
+) -> Result<Json<MemberEditedBody>, ApiError> {
+    let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
     let edit = MemberEdit {
         name: body
             .name
@@ -485,12 +511,14 @@ pub async fn edit(
             .transpose()
             .map_err(|e| ApiError::bad_request("invalid_email", e.to_string()))?,
     };
-    let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
     let member = member_id(&state, &authed, grant.org_id(), &member).await?;
-    let after = state
+    let edited = state
         .roster
         .edit_member(&grant, &authed.caller, member, edit)
         .await
         .map_err(member_error)?;
-    Ok(Json((&after).into()))
+    Ok(Json(MemberEditedBody {
+        member: (&edited.member).into(),
+        pending_email: edited.pending_email.map(|e| e.to_string()),
+    }))
 }

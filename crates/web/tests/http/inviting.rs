@@ -460,6 +460,36 @@ async fn invitations_stay_within_what_the_inviter_holds() {
     let resp = by_token(json!(["user", "notifications"])).await.unwrap();
     assert_eq!(resp.status(), 201);
     assert_eq!(app.deliver().await.len(), 1);
+    // Nor may it resend or cancel an admin's invitation, which would hand Admin on.
+    let resp = invite(
+        &app,
+        &admin,
+        "acme",
+        json!({ "email": "boss@new.example", "roles": ["admin"] }),
+    )
+    .await;
+    let boss = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.deliver().await;
+    app.clock.advance(Duration::seconds(30));
+    for (method, action) in [
+        (Method::POST, "/invitation/resend"),
+        (Method::DELETE, "/invitation"),
+    ] {
+        let resp = Client::new()
+            .request(
+                method,
+                app.url(&format!("/api/v1/orgs/acme/members/{boss}{action}")),
+            )
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    assert!(app.deliver().await.is_empty());
 
     // Bad input changes nothing.
     for (body, code) in [
@@ -645,26 +675,52 @@ async fn editing(app: TestApp) {
     problem(resp, StatusCode::BAD_REQUEST, "invalid_email").await;
     assert_eq!(uma_session.get(app, "/api/v1/me").await.status(), 200);
 
+    // Uma can sign in, so the new address confirms first: a link to it, a notice to the
+    // old one, and until then nothing changes.
     let resp = patch(
         uma.to_string(),
         json!({ "email": "uma.umber@acme.example" }),
     )
     .await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["email"],
-        "uma.umber@acme.example"
-    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["email"], "uma@acme.example");
+    assert_eq!(body["pending_email"], "uma.umber@acme.example");
+    assert_eq!(uma_session.get(app, "/api/v1/me").await.status(), 200);
+    let mail = app.deliver().await;
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    let notice = &mail
+        .iter()
+        .find(|(to, _)| to == "uma@acme.example")
+        .unwrap()
+        .1;
+    assert!(notice.contains("uma.umber@acme.example"), "{notice}");
+    let confirm = &mail
+        .iter()
+        .find(|(to, _)| to == "uma.umber@acme.example")
+        .unwrap()
+        .1;
+    let token = crate::support::link_token(confirm, &app.base, "/email-change/");
+    let resp = Client::new()
+        .post(app.url("/api/v1/auth/email-change/confirm"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    // Confirmed: the address is the new one, and Uma is signed out everywhere.
     let resp = uma_session.get(app, "/api/v1/me").await;
     problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let notice = one_email_to(app, "uma@acme.example").await;
-    assert!(notice.contains("uma.umber@acme.example"), "{notice}");
-    app.sign_in("uma.umber@acme.example", MEMBER_PW).await;
+    let uma_again = app.sign_in("uma.umber@acme.example", MEMBER_PW).await;
+    let me: Value = uma_again.get(app, "/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["identity"]["email"], "uma.umber@acme.example");
     let edited = audit_of(app, "membership.edited").await;
-    assert_eq!(edited.last().unwrap()["email"]["from"], "uma@acme.example");
-    assert_eq!(edited.last().unwrap()["sessions_revoked"], 1);
+    assert_eq!(
+        edited.last().unwrap()["pending_email"],
+        "uma.umber@acme.example"
+    );
 
-    // Sam belongs to Globex too: Acme may rename... but not re-address him.
+    // Sam belongs to Globex too: his name and address are his own, not Acme's to change.
     let resp = invite(
         app,
         admin,
@@ -679,6 +735,8 @@ async fn editing(app: TestApp) {
     app.deliver().await;
     let resp = patch(sam.clone(), json!({ "email": "sam@acme.example" })).await;
     problem(resp, StatusCode::CONFLICT, "email_not_managed").await;
+    let resp = patch(sam.clone(), json!({ "name": "Samuel" })).await;
+    problem(resp, StatusCode::CONFLICT, "name_not_managed").await;
 
     // A pending member's address is corrected: the invitation goes to the new one, and the
     // link sent to the wrong address dies.
@@ -879,4 +937,68 @@ async fn an_existing_account_accepts_on_the_page() {
     let (status, html) = page(&app, &gil, "/orgs/acme").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!html.contains("Acme"), "{html}");
+}
+
+/// Two organizations inviting one new address at the same moment both succeed, with one
+/// identity between them (the second finds the first's).
+#[tokio::test]
+async fn two_organizations_invite_one_new_address_at_once() {
+    same_address_race(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn two_organizations_invite_one_new_address_at_once_on_postgres() {
+    if let Some(app) = spawn_app_postgres().await {
+        same_address_race(app).await;
+    }
+}
+
+async fn same_address_race(app: TestApp) {
+    let acme = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let globex = app.admin("Globex", "gil@globex.example", ADMIN_PW).await;
+    for i in 0..12 {
+        let email = format!("both{i}@new.example");
+        let body = json!({ "email": email, "roles": ["user"] });
+        let (a, b) = tokio::join!(
+            invite(&app, &acme, "acme", body.clone()),
+            invite(&app, &globex, "globex", body.clone())
+        );
+        assert_eq!(
+            (a.status(), b.status()),
+            (StatusCode::CREATED, StatusCode::CREATED)
+        );
+        let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        assert_eq!(a["identity_id"], b["identity_id"], "one identity");
+    }
+}
+
+/// When someone last signed in is the person's, across organizations: members who manage
+/// others see it, a plain member sees it only for themselves.
+#[tokio::test]
+async fn last_sign_in_is_shown_to_managers_and_the_person() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let uma = app
+        .add_member("acme", "uma@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let ann = admin.get(&app, "/api/v1/orgs/acme/members/me").await;
+    let ann: Value = ann.json().await.unwrap();
+    let ann_id = ann["id"].as_str().unwrap().to_owned();
+    app.sign_in("ann@acme.example", ADMIN_PW).await;
+    let uma_session = app.sign_in("uma@acme.example", MEMBER_PW).await;
+    let by_admin = read(&app, &admin, &uma.to_string()).await;
+    assert!(by_admin["last_sign_in_at"].is_string(), "{by_admin}");
+    let own = read(&app, &uma_session, "me").await;
+    assert!(own["last_sign_in_at"].is_string(), "{own}");
+    let by_member = read(&app, &uma_session, &ann_id).await;
+    assert_eq!(by_member["email"], "ann@acme.example");
+    assert_eq!(by_member["last_sign_in_at"], Value::Null, "{by_member}");
+}
+
+async fn read(app: &TestApp, who: &Person, id: &str) -> Value {
+    who.get(app, &format!("/api/v1/orgs/acme/members/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap()
 }
