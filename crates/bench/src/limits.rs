@@ -48,3 +48,85 @@ pub async fn argon2_verifications_per_second(
     }
     Ok(counted.load(Ordering::Relaxed) as f64 / duration.as_secs_f64())
 }
+
+/// Single-row insert transactions per second, each committed durably, on the same storage
+/// the server uses: the most write transactions it could ever commit. SQLite: one writer at
+/// a time on a file beside the server's, in WAL mode with `synchronous=FULL` as the store
+/// opens it. PostgreSQL: the same database, from as many connections as the invitation
+/// load uses, into a scratch table dropped afterwards.
+pub async fn raw_insert_transactions_per_second(
+    store: &crate::server::StoreSpec,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    use sqlx::{ConnectOptions, Connection, Executor};
+    let counted = Arc::new(AtomicU64::new(0));
+    let from = Instant::now() + warmup;
+    let until = from + duration;
+    match store.database_url() {
+        None => {
+            // In the data directory, on the same file system as the server's file.
+            let file = store.dir().join("raw-insert-limit.db");
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&file)
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                .connect()
+                .await?;
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            )
+            .await?;
+            while Instant::now() < until {
+                conn.execute("BEGIN IMMEDIATE").await?;
+                sqlx::query("INSERT INTO raw (v) VALUES (?)")
+                    .bind("a single row, as long as an email address")
+                    .execute(&mut conn)
+                    .await?;
+                conn.execute("COMMIT").await?;
+                let done = Instant::now();
+                if done >= from && done <= until {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            conn.close().await?;
+        }
+        Some(url) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(u32::try_from(connections).unwrap_or(32))
+                .connect(url)
+                .await?;
+            pool.execute(
+                "CREATE TABLE IF NOT EXISTS roster_bench_raw (id bigserial PRIMARY KEY, v text NOT NULL)",
+            )
+            .await?;
+            let mut callers = tokio::task::JoinSet::new();
+            for _ in 0..connections.max(1) {
+                let (pool, counted) = (pool.clone(), counted.clone());
+                callers.spawn(async move {
+                    while Instant::now() < until {
+                        let mut tx = pool.begin().await?;
+                        sqlx::query("INSERT INTO roster_bench_raw (v) VALUES ($1)")
+                            .bind("a single row, as long as an email address")
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        let done = Instant::now();
+                        if done >= from && done <= until {
+                            counted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    anyhow::Ok(())
+                });
+            }
+            while let Some(joined) = callers.join_next().await {
+                joined??;
+            }
+            pool.execute("DROP TABLE roster_bench_raw").await?;
+            pool.close().await;
+        }
+    }
+    Ok(counted.load(Ordering::Relaxed) as f64 / duration.as_secs_f64())
+}

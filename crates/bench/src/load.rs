@@ -30,9 +30,12 @@ pub struct Target {
     pub method: Method,
     pub url: Url,
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// A JSON body.
+    /// A JSON body. Each `{n}` in it becomes a number no other request of this target
+    /// got, for requests that must differ (a new email per invitation).
     pub body: Option<String>,
     pub expected: StatusCode,
+    /// Hands out the `{n}` numbers; shared by the clones of a target.
+    pub sequence: Arc<AtomicU64>,
 }
 
 impl Target {
@@ -43,6 +46,7 @@ impl Target {
             headers: Vec::new(),
             body: None,
             expected: StatusCode::OK,
+            sequence: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -52,6 +56,11 @@ impl Target {
             body: Some(body.to_string()),
             ..Self::get(url)?
         })
+    }
+
+    pub fn expecting(mut self, status: StatusCode) -> Self {
+        self.expected = status;
+        self
     }
 
     pub fn with_header(mut self, name: HeaderName, value: &str) -> anyhow::Result<Self> {
@@ -67,9 +76,13 @@ impl Target {
             req = req.header(name, value);
         }
         if let Some(body) = &self.body {
-            req = req
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            let body = if body.contains("{n}") {
+                let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+                body.replace("{n}", &n.to_string())
+            } else {
+                body.clone()
+            };
+            req = req.header(CONTENT_TYPE, "application/json").body(body);
         }
         let resp = req
             .send()

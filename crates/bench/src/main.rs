@@ -205,10 +205,38 @@ async fn measure_load(
     let sign_in_run =
         scenarios::sign_in_latency(&client, &sign_in, argon2_limit.per_s, timing).await?;
 
+    // Invitations, each to a new address, by the seeded admin's session.
+    let invite = load::Target::post_json(
+        &format!("{base}/api/v1/orgs/bench/invitations"),
+        &serde_json::json!({ "email": "invitee-{n}@bench.example", "roles": ["user"] }),
+    )?
+    .expecting(reqwest::StatusCode::CREATED)
+    .with_header(reqwest::header::COOKIE, &person.session_cookie)?
+    .with_header(
+        reqwest::header::HeaderName::from_static("x-csrf-token"),
+        &person.csrf_token,
+    )?;
+    step("probing raw insert transactions, POST .../invitations, raw insert transactions");
+    let raw = |t: Timing| {
+        limits::raw_insert_transactions_per_second(
+            store,
+            scenarios::HTTP_CONNECTIONS,
+            t.warmup,
+            t.probe,
+        )
+    };
+    let raw_before = raw(timing).await?;
+    let invite_max = scenarios::probe_http(&client, &invite, timing).await?;
+    let raw_after = raw(timing).await?;
+    let raw_limit = Limit::bracketing("raw insert txn", raw_before, raw_after);
+    step("latency of POST .../invitations");
+    let invite_run = scenarios::http_latency(&client, &invite, invite_max, timing).await?;
+
     Ok(vec![
         scenarios::healthz_row(&healthz_limit, &healthz_run),
         scenarios::me_row(me_max, &me_run, healthz_limit),
         scenarios::sign_in_row(sign_in_max, &sign_in_run, argon2_limit),
+        scenarios::invitations_row(invite_max, &invite_run, raw_limit),
     ])
 }
 

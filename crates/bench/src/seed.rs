@@ -16,6 +16,8 @@ pub struct Person {
     pub password: String,
     /// `name=value`, ready for a `Cookie` header.
     pub session_cookie: String,
+    /// The session's CSRF token, for `X-CSRF-Token` on unsafe requests.
+    pub csrf_token: String,
 }
 
 /// A random password long enough to pass any policy. Hex digits cannot spell the email's
@@ -78,6 +80,10 @@ pub async fn seed(
     if status != StatusCode::OK {
         bail!("accepting the invitation answered {status}: {body}");
     }
+    let csrf_token = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["csrf_token"].as_str().map(str::to_owned))
+        .ok_or_else(|| anyhow!("accepting the invitation gave no CSRF token: {body}"))?;
     let session_cookie =
         cookie.ok_or_else(|| anyhow!("accepting the invitation set no session cookie"))?;
 
@@ -98,6 +104,7 @@ pub async fn seed(
         email: ADMIN_EMAIL.to_owned(),
         password,
         session_cookie,
+        csrf_token,
     })
 }
 

@@ -67,6 +67,11 @@ impl StoreSpec {
         }
     }
 
+    /// The PostgreSQL URL; `None` for SQLite.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
     pub fn dir(&self) -> &Path {
         self.data_dir.path()
     }
