@@ -38,6 +38,14 @@ impl Identity {
 
     /// Whether the person can already sign in on their own (seed 001: such an identity is
     /// granted access at once instead of being invited).
+    /// How others see the person: their name, or their email when they gave none.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(name) => name.to_string(),
+            None => self.email.to_string(),
+        }
+    }
+
     pub fn has_usable_sign_in(&self) -> bool {
         self.password_hash.is_some()
     }

@@ -55,10 +55,7 @@ async fn inviter_name(tx: &mut dyn Tx, caller: &Caller) -> Result<Option<String>
     let Caller::Person { identity_id, .. } = caller else {
         return Ok(None);
     };
-    Ok(tx.identity(*identity_id).await?.map(|i| match i.name {
-        Some(name) => name.to_string(),
-        None => i.email.to_string(),
-    }))
+    Ok(tx.identity(*identity_id).await?.map(|i| i.display_name()))
 }
 
 impl Roster {

@@ -669,10 +669,7 @@ impl Roster {
         let pending = membership.status == MembershipStatus::Invited;
         let invited_by_name = match invitation.as_ref().map(|i| i.invited_by) {
             Some(Actor::Identity(inviter)) => {
-                reads.identity(inviter).await?.map(|i| match i.name {
-                    Some(name) => name.to_string(),
-                    None => i.email.to_string(),
-                })
+                reads.identity(inviter).await?.map(|i| i.display_name())
             }
             _ => None,
         };
