@@ -20,11 +20,10 @@ use std::sync::Arc;
 
 async fn roster(config: &Config) -> anyhow::Result<Roster> {
     let store = crate::store::open(config).await?;
-    Ok(Roster::new(
-        store,
-        Arc::new(SystemClock),
-        Links::new(&config.public_url),
-    ))
+    Ok(
+        Roster::new(store, Arc::new(SystemClock), Links::new(&config.public_url))
+            .with_catalog(config.catalog.clone()),
+    )
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail};
 use clap::Args;
+use roster_core::access::{Catalog, HostPermission};
 use roster_mail::MailSpec;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -65,6 +66,9 @@ struct FileConfig {
     mail_from: Option<String>,
     log_format: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    /// Host products' permission codes, added to the catalog.
+    #[serde(default)]
+    permissions: Vec<HostPermission>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +94,8 @@ pub struct Config {
     pub mail_from: roster_mail::Mailbox,
     pub log_format: LogFormat,
     pub trusted_proxies: Vec<IpAddr>,
+    /// Roster's permission codes plus the host products' from the file.
+    pub catalog: Catalog,
 }
 
 fn load_file(path: &Path, explicit: bool) -> anyhow::Result<FileConfig> {
@@ -204,6 +210,9 @@ impl Config {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
 
+        let catalog = Catalog::with_host(&file.permissions)
+            .map_err(|e| anyhow!("permissions (roster.toml [[permissions]]): {e}"))?;
+
         Ok(Self {
             database,
             public_url,
@@ -212,6 +221,7 @@ impl Config {
             mail_from,
             log_format,
             trusted_proxies,
+            catalog,
         })
     }
 
@@ -267,6 +277,21 @@ pub const EXAMPLE: &str = r#"# roster.toml — every setting is optional. Preced
 # Reverse proxies in front of Roster. Only from these addresses is X-Forwarded-For
 # believed, for sign-in throttling per client address and sign-in diagnostics.
 # trusted_proxies = ["10.0.0.2"]
+
+# Permission codes of the products Roster sits in front of. Each joins the catalog
+# (GET /api/v1/permissions) with a label and an area for the console's picker; Admin holds
+# every code, and `roles` names the other built-in roles (user, marketing) that hold it.
+# Custom roles may hold any code of the catalog; host products ask POST /orgs/{org}/check.
+# [[permissions]]
+# code = "catalog.edit"
+# label = "Edit the catalog"
+# area = "Catalog"
+# roles = ["user"]
+#
+# [[permissions]]
+# code = "import_export.run"
+# label = "Run imports and exports"
+# area = "Imports and exports"
 "#;
 
 #[cfg(test)]
@@ -419,9 +444,44 @@ mod tests {
     fn the_example_parses() {
         let uncommented: String = EXAMPLE
             .lines()
-            .filter_map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")))
+            .filter_map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = ") || l.starts_with("[["))
+            })
             .map(|l| format!("{l}\n"))
             .collect();
-        toml::from_str::<FileConfig>(&uncommented).unwrap();
+        let file = toml::from_str::<FileConfig>(&uncommented).unwrap();
+        assert_eq!(file.permissions.len(), 2);
+        Catalog::with_host(&file.permissions).unwrap();
+    }
+
+    #[test]
+    fn host_permissions_join_the_catalog_and_bad_ones_stop_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.toml");
+        std::fs::write(
+            &path,
+            "[[permissions]]\ncode = \"catalog.edit\"\nlabel = \"Edit\"\narea = \"Catalog\"\nroles = [\"user\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(&ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(config.catalog.contains("catalog.edit"));
+        assert!(config.catalog.contains("users.invite"));
+        std::fs::write(
+            &path,
+            "[[permissions]]\ncode = \"Bad Code\"\nlabel = \"Edit\"\narea = \"Catalog\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&ConfigArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("permissions"), "{err}");
     }
 }

@@ -15,7 +15,8 @@ use tokio::sync::watch;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = crate::store::open(&config).await?;
     let clock = Arc::new(SystemClock);
-    let roster = Roster::new(store.clone(), clock.clone(), Links::new(&config.public_url));
+    let roster = Roster::new(store.clone(), clock.clone(), Links::new(&config.public_url))
+        .with_catalog(config.catalog.clone());
     let web = WebConfig {
         trusted_proxies: config.trusted_proxies.clone(),
         ..WebConfig::for_public_url(&config.public_url)

@@ -69,6 +69,22 @@ id_type!(
     IdentityTokenId
 );
 id_type!(SignInAttemptId);
+id_type!(
+    /// A custom role of one organization.
+    RoleId
+);
+id_type!(
+    /// A named set of members of one organization.
+    GroupId
+);
+id_type!(
+    /// A customer record of one organization.
+    CustomerId
+);
+id_type!(
+    /// An organizational unit (subsidiary, region) of one organization.
+    EntityId
+);
 
 #[cfg(test)]
 mod tests {

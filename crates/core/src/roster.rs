@@ -1,6 +1,7 @@
 //! [`Roster`]: the use cases and the ports they run on. The web edge, the command line and
 //! tests all drive Roster through this one type.
 
+use crate::access::Catalog;
 use crate::clock::Clock;
 use crate::passwords::Passwords;
 use crate::secrets::Secret;
@@ -90,6 +91,8 @@ pub struct Roster {
     pub passwords: Passwords,
     pub links: Links,
     pub background: Background,
+    /// Every permission this deployment knows: Roster's own and the host product's.
+    pub catalog: Arc<Catalog>,
 }
 
 impl Roster {
@@ -101,6 +104,13 @@ impl Roster {
             passwords: Passwords::new(hashers),
             links,
             background: Background::default(),
+            catalog: Arc::new(Catalog::roster_only()),
         }
+    }
+
+    /// Uses a catalog with the host product's permissions.
+    pub fn with_catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Arc::new(catalog);
+        self
     }
 }

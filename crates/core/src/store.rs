@@ -11,12 +11,13 @@
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::ids::{
-    ApiTokenId, IdentityId, IdentityTokenId, InvitationId, MembershipId, OrgId, OutboxId, SessionId,
+    ApiTokenId, CustomerId, EntityId, GroupId, IdentityId, IdentityTokenId, InvitationId,
+    MembershipId, OrgId, OutboxId, RoleId, SessionId,
 };
 use crate::model::{
-    ApiToken, AuditEvent, AuditQuery, BuiltinRole, Identity, IdentityToken, Invitation, Membership,
-    MembershipStatus, Organization, OutboxMessage, OutboxStatus, Page, PageRequest, Session,
-    SignInAttempt, ThrottleState, TokenPurpose,
+    ApiToken, AuditEvent, AuditQuery, BuiltinRole, CustomRole, Customer, Entity, Group, Identity,
+    IdentityToken, Invitation, Membership, MembershipStatus, Organization, OutboxMessage,
+    OutboxStatus, Page, PageRequest, Session, SignInAttempt, ThrottleState, TokenPurpose,
 };
 use crate::names::Slug;
 use crate::secrets::SecretHash;
@@ -32,6 +33,10 @@ pub enum StoreError {
     AlreadyMember,
     #[error("a row with this id or token exists")]
     Duplicate,
+    /// A role, group, customer or entity of the organization has this name (ignoring
+    /// case), or a customer has this external id.
+    #[error("this name is taken in the organization")]
+    NameTaken,
     #[error("the database is busy; try again")]
     Busy,
     #[error("stored data is not valid: {0}")]
@@ -58,6 +63,20 @@ pub struct MemberFilter {
     pub q: Option<String>,
     pub status: Option<MembershipStatus>,
     pub role: Option<BuiltinRole>,
+    pub custom_role: Option<RoleId>,
+    pub group: Option<GroupId>,
+    pub entity: Option<EntityId>,
+    /// Members with this customer assigned.
+    pub customer: Option<CustomerId>,
+    /// A scoped admin's reach: only members whose entity is one of these.
+    pub within: Option<Vec<EntityId>>,
+}
+
+/// How many live members and groups hold a custom role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoleUsage {
+    pub members: u64,
+    pub groups: u64,
 }
 
 /// Filter for outbox listings (operators' `roster mail list`).
@@ -107,9 +126,10 @@ pub trait Reads: Send {
         &mut self,
         identity: IdentityId,
     ) -> StoreResult<Vec<Membership>>;
-    /// How many memberships of `org` are active and hold the Admin role. A change that may
-    /// lower it takes [`Tx::org_for_update`] before counting, so of two such changes the
-    /// second counts only after the first has committed.
+    /// How many memberships of `org` are active and hold the Admin role without an admin
+    /// scope (admins of the whole organization). A change that may lower it takes
+    /// [`Tx::org_for_update`] before counting, so of two such changes the second counts only
+    /// after the first has committed.
     async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64>;
     /// Members of one organization that match `filter`, removed ones excluded, in
     /// membership-id (creation) order; `total` counts every match.
@@ -125,6 +145,34 @@ pub trait Reads: Send {
         org: OrgId,
         membership: MembershipId,
     ) -> StoreResult<Option<Invitation>>;
+    /// The organization's custom roles, by name.
+    async fn custom_roles(&mut self, org: OrgId) -> StoreResult<Vec<CustomRole>>;
+    async fn custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<Option<CustomRole>>;
+    /// Who holds a custom role: live members directly, and groups.
+    async fn role_usage(&mut self, org: OrgId, id: RoleId) -> StoreResult<RoleUsage>;
+    /// The organization's groups with their roles, by name.
+    async fn groups(&mut self, org: OrgId) -> StoreResult<Vec<Group>>;
+    async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>>;
+    /// The organization's customers by id (creation order); with `assigned_to`, only those
+    /// assigned to that membership.
+    async fn list_customers(
+        &mut self,
+        org: OrgId,
+        assigned_to: Option<MembershipId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>>;
+    async fn customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// The customers assigned to a membership of `org`.
+    async fn customer_assignments(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Vec<CustomerId>>;
+    /// The organization's entities, by name.
+    async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>>;
+    async fn entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<Option<Entity>>;
+    /// How many live admins have this entity in their admin scope.
+    async fn entity_in_scopes(&mut self, org: OrgId, id: EntityId) -> StoreResult<u64>;
     /// When the identity last signed in successfully with its password.
     async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>>;
 
@@ -229,6 +277,74 @@ pub trait Tx: Reads {
         roles: &[BuiltinRole],
         at: Timestamp,
     ) -> StoreResult<bool>;
+    /// Replaces the custom roles a membership of `org` holds directly. False when absent.
+    async fn set_membership_custom_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[RoleId],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Replaces the groups a membership of `org` is in. False when absent.
+    async fn set_membership_groups(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        groups: &[GroupId],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Sets or clears the entity of a membership of `org`. False when absent.
+    async fn set_membership_entity(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        entity: Option<EntityId>,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Replaces the admin scope of a membership of `org` (empty: the whole organization).
+    /// False when absent.
+    async fn set_admin_scope(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        entities: &[EntityId],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Replaces the customers assigned to a membership of `org`. False when absent.
+    async fn set_customer_assignments(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        customers: &[CustomerId],
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// `NameTaken` when the organization has a role of that name.
+    async fn insert_custom_role(&mut self, role: &CustomRole) -> StoreResult<()>;
+    /// Name, description, permissions and customer scoping. False when absent.
+    async fn update_custom_role(&mut self, role: &CustomRole) -> StoreResult<bool>;
+    /// Deletes a role no live member or group holds (removed members' holdings go with
+    /// it). False when absent.
+    async fn delete_custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<bool>;
+    /// Inserts a group with its roles.
+    async fn insert_group(&mut self, group: &Group) -> StoreResult<()>;
+    /// Name, description and roles. False when absent.
+    async fn update_group(&mut self, group: &Group) -> StoreResult<bool>;
+    /// Deletes a group; its members leave it. False when absent.
+    async fn delete_group(&mut self, org: OrgId, id: GroupId) -> StoreResult<bool>;
+    async fn insert_customer(&mut self, customer: &Customer) -> StoreResult<()>;
+    /// Name and external id. False when absent.
+    async fn update_customer(&mut self, customer: &Customer) -> StoreResult<bool>;
+    /// Deletes a customer assigned to no live member (removed members' assignments go with
+    /// it). False when absent.
+    async fn delete_customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<bool>;
+    async fn insert_entity(&mut self, entity: &Entity) -> StoreResult<()>;
+    /// The name. False when absent.
+    async fn update_entity(&mut self, entity: &Entity) -> StoreResult<bool>;
+    /// Deletes an entity no live member is in and no live admin scope names (removed
+    /// members' references go with it). False when absent.
+    async fn delete_entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<bool>;
+
     /// Moves a membership of `org` from `from` to `to` (a compare-and-set, so two racing
     /// changes cannot both apply). False when no such membership is in state `from`.
     async fn set_membership_status(

@@ -60,6 +60,10 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                     Some("organizations_slug") => StoreError::SlugTaken,
                     Some("identities_email_key") => StoreError::EmailTaken,
                     Some("memberships_live") => StoreError::AlreadyMember,
+                    Some(
+                        "roles_name" | "member_groups_name" | "entities_name"
+                        | "customers_external",
+                    ) => StoreError::NameTaken,
                     _ => StoreError::Duplicate,
                 }
             } else if matches!(db.code().as_deref(), Some("40001" | "40P01" | "55P03")) {

@@ -7,6 +7,7 @@
 //! failures. Read-modify-writes lock their row first (`FOR UPDATE`); outbox claims use
 //! `FOR UPDATE SKIP LOCKED`, so several workers share the queue without overlap.
 
+mod access;
 mod convert;
 mod reads;
 mod sign_in;

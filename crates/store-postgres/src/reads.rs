@@ -1,5 +1,6 @@
 //! Queries, on a plain connection or inside a transaction.
 
+use crate::access::{self, id_list};
 use crate::convert::{corrupt, count, get, parse, permissions};
 use crate::{map_err, sign_in, PgConn};
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
-use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, StoreResult};
+use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, RoleUsage, StoreResult};
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
@@ -41,7 +42,9 @@ pub(crate) fn identity(row: &PgRow) -> StoreResult<Identity> {
     })
 }
 
-/// Expects the membership columns plus `roles`, a comma-separated list.
+/// Expects the membership columns plus `roles`, a comma-separated list, the arrays
+/// `custom_role_ids`, `group_ids` and `admin_scope_ids`, and `entity_id` (see
+/// [`MEMBERSHIP_SELECT`]).
 pub(crate) fn membership(row: &PgRow) -> StoreResult<Membership> {
     let roles = get::<Option<String>>(row, "roles")?.unwrap_or_default();
     let mut roles = roles
@@ -56,6 +59,10 @@ pub(crate) fn membership(row: &PgRow) -> StoreResult<Membership> {
         identity_id: IdentityId::from_uuid(get(row, "identity_id")?),
         status: parse(MembershipStatus::parse(&get::<String>(row, "status")?))?,
         roles,
+        custom_roles: id_list(get(row, "custom_role_ids")?, RoleId::from_uuid),
+        groups: id_list(get(row, "group_ids")?, GroupId::from_uuid),
+        entity: get::<Option<Uuid>>(row, "entity_id")?.map(EntityId::from_uuid),
+        admin_scope: id_list(get(row, "admin_scope_ids")?, EntityId::from_uuid),
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
         removed_at: get(row, "removed_at")?,
@@ -150,10 +157,23 @@ pub(crate) fn outbox(row: &PgRow) -> StoreResult<OutboxMessage> {
 }
 
 pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.*, \
-    (SELECT string_agg(r.role, ',') FROM membership_roles r WHERE r.membership_id = m.id) AS roles \
+    (SELECT string_agg(r.role, ',') FROM membership_roles r WHERE r.membership_id = m.id) AS roles, \
+    ARRAY(SELECT c.role_id FROM membership_custom_roles c \
+          WHERE c.membership_id = m.id AND c.org_id = m.org_id ORDER BY c.role_id) AS custom_role_ids, \
+    ARRAY(SELECT g.group_id FROM group_members g \
+          WHERE g.membership_id = m.id AND g.org_id = m.org_id ORDER BY g.group_id) AS group_ids, \
+    (SELECT e.entity_id FROM membership_entities e \
+     WHERE e.membership_id = m.id AND e.org_id = m.org_id) AS entity_id, \
+    ARRAY(SELECT s.entity_id FROM admin_scopes s \
+          WHERE s.membership_id = m.id AND s.org_id = m.org_id ORDER BY s.entity_id) AS admin_scope_ids \
     FROM memberships m";
 
-fn page_of<T>(mut items: Vec<T>, limit: u32, total: i64, id: impl Fn(&T) -> Uuid) -> Page<T> {
+pub(crate) fn page_of<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    total: i64,
+    id: impl Fn(&T) -> Uuid,
+) -> Page<T> {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     Page {
@@ -282,7 +302,9 @@ impl Reads for PgConn {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM memberships m WHERE m.org_id = $1 AND m.status = 'active' \
              AND EXISTS (SELECT 1 FROM membership_roles r \
-                         WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role = 'admin')",
+                         WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role = 'admin') \
+             AND NOT EXISTS (SELECT 1 FROM admin_scopes s \
+                             WHERE s.membership_id = m.id AND s.org_id = $1)",
         )
         .bind(org.as_uuid())
         .fetch_one(self.c())
@@ -297,16 +319,36 @@ impl Reads for PgConn {
         filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        // $1 org, $2 folded search text, $3 status, $4 role.
+        // $1 org, $2 folded search text, $3 status, $4 role, $5 custom role, $6 group,
+        // $7 entity, $8 customer, $9 the entities of a scoped admin's reach (a uuid array).
+        // The page query adds $10 (after) and $11 (limit).
         const MATCHES: &str = "m.org_id = $1 AND m.status <> 'removed' \
             AND ($3::text IS NULL OR m.status = $3) \
             AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM membership_roles r \
-                 WHERE r.membership_id = m.id AND r.role = $4)) \
+                 WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role = $4)) \
+            AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM membership_custom_roles r \
+                 WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role_id = $5)) \
+            AND ($6::uuid IS NULL OR EXISTS (SELECT 1 FROM group_members g \
+                 WHERE g.membership_id = m.id AND g.org_id = $1 AND g.group_id = $6)) \
+            AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
+                 WHERE e.membership_id = m.id AND e.org_id = $1 AND e.entity_id = $7)) \
+            AND ($8::uuid IS NULL OR EXISTS (SELECT 1 FROM customer_assignments a \
+                 WHERE a.membership_id = m.id AND a.org_id = $1 AND a.customer_id = $8)) \
+            AND ($9::uuid[] IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
+                 WHERE e.membership_id = m.id AND e.org_id = $1 AND e.entity_id = ANY($9))) \
             AND ($2::text IS NULL OR strpos(i.email_key, $2) > 0 \
                  OR strpos(coalesce(i.name_key, ''), $2) > 0)";
         let q = filter.q.as_deref();
         let status = filter.status.map(|s| s.as_str());
         let role = filter.role.map(|r| r.as_str());
+        let custom_role = filter.custom_role.map(|r| r.as_uuid());
+        let group = filter.group.map(|g| g.as_uuid());
+        let entity = filter.entity.map(|e| e.as_uuid());
+        let customer = filter.customer.map(|c| c.as_uuid());
+        let within: Option<Vec<Uuid>> = filter
+            .within
+            .as_ref()
+            .map(|w| w.iter().map(|e| e.as_uuid()).collect());
         let total: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM memberships m JOIN identities i ON i.id = m.identity_id \
              WHERE {MATCHES}"
@@ -315,19 +357,29 @@ impl Reads for PgConn {
         .bind(q)
         .bind(status)
         .bind(role)
+        .bind(custom_role)
+        .bind(group)
+        .bind(entity)
+        .bind(customer)
+        .bind(within.clone())
         .fetch_one(self.c())
         .await
         .map_err(map_err)?;
         let rows = sqlx::query(&format!(
             "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
              ({MEMBERSHIP_SELECT} JOIN identities i ON i.id = m.identity_id \
-              WHERE {MATCHES} AND ($5::uuid IS NULL OR m.id > $5) ORDER BY m.id LIMIT $6) x \
+              WHERE {MATCHES} AND ($10::uuid IS NULL OR m.id > $10) ORDER BY m.id LIMIT $11) x \
              JOIN identities i ON i.id = x.identity_id ORDER BY x.id"
         ))
         .bind(org.as_uuid())
         .bind(q)
         .bind(status)
         .bind(role)
+        .bind(custom_role)
+        .bind(group)
+        .bind(entity)
+        .bind(customer)
+        .bind(within)
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.c())
@@ -365,6 +417,59 @@ impl Reads for PgConn {
         .as_ref()
         .map(invitation)
         .transpose()
+    }
+
+    async fn custom_roles(&mut self, org: OrgId) -> StoreResult<Vec<CustomRole>> {
+        access::custom_roles(self.c(), org).await
+    }
+
+    async fn custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<Option<CustomRole>> {
+        access::custom_role_by_id(self.c(), org, id).await
+    }
+
+    async fn role_usage(&mut self, org: OrgId, id: RoleId) -> StoreResult<RoleUsage> {
+        access::role_usage(self.c(), org, id).await
+    }
+
+    async fn groups(&mut self, org: OrgId) -> StoreResult<Vec<Group>> {
+        access::groups(self.c(), org).await
+    }
+
+    async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>> {
+        access::group_by_id(self.c(), org, id).await
+    }
+
+    async fn list_customers(
+        &mut self,
+        org: OrgId,
+        assigned_to: Option<MembershipId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        access::list_customers(self.c(), org, assigned_to, page).await
+    }
+
+    async fn customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<Option<Customer>> {
+        access::customer_by_id(self.c(), org, id).await
+    }
+
+    async fn customer_assignments(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Vec<CustomerId>> {
+        access::customer_assignments(self.c(), org, membership).await
+    }
+
+    async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>> {
+        access::entities(self.c(), org).await
+    }
+
+    async fn entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<Option<Entity>> {
+        access::entity_by_id(self.c(), org, id).await
+    }
+
+    async fn entity_in_scopes(&mut self, org: OrgId, id: EntityId) -> StoreResult<u64> {
+        access::entity_in_scopes(self.c(), org, id).await
     }
 
     async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {

@@ -71,6 +71,8 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                     StoreError::EmailTaken
                 } else if msg.contains("memberships.org_id") {
                     StoreError::AlreadyMember
+                } else if msg.contains(".name_key") || msg.contains("customers.external_id") {
+                    StoreError::NameTaken
                 } else {
                     StoreError::Duplicate
                 }

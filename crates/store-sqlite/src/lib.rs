@@ -5,6 +5,7 @@
 //! failing. Write transactions start with `BEGIN IMMEDIATE`, taking SQLite's single write
 //! lock up front, so a check made inside a transaction still holds at commit.
 
+mod access;
 mod convert;
 mod reads;
 mod sign_in;

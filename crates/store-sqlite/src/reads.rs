@@ -1,5 +1,6 @@
 //! Queries, on a plain connection or inside a transaction.
 
+use crate::access::{self, id_list};
 use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, permissions, time, uuid};
 use crate::{map_err, sign_in, SqliteConn};
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
-use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, StoreResult};
+use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, RoleUsage, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -63,6 +64,10 @@ pub(crate) fn membership(row: &SqliteRow) -> StoreResult<Membership> {
         identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, "identity_id")?)?),
         status: parse(MembershipStatus::parse(&get::<String>(row, "status")?))?,
         roles,
+        custom_roles: id_list(get(row, "custom_role_ids")?, RoleId::from_uuid)?,
+        groups: id_list(get(row, "group_ids")?, GroupId::from_uuid)?,
+        entity: opt_uuid(get(row, "entity_id")?)?.map(EntityId::from_uuid),
+        admin_scope: id_list(get(row, "admin_scope_ids")?, EntityId::from_uuid)?,
         created_at: time(get(row, "created_at")?)?,
         updated_at: time(get(row, "updated_at")?)?,
         removed_at: opt_time(get(row, "removed_at")?)?,
@@ -158,7 +163,11 @@ pub(crate) fn outbox(row: &SqliteRow) -> StoreResult<OutboxMessage> {
 }
 
 pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.*, \
-    (SELECT group_concat(r.role, ',') FROM membership_roles r WHERE r.membership_id = m.id) AS roles \
+    (SELECT group_concat(r.role, ',') FROM membership_roles r WHERE r.membership_id = m.id) AS roles, \
+    (SELECT group_concat(c.role_id, ',') FROM membership_custom_roles c WHERE c.membership_id = m.id) AS custom_role_ids, \
+    (SELECT group_concat(g.group_id, ',') FROM group_members g WHERE g.membership_id = m.id) AS group_ids, \
+    (SELECT e.entity_id FROM membership_entities e WHERE e.membership_id = m.id) AS entity_id, \
+    (SELECT group_concat(s.entity_id, ',') FROM admin_scopes s WHERE s.membership_id = m.id) AS admin_scope_ids \
     FROM memberships m";
 
 fn page_of<T>(mut items: Vec<T>, limit: u32, total: i64, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
@@ -290,7 +299,8 @@ impl Reads for SqliteConn {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM memberships m WHERE m.org_id = ?1 AND m.status = 'active' \
              AND EXISTS (SELECT 1 FROM membership_roles r \
-                         WHERE r.membership_id = m.id AND r.org_id = ?1 AND r.role = 'admin')",
+                         WHERE r.membership_id = m.id AND r.org_id = ?1 AND r.role = 'admin') \
+             AND NOT EXISTS (SELECT 1 FROM admin_scopes s WHERE s.membership_id = m.id)",
         )
         .bind(org.to_string())
         .fetch_one(self.c())
@@ -305,15 +315,36 @@ impl Reads for SqliteConn {
         filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        // ?1 org, ?2 folded search text, ?3 status, ?4 role.
+        // ?1 org, ?2 folded search text, ?3 status, ?4 role, ?7 custom role, ?8 group,
+        // ?9 entity, ?10 customer, ?11 a JSON array of entities (a scoped admin's reach).
         const MATCHES: &str = "m.org_id = ?1 AND m.status <> 'removed' \
             AND (?3 IS NULL OR m.status = ?3) \
             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM membership_roles r \
                  WHERE r.membership_id = m.id AND r.role = ?4)) \
+            AND (?7 IS NULL OR EXISTS (SELECT 1 FROM membership_custom_roles r \
+                 WHERE r.membership_id = m.id AND r.role_id = ?7)) \
+            AND (?8 IS NULL OR EXISTS (SELECT 1 FROM group_members g \
+                 WHERE g.membership_id = m.id AND g.group_id = ?8)) \
+            AND (?9 IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
+                 WHERE e.membership_id = m.id AND e.entity_id = ?9)) \
+            AND (?10 IS NULL OR EXISTS (SELECT 1 FROM customer_assignments a \
+                 WHERE a.membership_id = m.id AND a.customer_id = ?10)) \
+            AND (?11 IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
+                 WHERE e.membership_id = m.id AND e.entity_id IN (SELECT value FROM json_each(?11)))) \
             AND (?2 IS NULL OR instr(i.email_key, ?2) > 0 OR instr(coalesce(i.name_key, ''), ?2) > 0)";
         let q = filter.q.as_deref();
         let status = filter.status.map(|s| s.as_str());
         let role = filter.role.map(|r| r.as_str());
+        let custom_role = filter.custom_role.map(|r| r.to_string());
+        let group = filter.group.map(|g| g.to_string());
+        let entity = filter.entity.map(|e| e.to_string());
+        let customer = filter.customer.map(|c| c.to_string());
+        let within = filter
+            .within
+            .as_ref()
+            .map(|w| serde_json::to_string(&w.iter().map(|e| e.to_string()).collect::<Vec<_>>()))
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?;
         let total: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM memberships m JOIN identities i ON i.id = m.identity_id \
              WHERE {MATCHES}"
@@ -322,6 +353,13 @@ impl Reads for SqliteConn {
         .bind(q)
         .bind(status)
         .bind(role)
+        .bind(None::<String>)
+        .bind(None::<i64>)
+        .bind(custom_role.clone())
+        .bind(group.clone())
+        .bind(entity.clone())
+        .bind(customer.clone())
+        .bind(within.clone())
         .fetch_one(self.c())
         .await
         .map_err(map_err)?;
@@ -337,6 +375,11 @@ impl Reads for SqliteConn {
         .bind(role)
         .bind(page.after.map(|a| a.to_string()))
         .bind(i64::from(page.limit) + 1)
+        .bind(custom_role)
+        .bind(group)
+        .bind(entity)
+        .bind(customer)
+        .bind(within)
         .fetch_all(self.c())
         .await
         .map_err(map_err)?;
@@ -372,6 +415,49 @@ impl Reads for SqliteConn {
         .as_ref()
         .map(invitation)
         .transpose()
+    }
+
+    async fn custom_roles(&mut self, org: OrgId) -> StoreResult<Vec<CustomRole>> {
+        access::custom_roles(self.c(), org).await
+    }
+    async fn custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<Option<CustomRole>> {
+        access::custom_role_by_id(self.c(), org, id).await
+    }
+    async fn role_usage(&mut self, org: OrgId, id: RoleId) -> StoreResult<RoleUsage> {
+        access::role_usage(self.c(), org, id).await
+    }
+    async fn groups(&mut self, org: OrgId) -> StoreResult<Vec<Group>> {
+        access::groups(self.c(), org).await
+    }
+    async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>> {
+        access::group_by_id(self.c(), org, id).await
+    }
+    async fn list_customers(
+        &mut self,
+        org: OrgId,
+        assigned_to: Option<MembershipId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        access::list_customers(self.c(), org, assigned_to, page).await
+    }
+    async fn customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<Option<Customer>> {
+        access::customer_by_id(self.c(), org, id).await
+    }
+    async fn customer_assignments(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Vec<CustomerId>> {
+        access::customer_assignments(self.c(), org, membership).await
+    }
+    async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>> {
+        access::entities(self.c(), org).await
+    }
+    async fn entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<Option<Entity>> {
+        access::entity_by_id(self.c(), org, id).await
+    }
+    async fn entity_in_scopes(&mut self, org: OrgId, id: EntityId) -> StoreResult<u64> {
+        access::entity_in_scopes(self.c(), org, id).await
     }
 
     async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {

@@ -1,5 +1,6 @@
 //! Changes, inside a `BEGIN IMMEDIATE` transaction.
 
+use crate::access::{self, Link};
 use crate::convert::{ms, opt_ms, permissions_json};
 use crate::reads::outbox;
 use crate::{map_err, sign_in, Conn, SqliteConn};
@@ -201,6 +202,23 @@ impl Tx for SqliteConn {
             .await
             .map_err(map_err)?;
         }
+        let links: [(Link, Vec<uuid::Uuid>); 4] = [
+            (
+                Link::CustomRoles,
+                m.custom_roles.iter().map(|r| r.as_uuid()).collect(),
+            ),
+            (Link::Groups, m.groups.iter().map(|g| g.as_uuid()).collect()),
+            (Link::Entity, m.entity.iter().map(|e| e.as_uuid()).collect()),
+            (
+                Link::AdminScope,
+                m.admin_scope.iter().map(|e| e.as_uuid()).collect(),
+            ),
+        ];
+        for (link, ids) in links {
+            if !ids.is_empty() {
+                access::replace_links(self.c(), m.org_id, m.id, link, &ids, None).await?;
+            }
+        }
         Ok(())
     }
 
@@ -243,6 +261,94 @@ impl Tx for SqliteConn {
             .map_err(map_err)?;
         }
         Ok(true)
+    }
+
+    async fn set_membership_custom_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[RoleId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let ids: Vec<_> = roles.iter().map(|r| r.as_uuid()).collect();
+        access::replace_links(self.c(), org, id, Link::CustomRoles, &ids, Some(at)).await
+    }
+    async fn set_membership_groups(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        groups: &[GroupId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let ids: Vec<_> = groups.iter().map(|g| g.as_uuid()).collect();
+        access::replace_links(self.c(), org, id, Link::Groups, &ids, Some(at)).await
+    }
+    async fn set_membership_entity(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        entity: Option<EntityId>,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let ids: Vec<_> = entity.iter().map(|e| e.as_uuid()).collect();
+        access::replace_links(self.c(), org, id, Link::Entity, &ids, Some(at)).await
+    }
+    async fn set_admin_scope(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        entities: &[EntityId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let ids: Vec<_> = entities.iter().map(|e| e.as_uuid()).collect();
+        access::replace_links(self.c(), org, id, Link::AdminScope, &ids, Some(at)).await
+    }
+    async fn set_customer_assignments(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        customers: &[CustomerId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let ids: Vec<_> = customers.iter().map(|c| c.as_uuid()).collect();
+        access::replace_links(self.c(), org, id, Link::Customers, &ids, Some(at)).await
+    }
+
+    async fn insert_custom_role(&mut self, role: &CustomRole) -> StoreResult<()> {
+        access::insert_custom_role(self.c(), role).await
+    }
+    async fn update_custom_role(&mut self, role: &CustomRole) -> StoreResult<bool> {
+        access::update_custom_role(self.c(), role).await
+    }
+    async fn delete_custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<bool> {
+        access::delete_custom_role(self.c(), org, id).await
+    }
+    async fn insert_group(&mut self, group: &Group) -> StoreResult<()> {
+        access::insert_group(self.c(), group).await
+    }
+    async fn update_group(&mut self, group: &Group) -> StoreResult<bool> {
+        access::update_group(self.c(), group).await
+    }
+    async fn delete_group(&mut self, org: OrgId, id: GroupId) -> StoreResult<bool> {
+        access::delete_group(self.c(), org, id).await
+    }
+    async fn insert_customer(&mut self, customer: &Customer) -> StoreResult<()> {
+        access::insert_customer(self.c(), customer).await
+    }
+    async fn update_customer(&mut self, customer: &Customer) -> StoreResult<bool> {
+        access::update_customer(self.c(), customer).await
+    }
+    async fn delete_customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<bool> {
+        access::delete_customer(self.c(), org, id).await
+    }
+    async fn insert_entity(&mut self, entity: &Entity) -> StoreResult<()> {
+        access::insert_entity(self.c(), entity).await
+    }
+    async fn update_entity(&mut self, entity: &Entity) -> StoreResult<bool> {
+        access::update_entity(self.c(), entity).await
+    }
+    async fn delete_entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<bool> {
+        access::delete_entity(self.c(), org, id).await
     }
 
     async fn set_membership_status(

@@ -1,10 +1,12 @@
 //! The conformance cases. Each takes a fresh, migrated store.
 
+mod access;
 mod accounts;
 mod listing;
 mod members;
 mod sign_in;
 
+pub use access::*;
 pub use accounts::*;
 pub use listing::*;
 pub use members::*;
@@ -1183,6 +1185,7 @@ pub async fn concurrent_settings_changes_are_all_kept(store: S) {
                 let grant = {
                     let mut r = roster.store.reads().await.unwrap();
                     roster_core::access::require(
+                        &roster.catalog,
                         &mut *r,
                         &operator,
                         org.id,

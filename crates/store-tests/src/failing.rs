@@ -145,6 +145,48 @@ impl Reads for FailingTx {
     ) -> StoreResult<Option<Invitation>> {
         self.inner.latest_invitation_of(org, membership).await
     }
+    async fn custom_roles(&mut self, org: OrgId) -> StoreResult<Vec<CustomRole>> {
+        self.inner.custom_roles(org).await
+    }
+    async fn custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<Option<CustomRole>> {
+        self.inner.custom_role(org, id).await
+    }
+    async fn role_usage(&mut self, org: OrgId, id: RoleId) -> StoreResult<RoleUsage> {
+        self.inner.role_usage(org, id).await
+    }
+    async fn groups(&mut self, org: OrgId) -> StoreResult<Vec<Group>> {
+        self.inner.groups(org).await
+    }
+    async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>> {
+        self.inner.group(org, id).await
+    }
+    async fn list_customers(
+        &mut self,
+        org: OrgId,
+        assigned_to: Option<MembershipId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        self.inner.list_customers(org, assigned_to, page).await
+    }
+    async fn customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<Option<Customer>> {
+        self.inner.customer(org, id).await
+    }
+    async fn customer_assignments(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Vec<CustomerId>> {
+        self.inner.customer_assignments(org, membership).await
+    }
+    async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>> {
+        self.inner.entities(org).await
+    }
+    async fn entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<Option<Entity>> {
+        self.inner.entity(org, id).await
+    }
+    async fn entity_in_scopes(&mut self, org: OrgId, id: EntityId) -> StoreResult<u64> {
+        self.inner.entity_in_scopes(org, id).await
+    }
     async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {
         self.inner.last_sign_in_at(identity).await
     }
@@ -272,6 +314,91 @@ impl Tx for FailingTx {
     ) -> StoreResult<bool> {
         self.check(FailOn::SetMembershipRoles)?;
         self.inner.set_membership_roles(org, id, roles, at).await
+    }
+    async fn set_membership_custom_roles(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        roles: &[RoleId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_membership_custom_roles(org, id, roles, at)
+            .await
+    }
+    async fn set_membership_groups(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        groups: &[GroupId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.set_membership_groups(org, id, groups, at).await
+    }
+    async fn set_membership_entity(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        entity: Option<EntityId>,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.set_membership_entity(org, id, entity, at).await
+    }
+    async fn set_admin_scope(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        entities: &[EntityId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner.set_admin_scope(org, id, entities, at).await
+    }
+    async fn set_customer_assignments(
+        &mut self,
+        org: OrgId,
+        id: MembershipId,
+        customers: &[CustomerId],
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_customer_assignments(org, id, customers, at)
+            .await
+    }
+    async fn insert_custom_role(&mut self, role: &CustomRole) -> StoreResult<()> {
+        self.inner.insert_custom_role(role).await
+    }
+    async fn update_custom_role(&mut self, role: &CustomRole) -> StoreResult<bool> {
+        self.inner.update_custom_role(role).await
+    }
+    async fn delete_custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<bool> {
+        self.inner.delete_custom_role(org, id).await
+    }
+    async fn insert_group(&mut self, group: &Group) -> StoreResult<()> {
+        self.inner.insert_group(group).await
+    }
+    async fn update_group(&mut self, group: &Group) -> StoreResult<bool> {
+        self.inner.update_group(group).await
+    }
+    async fn delete_group(&mut self, org: OrgId, id: GroupId) -> StoreResult<bool> {
+        self.inner.delete_group(org, id).await
+    }
+    async fn insert_customer(&mut self, customer: &Customer) -> StoreResult<()> {
+        self.inner.insert_customer(customer).await
+    }
+    async fn update_customer(&mut self, customer: &Customer) -> StoreResult<bool> {
+        self.inner.update_customer(customer).await
+    }
+    async fn delete_customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<bool> {
+        self.inner.delete_customer(org, id).await
+    }
+    async fn insert_entity(&mut self, entity: &Entity) -> StoreResult<()> {
+        self.inner.insert_entity(entity).await
+    }
+    async fn update_entity(&mut self, entity: &Entity) -> StoreResult<bool> {
+        self.inner.update_entity(entity).await
+    }
+    async fn delete_entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<bool> {
+        self.inner.delete_entity(org, id).await
     }
     async fn set_membership_status(
         &mut self,

@@ -86,6 +86,12 @@ macro_rules! conformance_suite {
             members_are_searched_and_filtered,
             invitations_of_a_membership_are_found_and_revoked,
             last_sign_in_is_the_newest_success,
+            custom_roles_are_kept_per_organization,
+            membership_links_round_trip_and_stay_in_their_organization,
+            removed_members_count_for_nothing_and_deletes_take_their_links,
+            groups_customers_and_entities_are_listed_and_updated,
+            members_are_filtered_by_group_entity_customer_and_scope,
+            scoped_admins_are_not_counted_as_admins_of_the_organization,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

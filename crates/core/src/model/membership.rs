@@ -1,6 +1,6 @@
 use super::{BuiltinRole, UnknownValue};
 use crate::clock::Timestamp;
-use crate::ids::{IdentityId, MembershipId, OrgId};
+use crate::ids::{EntityId, GroupId, IdentityId, MembershipId, OrgId, RoleId};
 use serde::{Deserialize, Serialize};
 
 /// Where a membership stands. `Removed` is a tombstone: the row stays so history and the
@@ -81,8 +81,17 @@ pub struct Membership {
     pub org_id: OrgId,
     pub identity_id: IdentityId,
     pub status: MembershipStatus,
-    /// Sorted and without duplicates.
+    /// Built-in roles held directly. Sorted and without duplicates.
     pub roles: Vec<BuiltinRole>,
+    /// Custom roles held directly. Sorted and without duplicates.
+    pub custom_roles: Vec<RoleId>,
+    /// Groups the member is in. Sorted and without duplicates.
+    pub groups: Vec<GroupId>,
+    /// The member's entity, if any (seed 004).
+    pub entity: Option<EntityId>,
+    /// With Admin: the entities whose members this admin manages. Empty means the whole
+    /// organization. Sorted and without duplicates.
+    pub admin_scope: Vec<EntityId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub removed_at: Option<Timestamp>,
@@ -105,25 +114,43 @@ impl Membership {
             identity_id,
             status,
             roles,
+            custom_roles: Vec::new(),
+            groups: Vec::new(),
+            entity: None,
+            admin_scope: Vec::new(),
             created_at: now,
             updated_at: now,
             removed_at: None,
         }
     }
 
+    /// Holds the Admin role, scoped or not.
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&BuiltinRole::Admin)
+    }
+
+    /// An admin over the whole organization: the kind the last-admin rule keeps.
+    pub fn is_unscoped_admin(&self) -> bool {
+        self.is_admin() && self.admin_scope.is_empty()
+    }
+
+    /// An admin limited to the members of some entities (seed 004).
+    pub fn is_scoped_admin(&self) -> bool {
+        self.is_admin() && !self.admin_scope.is_empty()
     }
 
     /// Whether the person may use the organization: active, and holding a role other than
     /// Notifications (a Notifications-only member receives emails and nothing else).
     pub fn admits_person(&self) -> bool {
-        self.status.grants_access() && self.roles.iter().any(|r| *r != BuiltinRole::Notifications)
+        self.status.grants_access() && !self.is_notifications_only()
     }
 
-    /// Whether the membership holds only the Notifications role.
+    /// Whether the membership holds only the Notifications role (roles granted through
+    /// groups do not change that: such a member still only receives emails).
     pub fn is_notifications_only(&self) -> bool {
-        !self.roles.is_empty() && self.roles.iter().all(|r| *r == BuiltinRole::Notifications)
+        self.custom_roles.is_empty()
+            && !self.roles.is_empty()
+            && self.roles.iter().all(|r| *r == BuiltinRole::Notifications)
     }
 
     /// Everything the membership's roles allow, whatever its status.

@@ -3,6 +3,9 @@
 
 mod audit;
 mod credentials;
+mod custom_role;
+mod customer;
+mod group;
 mod identity;
 mod invitation;
 mod membership;
@@ -14,6 +17,9 @@ mod tokens;
 
 pub use audit::{Actor, AuditEvent, AuditQuery, AuditTarget};
 pub use credentials::{IdentityToken, TokenPurpose};
+pub use custom_role::CustomRole;
+pub use customer::{Customer, Entity};
+pub use group::Group;
 pub use identity::Identity;
 pub use invitation::{Invitation, InvitationState};
 pub use membership::{Membership, MembershipStatus, TransitionError};

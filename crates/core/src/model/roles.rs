@@ -55,7 +55,8 @@ impl BuiltinRole {
     }
 }
 
-/// Roster's own permission codes. Host-product codes arrive with the access-model work.
+/// Roster's own permission codes. Host products add theirs in `roster.toml`
+/// ([`crate::access::Catalog`]); a custom role may hold both kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Permission {
     #[serde(rename = "users.invite")]
@@ -80,6 +81,9 @@ pub enum Permission {
     TokensManage,
     #[serde(rename = "tasks.write")]
     TasksWrite,
+    /// Host products asking `POST .../check` whether a member may do something.
+    #[serde(rename = "access.check")]
+    AccessCheck,
 }
 
 impl Permission {
@@ -95,6 +99,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::TokensManage,
         Permission::TasksWrite,
+        Permission::AccessCheck,
     ];
 
     pub fn code(self) -> &'static str {
@@ -110,6 +115,7 @@ impl Permission {
             Permission::AuditRead => "audit.read",
             Permission::TokensManage => "tokens.manage",
             Permission::TasksWrite => "tasks.write",
+            Permission::AccessCheck => "access.check",
         }
     }
 

@@ -9,15 +9,17 @@
 //! caller's permissions there: an inviter never hands out more than they hold at that
 //! moment, and two invitations of one address cannot both create a membership.
 
+use super::assignments::{customers_to_assign, entity_to_set, groups_to_grant};
 use super::invitations::{issue_invitation, InvitationFor};
 use super::members::{
-    live_member, lock_holding, may_grant, may_manage, parse_roles, role_names, view, MemberError,
+    custom_roles_named, live_member, lock_holding, may_grant, may_grant_custom, may_manage,
+    parse_roles, role_names, view, Locked, MemberError,
 };
 use super::target;
 use crate::access::{Caller, OrgGrant};
 use crate::clock::seconds_until;
 use crate::email::Email;
-use crate::ids::MembershipId;
+use crate::ids::{CustomerId, EntityId, GroupId, MembershipId};
 use crate::model::{
     AuditEvent, Identity, Membership, MembershipStatus, Notice, OutboxMessage, Permission,
 };
@@ -38,7 +40,13 @@ pub struct InviteInput {
     /// Used only for a person Roster does not know yet; an existing identity keeps the name
     /// it has.
     pub name: Option<DisplayName>,
+    /// Built-in role names and custom role ids.
     pub roles: Vec<String>,
+    pub groups: Vec<GroupId>,
+    /// Assigned customers (seed 002); none means all of them for customer-scoped roles.
+    pub customers: Vec<CustomerId>,
+    /// The member's entity (seed 004); a scoped admin must give one of theirs.
+    pub entity: Option<EntityId>,
 }
 
 /// The member an invitation made.
@@ -89,8 +97,13 @@ impl Roster {
         let roles = parse_roles(&input.roles)?;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
-        may_grant(&locked, &roles)?;
+        let locked = lock_holding(self, &mut *tx, grant, caller, Permission::UsersInvite).await?;
+        may_grant(&locked, &roles.builtin)?;
+        let custom = custom_roles_named(&mut *tx, locked.org.id, &roles.custom).await?;
+        may_grant_custom(&locked, &custom)?;
+        let groups = groups_to_grant(&mut *tx, &locked, &input.groups, &[]).await?;
+        let customers = customers_to_assign(&mut *tx, locked.org.id, &input.customers).await?;
+        let entity = entity_to_set(&mut *tx, &locked, input.entity).await?;
         let org = &locked.org;
 
         // The identity is held until commit, and read again under that hold: an admin of
@@ -125,8 +138,17 @@ impl Roster {
         } else {
             MembershipStatus::Invited
         };
-        let membership = Membership::new(org.id, identity.id, status, roles, now);
+        let membership = Membership {
+            custom_roles: roles.custom,
+            groups,
+            entity,
+            ..Membership::new(org.id, identity.id, status, roles.builtin, now)
+        };
         tx.insert_membership(&membership).await?;
+        if !customers.is_empty() {
+            tx.set_customer_assignments(org.id, membership.id, &customers, now)
+                .await?;
+        }
         let inviter_name = inviter_name(&mut *tx, caller).await?;
 
         if granted_at_once {
@@ -189,8 +211,8 @@ impl Roster {
     ) -> Result<(), MemberError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
-        let pending = pending_member(&mut *tx, locked.org.id, member).await?;
+        let locked = lock_holding(self, &mut *tx, grant, caller, Permission::UsersInvite).await?;
+        let pending = pending_member(&mut *tx, &locked, member).await?;
         may_manage(&locked, &pending)?;
         if let Some(last) = tx.latest_invitation_of(locked.org.id, member).await? {
             let free_at = last.created_at + Duration::seconds(RESEND_COOLDOWN_SECONDS);
@@ -232,8 +254,8 @@ impl Roster {
     ) -> Result<(), MemberError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_holding(&mut *tx, grant, caller, Permission::UsersInvite).await?;
-        let pending = pending_member(&mut *tx, locked.org.id, member).await?;
+        let locked = lock_holding(self, &mut *tx, grant, caller, Permission::UsersInvite).await?;
+        let pending = pending_member(&mut *tx, &locked, member).await?;
         may_manage(&locked, &pending)?;
         let person = view(&mut *tx, locked.org.id, member).await?;
         let revoked = tx.revoke_invitations_of(locked.org.id, member, now).await?;
@@ -274,10 +296,10 @@ impl Roster {
 /// A member of the organization whose invitation is pending.
 async fn pending_member(
     tx: &mut dyn Tx,
-    org: crate::ids::OrgId,
+    locked: &Locked,
     member: MembershipId,
 ) -> Result<Membership, MemberError> {
-    let m = live_member(tx, org, member).await?;
+    let m = live_member(tx, locked, member).await?;
     if m.status != MembershipStatus::Invited {
         return Err(MemberError::NotPending);
     }

@@ -14,12 +14,12 @@
 use super::account::{issue_email_change, EmailChangeFor, EMAIL_CHANGE_TOKEN_PREFIX};
 use super::invitations::{issue_invitation, InvitationFor};
 use super::target;
-use crate::access::{held_permissions, Caller, OrgGrant, OrgView};
+use crate::access::{self, Caller, MemberScope, OrgGrant, OrgView, PermissionCode};
 use crate::clock::Timestamp;
 use crate::email::Email;
-use crate::ids::{MembershipId, OrgId};
+use crate::ids::{MembershipId, OrgId, RoleId};
 use crate::model::{
-    Actor, AuditEvent, BuiltinRole, Membership, MembershipStatus, Notice, Organization,
+    Actor, AuditEvent, BuiltinRole, CustomRole, Membership, MembershipStatus, Notice, Organization,
     OutboxMessage, Permission,
 };
 use crate::names::DisplayName;
@@ -29,6 +29,7 @@ use crate::store::{MemberView, StoreError, Tx};
 use serde_json::json;
 use std::collections::BTreeSet;
 
+/// What a change to members or to the access model can refuse.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
     /// No such member in this organization (or removed), or the caller may not see it.
@@ -69,6 +70,27 @@ pub enum MemberError {
     /// Likewise for the name: it is the person's across all their organizations.
     #[error("this person's name is managed by them, not by this organization")]
     NameNotManaged,
+    /// A group, customer or entity that is not the organization's.
+    #[error("no {what} {id} in this organization")]
+    UnknownReference { what: &'static str, id: String },
+    /// A role, group, customer or entity of this name (or customer external id) exists.
+    #[error("a {what} with this name exists")]
+    NameTaken { what: &'static str },
+    /// Deleting a role, customer or entity something still uses.
+    #[error("the {what} is in use: {detail}")]
+    InUse { what: &'static str, detail: String },
+    /// A value that breaks a rule of its field.
+    #[error("{0}")]
+    Invalid(String),
+    /// A permission code that is not in the catalog.
+    #[error("{0}")]
+    UnknownPermission(String),
+    /// A role given permissions its author does not hold.
+    #[error("you cannot give a role permissions you do not hold: {0}")]
+    BeyondOwn(String),
+    /// A scoped admin acting beyond their entities.
+    #[error("this is outside your admin scope")]
+    OutsideScope,
     #[error(transparent)]
     Random(#[from] crate::secrets::RandomError),
     #[error(transparent)]
@@ -92,67 +114,122 @@ pub(crate) fn holds_admin(held: &BTreeSet<Permission>) -> bool {
         .all(|p| held.contains(p))
 }
 
-/// Parses a set of role names: at least one, each a built-in role.
-pub fn parse_roles(names: &[String]) -> Result<Vec<BuiltinRole>, MemberError> {
+/// Roles as a request names them: built-in role names and custom role ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleNames {
+    /// Sorted, without duplicates.
+    pub builtin: Vec<BuiltinRole>,
+    /// Sorted, without duplicates; not yet checked against the organization.
+    pub custom: Vec<RoleId>,
+}
+
+/// Parses a set of roles: at least one, each a built-in role name or a custom role's id.
+pub fn parse_roles(names: &[String]) -> Result<RoleNames, MemberError> {
     if names.is_empty() {
         return Err(MemberError::InvalidRole(
-            "give the member at least one role: admin, user, marketing or notifications".into(),
+            "give the member at least one role: admin, user, marketing, notifications or a custom role's id".into(),
         ));
     }
-    let mut roles = BTreeSet::new();
+    let mut builtin = BTreeSet::new();
+    let mut custom = BTreeSet::new();
     let mut unknown = Vec::new();
     for name in names {
-        match BuiltinRole::parse(name) {
-            Ok(r) => {
-                roles.insert(r);
-            }
-            Err(_) => unknown.push(name.as_str()),
+        if let Ok(r) = BuiltinRole::parse(name) {
+            builtin.insert(r);
+        } else if let Ok(id) = name.parse::<RoleId>() {
+            custom.insert(id);
+        } else {
+            unknown.push(name.as_str());
         }
     }
     if !unknown.is_empty() {
         return Err(MemberError::InvalidRole(format!(
-            "unknown role(s): {}; expected admin, user, marketing or notifications",
+            "unknown role(s): {}; expected admin, user, marketing, notifications or a custom role's id",
             unknown.join(", ")
         )));
     }
-    Ok(roles.into_iter().collect())
+    Ok(RoleNames {
+        builtin: builtin.into_iter().collect(),
+        custom: custom.into_iter().collect(),
+    })
+}
+
+/// The organization's custom roles named by `ids`; an id that is not one of them is
+/// refused.
+pub(crate) async fn custom_roles_named(
+    tx: &mut dyn Tx,
+    org: OrgId,
+    ids: &[RoleId],
+) -> Result<Vec<CustomRole>, MemberError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = tx.custom_roles(org).await?;
+    ids.iter()
+        .map(|id| {
+            all.iter().find(|r| r.id == *id).cloned().ok_or_else(|| {
+                MemberError::InvalidRole(format!("no custom role {id} in this organization"))
+            })
+        })
+        .collect()
 }
 
 /// The organization held for this transaction, and what the caller holds in it now.
 pub(crate) struct Locked {
     pub org: Organization,
     pub held: BTreeSet<Permission>,
+    /// Every code held (host products' included); `None` for an operator.
+    pub codes: Option<BTreeSet<PermissionCode>>,
+    /// The members the caller reaches.
+    pub scope: MemberScope,
+}
+
+impl Locked {
+    fn holds_codes<'a>(&self, mut codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
+        match &self.codes {
+            None => true,
+            Some(held) => codes.all(|c| held.contains(c)),
+        }
+    }
 }
 
 /// Takes the organization's lock, then re-reads the caller's permissions under it: a
 /// caller demoted, deactivated or removed by a change that committed first holds what
 /// that change left them.
 pub(crate) async fn lock_org(
+    roster: &Roster,
     tx: &mut dyn Tx,
     org: OrgId,
     caller: &Caller,
 ) -> Result<Locked, MemberError> {
     // First, before any count or check: this is what serialises the last-admin rule.
     let org = tx.org_for_update(org).await?.ok_or(MemberError::NotFound)?;
-    let held = held_permissions(tx, caller, org.id)
+    let held = access::held(&roster.catalog, tx, caller, org.id)
         .await?
         .ok_or(MemberError::NotFound)?;
-    Ok(Locked { org, held })
+    Ok(Locked {
+        org,
+        held: held.permissions,
+        codes: held.codes,
+        scope: held.scope,
+    })
 }
 
 /// The lock plus a manager's checks: `users.manage` now, and the grant was made for this
 /// caller.
-async fn lock_as_manager(
+pub(crate) async fn lock_as_manager(
+    roster: &Roster,
     tx: &mut dyn Tx,
     grant: &OrgGrant,
     caller: &Caller,
 ) -> Result<Locked, MemberError> {
-    lock_holding(tx, grant, caller, Permission::UsersManage).await
+    lock_holding(roster, tx, grant, caller, Permission::UsersManage).await
 }
 
 /// The lock plus the checks of a grant for `permission`: it was made for this permission
 /// and this caller, and the caller still holds the permission under the lock.
 pub(crate) async fn lock_holding(
+    roster: &Roster,
     tx: &mut dyn Tx,
     grant: &OrgGrant,
     caller: &Caller,
@@ -161,7 +238,7 @@ pub(crate) async fn lock_holding(
     if grant.permission() != permission || grant.actor() != caller.actor() {
         return Err(MemberError::Forbidden);
     }
-    let locked = lock_org(tx, grant.org_id(), caller).await?;
+    let locked = lock_org(roster, tx, grant.org_id(), caller).await?;
     if !locked.held.contains(&permission) {
         return Err(MemberError::Forbidden);
     }
@@ -169,7 +246,8 @@ pub(crate) async fn lock_holding(
 }
 
 /// Refuses roles the caller could not hand out: every permission of each role in `granted`
-/// must be one the caller holds (so Admin takes an admin or an operator).
+/// must be one the caller holds (so Admin takes an admin of the whole organization, or an
+/// operator).
 pub(crate) fn may_grant<'a>(
     locked: &Locked,
     granted: impl IntoIterator<Item = &'a BuiltinRole>,
@@ -182,21 +260,36 @@ pub(crate) fn may_grant<'a>(
     Ok(())
 }
 
-/// A member of the organization that is not removed.
+/// The same for custom roles: each of their codes, host products' included.
+pub(crate) fn may_grant_custom<'a>(
+    locked: &Locked,
+    granted: impl IntoIterator<Item = &'a CustomRole>,
+) -> Result<(), MemberError> {
+    for role in granted {
+        if !locked.holds_codes(role.permissions.iter()) {
+            return Err(MemberError::Forbidden);
+        }
+    }
+    Ok(())
+}
+
+/// A member of the organization that is not removed and that the caller reaches; outside
+/// a scoped admin's entities a member is answered as absent.
 pub(crate) async fn live_member(
     tx: &mut dyn Tx,
-    org: OrgId,
+    locked: &Locked,
     id: MembershipId,
 ) -> Result<Membership, MemberError> {
-    tx.membership(org, id)
+    tx.membership(locked.org.id, id)
         .await?
-        .filter(|m| m.status != MembershipStatus::Removed)
+        .filter(|m| m.status != MembershipStatus::Removed && locked.scope.admits(m))
         .ok_or(MemberError::NotFound)
 }
 
-/// Managing an admin (any change to their standing or roles) takes an admin.
+/// Managing an admin (any change to their standing or roles) takes an admin of the whole
+/// organization: a scoped admin manages the other members of their entities.
 pub(crate) fn may_manage(locked: &Locked, target: &Membership) -> Result<(), MemberError> {
-    if target.is_admin() && !holds_admin(&locked.held) {
+    if target.is_admin() && !(holds_admin(&locked.held) && locked.scope.is_all()) {
         return Err(MemberError::Forbidden);
     }
     Ok(())
@@ -204,12 +297,12 @@ pub(crate) fn may_manage(locked: &Locked, target: &Membership) -> Result<(), Mem
 
 /// Refuses a change after which `before` would no longer be an active admin when it is the
 /// organization's last one. Must run under [`lock_org`].
-async fn keep_an_admin(
+pub(crate) async fn keep_an_admin(
     tx: &mut dyn Tx,
     before: &Membership,
     still_active_admin: bool,
 ) -> Result<(), MemberError> {
-    let is_active_admin = before.status == MembershipStatus::Active && before.is_admin();
+    let is_active_admin = before.status == MembershipStatus::Active && before.is_unscoped_admin();
     if is_active_admin && !still_active_admin && tx.count_active_admins(before.org_id).await? <= 1 {
         return Err(MemberError::LastAdmin);
     }
@@ -375,8 +468,8 @@ impl Roster {
     ) -> Result<MemberView, MemberError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
-        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, &locked, member).await?;
         may_manage(&locked, &before)?;
         // Activation is only the way back from deactivation: a pending invitation becomes
         // active when the person accepts it, never on an admin's word.
@@ -406,8 +499,8 @@ impl Roster {
     ) -> Result<(), MemberError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
-        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, &locked, member).await?;
         may_manage(&locked, &before)?;
         let left = caller.identity() == Some(before.identity_id)
             && matches!(caller, Caller::Person { .. });
@@ -424,7 +517,7 @@ impl Roster {
         };
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_org(&mut *tx, view.org_id(), caller).await?;
+        let locked = lock_org(self, &mut *tx, view.org_id(), caller).await?;
         let before = tx
             .membership_of(locked.org.id, *identity_id)
             .await?
@@ -434,9 +527,10 @@ impl Roster {
         Ok(())
     }
 
-    /// Replaces the member's built-in roles. A caller never grants a role whose permissions
-    /// they do not all hold (so Admin takes an admin or an operator), never changes an
-    /// admin's roles without being one, and never takes Admin from the last active admin.
+    /// Replaces the member's roles, built-in and custom. A caller never grants a role whose
+    /// permissions they do not all hold (so Admin takes an admin of the whole organization
+    /// or an operator), never changes an admin's roles without being one, and never takes
+    /// Admin from the last active admin.
     pub async fn set_member_roles(
         &self,
         grant: &OrgGrant,
@@ -447,17 +541,35 @@ impl Roster {
         let roles = parse_roles(roles)?;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
-        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, &locked, member).await?;
         may_manage(&locked, &before)?;
-        may_grant(&locked, roles.iter().filter(|r| !before.roles.contains(r)))?;
-        if roles == before.roles {
+        let custom = custom_roles_named(&mut *tx, locked.org.id, &roles.custom).await?;
+        may_grant(
+            &locked,
+            roles.builtin.iter().filter(|r| !before.roles.contains(r)),
+        )?;
+        may_grant_custom(
+            &locked,
+            custom
+                .iter()
+                .filter(|r| !before.custom_roles.contains(&r.id)),
+        )?;
+        if roles.builtin == before.roles && roles.custom == before.custom_roles {
             return view(&mut *tx, locked.org.id, member).await;
         }
-        keep_an_admin(&mut *tx, &before, roles.contains(&BuiltinRole::Admin)).await?;
+        keep_an_admin(
+            &mut *tx,
+            &before,
+            roles.builtin.contains(&BuiltinRole::Admin),
+        )
+        .await?;
         if !tx
-            .set_membership_roles(locked.org.id, member, &roles, now)
+            .set_membership_roles(locked.org.id, member, &roles.builtin, now)
             .await?
+            || !tx
+                .set_membership_custom_roles(locked.org.id, member, &roles.custom, now)
+                .await?
         {
             return Err(MemberError::NotFound);
         }
@@ -470,7 +582,8 @@ impl Roster {
             json!({
                 "email": after.email.as_str(),
                 "status": before.status.as_str(),
-                "roles": { "from": role_names(&before.roles), "to": role_names(&roles) },
+                "roles": { "from": role_names(&before.roles), "to": role_names(&roles.builtin) },
+                "custom_roles": { "from": before.custom_roles, "to": roles.custom },
             }),
             now,
         ))
@@ -500,6 +613,8 @@ pub struct MemberDetail {
     /// The pending link's expiry, while the member is *Invite pending*.
     pub invitation_expires_at: Option<Timestamp>,
     pub last_sign_in_at: Option<Timestamp>,
+    /// The customers assigned to the member in this organization (seed 002).
+    pub customers: Vec<crate::ids::CustomerId>,
 }
 
 /// What an edit did.
@@ -529,8 +644,8 @@ impl Roster {
     ) -> Result<Edited, MemberError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let locked = lock_as_manager(&mut *tx, grant, caller).await?;
-        let before = live_member(&mut *tx, locked.org.id, member).await?;
+        let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
+        let before = live_member(&mut *tx, &locked, member).await?;
         may_manage(&locked, &before)?;
         // Held until commit: an invitation into another organization that found this
         // identity by its address waits for this change, then sees it (and the other way
@@ -657,7 +772,7 @@ impl Roster {
         let Some(membership) = reads
             .membership(view.org_id(), id)
             .await?
-            .filter(|m| m.status != MembershipStatus::Removed)
+            .filter(|m| m.status != MembershipStatus::Removed && view.scope().admits(m))
         else {
             return Ok(None);
         };
@@ -666,6 +781,7 @@ impl Roster {
         };
         let invitation = reads.latest_invitation_of(view.org_id(), id).await?;
         let last_sign_in_at = reads.last_sign_in_at(identity.id).await?;
+        let customers = reads.customer_assignments(view.org_id(), id).await?;
         let pending = membership.status == MembershipStatus::Invited;
         let invited_by_name = match invitation.as_ref().map(|i| i.invited_by) {
             Some(Actor::Identity(inviter)) => {
@@ -682,6 +798,7 @@ impl Roster {
                 .filter(|_| pending)
                 .map(|i| i.expires_at),
             last_sign_in_at,
+            customers,
             member: MemberView {
                 membership,
                 email: identity.email,
@@ -700,11 +817,17 @@ mod tests {
     }
 
     #[test]
-    fn roles_parse_into_a_sorted_set_of_built_ins() {
+    fn roles_parse_into_sorted_sets_of_built_ins_and_custom_ids() {
         assert_eq!(
-            parse_roles(&names(&["user", "admin", "user"])).unwrap(),
+            parse_roles(&names(&["user", "admin", "user"]))
+                .unwrap()
+                .builtin,
             vec![BuiltinRole::Admin, BuiltinRole::User]
         );
+        let id = RoleId::new();
+        let parsed = parse_roles(&[id.to_string(), "user".into()]).unwrap();
+        assert_eq!(parsed.custom, vec![id]);
+        assert_eq!(parsed.builtin, vec![BuiltinRole::User]);
         for bad in [names(&[]), names(&["root"]), names(&["user", "Admin"])] {
             assert!(
                 matches!(parse_roles(&bad), Err(MemberError::InvalidRole(_))),

@@ -1,7 +1,10 @@
 //! Use cases, one module per feature. Each changes state in one store transaction that
 //! also holds its audit event and outbox emails.
 
+pub mod access_admin;
 pub mod account;
+pub mod assignments;
+pub mod checks;
 pub mod invitations;
 pub mod inviting;
 pub mod members;

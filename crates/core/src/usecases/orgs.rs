@@ -143,10 +143,15 @@ impl Roster {
         filter: &crate::store::MemberFilter,
         page: PageRequest,
     ) -> Result<Page<crate::store::MemberView>, StoreError> {
+        let mut filter = filter.clone();
+        // A scoped admin's list holds only the members of their entities, totals included.
+        if let crate::access::MemberScope::Entities(mine) = view.scope() {
+            filter.within = Some(mine.iter().copied().collect());
+        }
         self.store
             .reads()
             .await?
-            .list_members(view.org_id(), filter, page)
+            .list_members(view.org_id(), &filter, page)
             .await
     }
 
@@ -162,6 +167,7 @@ impl Roster {
             .membership(view.org_id(), id)
             .await?
             .filter(|m| m.status != crate::model::MembershipStatus::Removed)
+            .filter(|m| view.scope().admits(m))
         else {
             return Ok(None);
         };

@@ -299,7 +299,7 @@ impl Roster {
         let membership = tx
             .membership(grant.org_id(), member)
             .await?
-            .filter(|m| m.status != MembershipStatus::Removed)
+            .filter(|m| m.status != MembershipStatus::Removed && grant.scope().admits(m))
             .ok_or(AdminResetError::NotFound)?;
         if membership.status != MembershipStatus::Active {
             return Err(AdminResetError::NotActive);

@@ -378,7 +378,7 @@ impl Roster {
         let Some(membership) = reads
             .membership(grant.org_id(), member)
             .await?
-            .filter(|m| m.status != MembershipStatus::Removed)
+            .filter(|m| m.status != MembershipStatus::Removed && grant.scope().admits(m))
         else {
             return Ok(None);
         };

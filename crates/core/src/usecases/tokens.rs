@@ -124,7 +124,7 @@ impl Roster {
                     created_by: token.created_by,
                     permissions: token.permissions.iter().copied().collect(),
                 };
-                if held_permissions(&mut *reads, &caller, org_id)
+                if held_permissions(&self.catalog, &mut *reads, &caller, org_id)
                     .await?
                     .is_none()
                 {
@@ -205,7 +205,7 @@ impl Roster {
         };
         let mut tx = self.store.begin().await?;
         // Checked inside the transaction, so a demotion that commits first is seen.
-        let held = held_permissions(&mut *tx, caller, grant.org_id())
+        let held = held_permissions(&self.catalog, &mut *tx, caller, grant.org_id())
             .await?
             .ok_or(OrgTokenError::NotFound)?;
         if !permissions.is_subset(&held) {

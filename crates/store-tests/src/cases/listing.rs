@@ -130,6 +130,7 @@ pub async fn members_are_searched_and_filtered(store: S) {
         q: Some(search_key("example.com")),
         status: Some(Active),
         role: Some(User),
+        ..Default::default()
     };
     assert_eq!(
         emails(&r.list_members(a.id, &both, all).await.unwrap()),

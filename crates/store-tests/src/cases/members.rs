@@ -112,9 +112,15 @@ fn operator() -> Caller {
 
 async fn manage(store: &dyn Store, caller: &Caller, org: OrgId) -> access::OrgGrant {
     let mut reads = store.reads().await.unwrap();
-    access::require(&mut *reads, caller, org, Permission::UsersManage)
-        .await
-        .unwrap()
+    access::require(
+        &access::Catalog::roster_only(),
+        &mut *reads,
+        caller,
+        org,
+        Permission::UsersManage,
+    )
+    .await
+    .unwrap()
 }
 
 /// Two changes at once, each of which alone is fine but which together would leave no

@@ -374,8 +374,16 @@ pub struct MemberBody {
     pub name: Option<String>,
     /// `invited`, `active` or `deactivated`.
     pub status: String,
-    /// Built-in roles: `admin`, `user`, `marketing`, `notifications`.
+    /// Built-in role names (`admin`, `user`, `marketing`, `notifications`), then the ids
+    /// of custom roles; what `PUT .../roles` takes.
     pub roles: Vec<String>,
+    /// Ids of the groups the member is in.
+    pub groups: Vec<Uuid>,
+    /// The member's entity.
+    pub entity: Option<Uuid>,
+    /// For an admin: the entities whose members they manage; empty for the whole
+    /// organization.
+    pub admin_scope: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -389,7 +397,15 @@ impl From<&roster_core::store::MemberView> for MemberBody {
             email: v.email.to_string(),
             name: v.name.clone(),
             status: m.status.as_str().to_owned(),
-            roles: m.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            roles: m
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .chain(m.custom_roles.iter().map(|r| r.to_string()))
+                .collect(),
+            groups: m.groups.iter().map(|g| g.as_uuid()).collect(),
+            entity: m.entity.map(|e| e.as_uuid()),
+            admin_scope: m.admin_scope.iter().map(|e| e.as_uuid()).collect(),
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -408,8 +424,38 @@ pub struct MemberList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolesBody {
-    /// At least one of `admin`, `user`, `marketing`, `notifications`.
+    /// At least one: `admin`, `user`, `marketing`, `notifications`, or a custom role's id.
     pub roles: Vec<String>,
+}
+
+/// The groups a member is in, replaced as a whole.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsBody {
+    pub groups: Vec<Uuid>,
+}
+
+/// The customers assigned to a member, replaced as a whole (*Confirm selection*); none
+/// means all customers for customer-scoped roles.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomersBody {
+    pub customers: Vec<Uuid>,
+}
+
+/// A member's entity; null clears it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntityBody {
+    pub entity: Option<Uuid>,
+}
+
+/// An admin's scope: the entities whose members they manage; empty for the whole
+/// organization.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminScopeBody {
+    pub entities: Vec<Uuid>,
 }
 
 /// Which members to list, and which page.
@@ -424,8 +470,14 @@ pub struct MemberListParams {
     pub q: Option<String>,
     /// `invited`, `active` or `deactivated`.
     pub status: Option<String>,
-    /// A built-in role: `admin`, `user`, `marketing` or `notifications`.
+    /// A built-in role (`admin`, `user`, `marketing`, `notifications`) or a custom role's id.
     pub role: Option<String>,
+    /// A group's id.
+    pub group: Option<String>,
+    /// An entity's id.
+    pub entity: Option<String>,
+    /// A customer's id: members it is assigned to.
+    pub customer: Option<String>,
 }
 
 /// Who to invite. Roles are applied unchanged when the invitation is accepted.
@@ -435,8 +487,16 @@ pub struct InviteBody {
     pub email: String,
     /// For a person Roster does not know yet; an existing account keeps its own name.
     pub name: Option<String>,
-    /// At least one of `admin`, `user`, `marketing`, `notifications`.
+    /// At least one: `admin`, `user`, `marketing`, `notifications`, or a custom role's id.
     pub roles: Vec<String>,
+    /// Ids of groups to put the member in.
+    #[serde(default)]
+    pub groups: Vec<Uuid>,
+    /// Ids of customers to assign (seed 002); none means all of them.
+    #[serde(default)]
+    pub customers: Vec<Uuid>,
+    /// The member's entity (seed 004). A scoped admin must give one of theirs.
+    pub entity: Option<Uuid>,
 }
 
 /// Changes to a member; absent fields stay as they are.
@@ -467,6 +527,10 @@ pub struct MemberDetailBody {
     /// When the pending link stops working; null unless the member is `invited`.
     pub invitation_expires_at: Option<DateTime<Utc>>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// The customers assigned in this organization; empty means all of them for
+    /// customer-scoped roles.
+    pub customers: Vec<Uuid>,
+    pub customer_count: usize,
 }
 
 impl From<&roster_core::usecases::members::MemberDetail> for MemberDetailBody {
@@ -481,6 +545,8 @@ impl From<&roster_core::usecases::members::MemberDetail> for MemberDetailBody {
             }),
             invitation_expires_at: d.invitation_expires_at,
             last_sign_in_at: d.last_sign_in_at,
+            customers: d.customers.iter().map(|c| c.as_uuid()).collect(),
+            customer_count: d.customers.len(),
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use roster_core::email::Email;
+use roster_core::ids::{CustomerId, EntityId, GroupId};
 use roster_core::model::Permission;
 use roster_core::names::DisplayName;
 use roster_core::usecases::inviting::InviteInput;
@@ -24,9 +25,9 @@ use roster_core::usecases::inviting::InviteInput;
     params(("org" = String, Path, description = "organization id or slug")),
     responses(
         (status = 201, description = "the new member: `invited`, or `active` for an existing account", body = MemberBody),
-        (status = 400, description = "`invalid_email`, `invalid_name`, `invalid_role`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_email`, `invalid_name`, `invalid_role`, `unknown_group`, `unknown_customer`, `unknown_entity`, `malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`forbidden` (needs `users.invite`, and every permission of the roles given), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` (needs `users.invite`, and every permission of the roles and groups given), `outside_admin_scope` (a scoped admin inviting outside their entities), `csrf_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_member`: active or deactivated already; `invitation_pending`: use resend", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
@@ -49,6 +50,13 @@ pub async fn invite(
             .transpose()
             .map_err(|e| ApiError::bad_request("invalid_name", e.to_string()))?,
         roles: body.roles,
+        groups: body.groups.into_iter().map(GroupId::from_uuid).collect(),
+        customers: body
+            .customers
+            .into_iter()
+            .map(CustomerId::from_uuid)
+            .collect(),
+        entity: body.entity.map(EntityId::from_uuid),
     };
     let invited = state
         .roster

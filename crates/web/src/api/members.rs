@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use roster_core::access::{self, Caller, OrgView};
 use roster_core::email::Email;
-use roster_core::ids::MembershipId;
+use roster_core::ids::{CustomerId, EntityId, GroupId, MembershipId, RoleId};
 use roster_core::model::{BuiltinRole, MembershipStatus, Permission};
 use roster_core::names::{search_key, DisplayName};
 use roster_core::store::MemberFilter;
@@ -131,7 +131,7 @@ pub(super) async fn org_view(
     let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(access::view_org(&mut *reads, &authed.caller, found.id).await?)
+    Ok(access::view_org(&state.roster.catalog, &mut *reads, &authed.caller, found.id).await?)
 }
 
 pub(super) fn member_error(e: MemberError) -> ApiError {
@@ -158,6 +158,54 @@ pub(super) fn member_error(e: MemberError) -> ApiError {
             },
         ),
         MemberError::InvalidRole(detail) => ApiError::bad_request("invalid_role", detail),
+        MemberError::UnknownReference { what, id } => ApiError::bad_request(
+            match what {
+                "group" => "unknown_group",
+                "customer" => "unknown_customer",
+                _ => "unknown_entity",
+            },
+            format!("There is no {what} {id} in this organization; nothing was changed."),
+        ),
+        MemberError::OutsideScope => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "outside_admin_scope",
+            "Your admin scope covers only some entities: choose one of them for this member.",
+        ),
+        MemberError::NameTaken { what } => ApiError::new(
+            StatusCode::CONFLICT,
+            match what {
+                "role" => "role_name_taken",
+                "group" => "group_name_taken",
+                "customer" => "customer_external_id_taken",
+                _ => "entity_name_taken",
+            },
+            match what {
+                "customer" => {
+                    "Another customer of this organization has this external id.".to_owned()
+                }
+                "role" => "Another role of this organization (or a built-in role) has this name."
+                    .to_owned(),
+                _ => format!("Another {what} of this organization has this name."),
+            },
+        ),
+        MemberError::InUse { what, detail } => ApiError::new(
+            StatusCode::CONFLICT,
+            match what {
+                "role" => "role_in_use",
+                "customer" => "customer_in_use",
+                _ => "entity_in_use",
+            },
+            format!("The {what} is still in use: {detail}. Nothing was deleted."),
+        ),
+        MemberError::Invalid(detail) => ApiError::bad_request("invalid_body", detail),
+        MemberError::UnknownPermission(detail) => {
+            ApiError::bad_request("unknown_permission", detail)
+        }
+        MemberError::BeyondOwn(codes) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("You cannot give a role permissions you do not hold yourself: {codes}."),
+        ),
         MemberError::LastAdmin => ApiError::new(
             StatusCode::CONFLICT,
             "last_admin",
@@ -407,13 +455,36 @@ fn member_filter(params: &MemberListParams) -> Result<MemberFilter, ApiError> {
             Ok(status) => Some(status),
         },
     };
-    let role = params
-        .role
-        .as_deref()
-        .map(BuiltinRole::parse)
+    let (role, custom_role) = match params.role.as_deref() {
+        None => (None, None),
+        Some(r) => match (BuiltinRole::parse(r), r.parse::<RoleId>()) {
+            (Ok(role), _) => (Some(role), None),
+            (_, Ok(id)) => (None, Some(id)),
+            _ => {
+                return Err(invalid(
+                    "role is admin, user, marketing, notifications or a custom role's id.".into(),
+                ))
+            }
+        },
+    };
+    fn id<T: std::str::FromStr>(v: Option<&str>, name: &str) -> Result<Option<T>, ApiError> {
+        v.map(|s| {
+            s.parse::<T>().map_err(|_| {
+                ApiError::bad_request("invalid_query", format!("{name} is an id (a UUID)."))
+            })
+        })
         .transpose()
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok(MemberFilter { q, status, role })
+    }
+    Ok(MemberFilter {
+        q,
+        status,
+        role,
+        custom_role,
+        group: id::<GroupId>(params.group.as_deref(), "group")?,
+        entity: id::<EntityId>(params.entity.as_deref(), "entity")?,
+        customer: id::<CustomerId>(params.customer.as_deref(), "customer")?,
+        within: None,
+    })
 }
 
 /// One member, with the invitation that brought them and their last sign-in. Every member
@@ -455,6 +526,7 @@ pub async fn get(
     if !own {
         let mut reads = state.roster.store.reads().await?;
         let manages = access::require(
+            &state.roster.catalog,
             &mut *reads,
             &authed.caller,
             view.org_id(),

@@ -2,6 +2,8 @@
 //! its path, method and schema from the handler's `#[utoipa::path]`: a route cannot exist
 //! without being documented, and the document cannot list a route that does not exist.
 
+mod access;
+mod assignments;
 pub(crate) mod auth;
 pub mod bodies;
 mod health;
@@ -74,6 +76,37 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inviting::cancel))
         .routes(routes!(members::list))
         .routes(routes!(members::set_roles))
+        .routes(routes!(assignments::set_groups))
+        .routes(routes!(assignments::set_customers))
+        .routes(routes!(assignments::set_entity))
+        .routes(routes!(assignments::set_admin_scope))
+        .routes(routes!(access::permissions))
+        .routes(routes!(access::list_roles, access::create_role))
+        .routes(routes!(
+            access::get_role,
+            access::update_role,
+            access::delete_role
+        ))
+        .routes(routes!(access::list_groups, access::create_group))
+        .routes(routes!(
+            access::get_group,
+            access::update_group,
+            access::delete_group
+        ))
+        .routes(routes!(access::list_customers, access::create_customer))
+        .routes(routes!(
+            access::get_customer,
+            access::update_customer,
+            access::delete_customer
+        ))
+        .routes(routes!(access::list_entities, access::create_entity))
+        .routes(routes!(
+            access::get_entity,
+            access::update_entity,
+            access::delete_entity
+        ))
+        .routes(routes!(access::check))
+        .routes(routes!(access::explain))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(invitations::describe))

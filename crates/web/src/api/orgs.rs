@@ -23,7 +23,7 @@ pub(crate) async fn visible_org(
     let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    access::view_org(&mut *reads, &authed.caller, found.id).await?;
+    access::view_org(&state.roster.catalog, &mut *reads, &authed.caller, found.id).await?;
     Ok(found)
 }
 
@@ -39,7 +39,14 @@ pub(crate) async fn org_grant(
     let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(access::require(&mut *reads, &authed.caller, found.id, permission).await?)
+    Ok(access::require(
+        &state.roster.catalog,
+        &mut *reads,
+        &authed.caller,
+        found.id,
+        permission,
+    )
+    .await?)
 }
 
 pub(crate) fn cursor_of(after: Option<uuid::Uuid>) -> Option<String> {

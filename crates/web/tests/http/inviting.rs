@@ -510,7 +510,23 @@ async fn invitations_stay_within_what_the_inviter_holds() {
             "invalid_name",
         ),
         (
-            json!({ "email": "y@new.example", "roles": ["user"], "groups": [] }),
+            json!({ "email": "y@new.example", "roles": ["user"], "groups": [uuid::Uuid::now_v7()] }),
+            "unknown_group",
+        ),
+        (
+            json!({ "email": "y@new.example", "roles": ["user"], "customers": [uuid::Uuid::now_v7()] }),
+            "unknown_customer",
+        ),
+        (
+            json!({ "email": "y@new.example", "roles": ["user"], "entity": uuid::Uuid::now_v7() }),
+            "unknown_entity",
+        ),
+        (
+            json!({ "email": "y@new.example", "roles": [uuid::Uuid::now_v7().to_string()] }),
+            "invalid_role",
+        ),
+        (
+            json!({ "email": "y@new.example", "roles": ["user"], "team": "x" }),
             "invalid_body",
         ),
     ] {

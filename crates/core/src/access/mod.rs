@@ -1,0 +1,377 @@
+//! Who is calling and what they may do.
+//!
+//! A permission check returns a grant value, and every use case that changes state takes
+//! the grant it needs. Grants can only be built here, so a handler that forgets its check
+//! does not compile.
+//!
+//! What a member holds is evaluated by [`AccessProfile`] from the catalog of permissions
+//! ([`Catalog`]), the member's roles and their groups' roles, read from the store on every
+//! request: a change applies to the very next request on every instance.
+
+mod catalog;
+mod evaluate;
+
+pub use catalog::{
+    BadCode, Catalog, CatalogEntry, CatalogError, CodeSource, HostPermission, PermissionCode,
+};
+pub use evaluate::{
+    AccessProfile, CustomerArg, CustomerReach, GrantRef, Reason, RoleRef, Step, Via,
+    BEYOND_ADMIN_SCOPE,
+};
+
+use crate::ids::{ApiTokenId, EntityId, IdentityId, OrgId, SessionId};
+use crate::model::{Actor, Membership, Permission};
+use crate::store::{Reads, StoreError};
+use std::collections::BTreeSet;
+
+/// An authenticated caller, as the web edge established it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A program with an operator token: deployment-wide administration.
+    Operator { token_id: ApiTokenId },
+    /// A person with a session.
+    Person {
+        identity_id: IdentityId,
+        session_id: SessionId,
+    },
+    /// A program with an organization's API token. It acts only in that organization,
+    /// with at most the token's permissions and, when a person created it, never beyond
+    /// what that person holds at the time of the request.
+    Token {
+        token_id: ApiTokenId,
+        org_id: OrgId,
+        created_by: Option<IdentityId>,
+        permissions: BTreeSet<Permission>,
+    },
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Operator { token_id } => Actor::Operator(*token_id),
+            Caller::Person { identity_id, .. } => Actor::Identity(*identity_id),
+            Caller::Token { token_id, .. } => Actor::ApiToken(*token_id),
+        }
+    }
+
+    /// The person behind the caller: the signed-in person, or whoever created the token.
+    pub fn identity(&self) -> Option<IdentityId> {
+        match self {
+            Caller::Operator { .. } => None,
+            Caller::Person { identity_id, .. } => Some(*identity_id),
+            Caller::Token { created_by, .. } => *created_by,
+        }
+    }
+}
+
+/// Proof that the caller may act deployment-wide.
+#[derive(Debug)]
+pub struct OperatorGrant {
+    actor: Actor,
+}
+
+impl OperatorGrant {
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+
+    /// The server's own command line acts as operator: whoever runs it already holds the
+    /// database.
+    pub fn command_line() -> Self {
+        Self { actor: Actor::Cli }
+    }
+}
+
+/// Which members a grant reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberScope {
+    /// Every member of the organization.
+    All,
+    /// A scoped admin's reach: members whose entity is one of these (seed 004).
+    Entities(BTreeSet<EntityId>),
+}
+
+impl MemberScope {
+    /// The scope of a caller acting through `membership`.
+    pub fn of(membership: &Membership) -> Self {
+        if membership.is_scoped_admin() {
+            MemberScope::Entities(membership.admin_scope.iter().copied().collect())
+        } else {
+            MemberScope::All
+        }
+    }
+
+    /// Whether a member is within reach. Outside it, a member is answered as absent.
+    pub fn admits(&self, member: &Membership) -> bool {
+        match self {
+            MemberScope::All => true,
+            MemberScope::Entities(entities) => member.entity.is_some_and(|e| entities.contains(&e)),
+        }
+    }
+
+    /// Whether `entities` all lie within reach (an empty set, the whole organization, only
+    /// for an unscoped caller).
+    pub fn covers(&self, entities: &[EntityId]) -> bool {
+        match self {
+            MemberScope::All => true,
+            MemberScope::Entities(mine) => {
+                !entities.is_empty() && entities.iter().all(|e| mine.contains(e))
+            }
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        *self == MemberScope::All
+    }
+}
+
+/// Proof that the caller holds `permission` in `org`, over the members of `scope`.
+#[derive(Debug)]
+pub struct OrgGrant {
+    org_id: OrgId,
+    actor: Actor,
+    permission: Permission,
+    scope: MemberScope,
+}
+
+impl OrgGrant {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+    /// The members this grant reaches.
+    pub fn scope(&self) -> &MemberScope {
+        &self.scope
+    }
+
+    /// Holding a permission in an organization means seeing it (within the same reach).
+    pub fn view(&self) -> OrgView {
+        OrgView {
+            org_id: self.org_id,
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+/// Proof that the caller may see `org` at all (operator, or an active member), and which
+/// of its members.
+#[derive(Debug)]
+pub struct OrgView {
+    org_id: OrgId,
+    scope: MemberScope,
+}
+
+impl OrgView {
+    pub fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+
+    /// The members the caller sees: a scoped admin only those of their entities.
+    pub fn scope(&self) -> &MemberScope {
+        &self.scope
+    }
+
+    /// Operators see every organization.
+    pub fn for_operator(_grant: &OperatorGrant, org: OrgId) -> Self {
+        Self {
+            org_id: org,
+            scope: MemberScope::All,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    /// Not allowed, though the caller may know the organization.
+    #[error("you do not have permission to do this")]
+    Forbidden,
+    /// The caller has no business with the organization; answer as if it did not exist.
+    #[error("not found")]
+    NotVisible,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn require_operator(caller: &Caller) -> Result<OperatorGrant, Denied> {
+    match caller {
+        Caller::Operator { .. } => Ok(OperatorGrant {
+            actor: caller.actor(),
+        }),
+        Caller::Person { .. } | Caller::Token { .. } => Err(Denied::Forbidden),
+    }
+}
+
+/// What a caller holds in an organization right now.
+#[derive(Clone, Debug)]
+pub struct Held {
+    pub permissions: BTreeSet<Permission>,
+    /// Every code held, host products' included; `None` for an operator, who holds all.
+    pub codes: Option<BTreeSet<PermissionCode>>,
+    /// The members the caller reaches with them.
+    pub scope: MemberScope,
+}
+
+impl Held {
+    /// Whether every code of `codes` is held (what handing out a role takes).
+    pub fn holds_all<'a>(&self, mut codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
+        match &self.codes {
+            None => true,
+            Some(held) => codes.all(|c| held.contains(c)),
+        }
+    }
+}
+
+fn roster_codes(p: &BTreeSet<Permission>) -> BTreeSet<PermissionCode> {
+    p.iter().map(|p| PermissionCode::from(*p)).collect()
+}
+
+/// The caller's active membership's prepared permissions, read now.
+async fn profile_of(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    identity: IdentityId,
+    org: OrgId,
+) -> Result<Option<(Membership, AccessProfile)>, StoreError> {
+    let Some(m) = reads
+        .membership_of(org, identity)
+        .await?
+        .filter(Membership::admits_person)
+    else {
+        return Ok(None);
+    };
+    let profile = profile_for(catalog, reads, &m).await?;
+    Ok(Some((m, profile)))
+}
+
+/// Prepares a membership's permissions, reading the organization's custom roles and
+/// groups only when the membership refers to any.
+pub async fn profile_for(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    m: &Membership,
+) -> Result<AccessProfile, StoreError> {
+    let custom = if m.custom_roles.is_empty() && m.groups.is_empty() {
+        Vec::new()
+    } else {
+        reads.custom_roles(m.org_id).await?
+    };
+    let groups = if m.groups.is_empty() {
+        Vec::new()
+    } else {
+        reads.groups(m.org_id).await?
+    };
+    Ok(AccessProfile::prepare(catalog, m, &custom, &groups))
+}
+
+/// Every permission the caller holds in `org` right now, and over which members; `None`
+/// when the caller has no business with the organization. Read from the store on every
+/// call, so a changed role, group, scope or a deactivation applies to the very next request.
+pub async fn held(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<Option<Held>, StoreError> {
+    match caller {
+        Caller::Operator { .. } => Ok(Some(Held {
+            permissions: Permission::ALL.iter().copied().collect(),
+            codes: None,
+            scope: MemberScope::All,
+        })),
+        Caller::Person { identity_id, .. } => Ok(profile_of(catalog, reads, *identity_id, org)
+            .await?
+            .map(|(m, p)| Held {
+                permissions: p.roster_permissions(),
+                codes: Some(p.codes().cloned().collect()),
+                scope: MemberScope::of(&m),
+            })),
+        Caller::Token {
+            org_id,
+            created_by,
+            permissions,
+            ..
+        } => {
+            if *org_id != org {
+                return Ok(None);
+            }
+            match created_by {
+                None => Ok(Some(Held {
+                    permissions: permissions.clone(),
+                    codes: Some(roster_codes(permissions)),
+                    scope: MemberScope::All,
+                })),
+                Some(identity) => {
+                    Ok(profile_of(catalog, reads, *identity, org)
+                        .await?
+                        .map(|(m, p)| {
+                            let permissions = permissions & &p.roster_permissions();
+                            Held {
+                                codes: Some(roster_codes(&permissions)),
+                                permissions,
+                                scope: MemberScope::of(&m),
+                            }
+                        }))
+                }
+            }
+        }
+    }
+}
+
+/// Every permission the caller holds in `org` right now; see [`held`].
+pub async fn held_permissions(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<Option<BTreeSet<Permission>>, StoreError> {
+    Ok(held(catalog, reads, caller, org)
+        .await?
+        .map(|h| h.permissions))
+}
+
+/// May the caller see `org`? Members of other organizations get `NotVisible`, never a hint
+/// that the organization exists.
+pub async fn view_org(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<OrgView, Denied> {
+    match held(catalog, reads, caller, org).await? {
+        Some(held) => Ok(OrgView {
+            org_id: org,
+            scope: held.scope,
+        }),
+        None => Err(Denied::NotVisible),
+    }
+}
+
+/// Does the caller hold `permission` in `org`? Deny by default: the permission must come
+/// from a role of an active membership, its own or a group's (operators hold every
+/// permission). The grant carries the members the caller reaches.
+pub async fn require(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+    permission: Permission,
+) -> Result<OrgGrant, Denied> {
+    let held = held(catalog, reads, caller, org)
+        .await?
+        .ok_or(Denied::NotVisible)?;
+    if held.permissions.contains(&permission) {
+        Ok(OrgGrant {
+            org_id: org,
+            actor: caller.actor(),
+            permission,
+            scope: held.scope,
+        })
+    } else {
+        Err(Denied::Forbidden)
+    }
+}

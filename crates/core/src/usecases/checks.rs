@@ -1,0 +1,89 @@
+//! The check API for host products: "may identity X use permission P (on customer C) in
+//! this organization?", and for support, "why (not)?".
+//!
+//! Nothing is cached: each check reads the member, their roles and groups and, for a
+//! customer, the assignments, so a change decides the very next check on every instance.
+//! Evaluation itself is in memory ([`crate::access::AccessProfile`]).
+
+use crate::access::{profile_for, AccessProfile, CustomerArg, OrgGrant, Reason, Step};
+use crate::ids::{CustomerId, IdentityId};
+use crate::model::Permission;
+use crate::roster::Roster;
+use crate::store::StoreError;
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug)]
+pub struct CheckRequest {
+    pub identity: IdentityId,
+    pub permission: String,
+    pub customer: Option<CustomerId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CheckOutcome {
+    pub reason: Reason,
+    /// Filled only when an explanation was asked for.
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The grant is not one for checks.
+    #[error("you do not have permission to do this")]
+    Forbidden,
+    #[error("unknown permission '{0}'; the catalog is at GET /api/v1/permissions")]
+    UnknownPermission(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Roster {
+    /// Decides a check (`access.check`); with `explain`, also says step by step why.
+    pub async fn check_access(
+        &self,
+        grant: &OrgGrant,
+        request: &CheckRequest,
+        explain: bool,
+    ) -> Result<CheckOutcome, CheckError> {
+        if grant.permission() != Permission::AccessCheck {
+            return Err(CheckError::Forbidden);
+        }
+        if !self.catalog.contains(&request.permission) {
+            return Err(CheckError::UnknownPermission(request.permission.clone()));
+        }
+        let org = grant.org_id();
+        let mut reads = self.store.reads().await?;
+        let membership = reads.membership_of(org, request.identity).await?;
+        let profile = match &membership {
+            Some(m) => profile_for(&self.catalog, &mut *reads, m).await?,
+            None => AccessProfile::not_a_member(),
+        };
+        let mut assigned = BTreeSet::new();
+        let mut customer = None;
+        if let (Some(id), Some(m)) = (request.customer, &membership) {
+            let exists = reads.customer(org, id).await?.is_some();
+            if exists {
+                assigned = reads
+                    .customer_assignments(org, m.id)
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
+            customer = Some((id, exists));
+        }
+        let arg = customer.map(|(id, exists)| CustomerArg {
+            id,
+            exists,
+            assigned: &assigned,
+        });
+        Ok(if explain {
+            let (reason, steps) = profile.explain(&request.permission, arg.as_ref());
+            CheckOutcome { reason, steps }
+        } else {
+            CheckOutcome {
+                reason: profile.check(&request.permission, arg.as_ref()),
+                steps: Vec::new(),
+            }
+        })
+    }
+}
