@@ -31,6 +31,22 @@ pub struct TestApp {
     _database: Option<TestDatabase>,
 }
 
+/// The catalog of a deployment in front of a PIM: Roster's codes plus two of the host's,
+/// `catalog.edit` also held by User.
+pub fn host_catalog() -> roster_core::access::Catalog {
+    let host = |code: &str, roles: &[&str]| roster_core::access::HostPermission {
+        code: code.into(),
+        label: format!("Host {code}"),
+        area: "Catalog".into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    roster_core::access::Catalog::with_host(&[
+        host("catalog.edit", &["user"]),
+        host("pim_user_user_create", &[]),
+    ])
+    .unwrap()
+}
+
 /// A server on a fresh SQLite file.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +144,8 @@ async fn spawn_app_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = ManualClock::starting_now();
-    let roster = Roster::new(store.clone(), Arc::new(clock.clone()), Links::new(&base));
+    let roster = Roster::new(store.clone(), Arc::new(clock.clone()), Links::new(&base))
+        .with_catalog(host_catalog());
     let mail_dir = dir.path().join("mail");
     let worker = OutboxWorker::new(
         store,

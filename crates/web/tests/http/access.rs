@@ -1,0 +1,1069 @@
+//! The access model over HTTP: the catalog, custom roles, groups, customers (seed 002),
+//! entities and scoped admins (seed 004), and the check API host products call. Each
+//! change must decide the very next request.
+
+use crate::support::*;
+use reqwest::{Client, Method, StatusCode};
+use roster_core::model::{BuiltinRole, MembershipStatus};
+use serde_json::{json, Value};
+
+const ADMIN_PW: &str = "correct horse battery staple";
+const MEMBER_PW: &str = "a member's long passphrase";
+
+async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
+    let got = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+async fn create(person: &Person, app: &TestApp, path: &str, body: Value) -> Value {
+    json_of(person.post(app, path, body).await, StatusCode::CREATED).await
+}
+
+async fn put(person: &Person, app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    person.send(app, Method::PUT, path, Some(body)).await
+}
+
+/// An organization token with `permissions`, made by the admin.
+async fn token(app: &TestApp, admin: &Person, permissions: &[&str]) -> String {
+    let body = create(
+        admin,
+        app,
+        "/api/v1/orgs/acme/tokens",
+        json!({ "name": "host product", "permissions": permissions }),
+    )
+    .await;
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn check(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+    Client::new()
+        .post(app.url(&format!("/api/v1/orgs/acme/{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn decision(app: &TestApp, token: &str, body: Value) -> (bool, String) {
+    let answer = json_of(check(app, token, "check", body).await, StatusCode::OK).await;
+    (
+        answer["allowed"].as_bool().unwrap(),
+        answer["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn identity_of(person: &Person) -> String {
+    person.body["identity"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_catalog_lists_roster_and_host_codes() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let catalog = json_of(admin.get(&app, "/api/v1/permissions").await, StatusCode::OK).await;
+    let items = catalog["items"].as_array().unwrap();
+    let entry = |code: &str| items.iter().find(|e| e["code"] == code).cloned().unwrap();
+    assert_eq!(entry("users.invite")["source"], "roster");
+    assert_eq!(entry("users.invite")["area"], "Users");
+    assert_eq!(entry("catalog.edit")["source"], "host");
+    assert_eq!(
+        entry("catalog.edit")["builtin_roles"],
+        json!(["admin", "user"])
+    );
+    assert_eq!(
+        entry("pim_user_user_create")["builtin_roles"],
+        json!(["admin"])
+    );
+    assert!(items
+        .iter()
+        .all(|e| e["label"].as_str().is_some_and(|l| !l.is_empty())));
+    let resp = Client::new()
+        .get(app.url("/api/v1/permissions"))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn custom_roles_grant_exactly_their_permissions_from_the_next_request() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let uma_id = app
+        .add_member("acme", "uma@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let uma = app.sign_in("uma@acme.example", MEMBER_PW).await;
+    let invite = |who: &'static str| json!({ "email": format!("{who}@new.example"), "roles": ["notifications"] });
+    problem(
+        uma.post(&app, "/api/v1/orgs/acme/invitations", invite("a"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // Refusals first: unknown code, built-in name, read-only built-ins; none changes anything.
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/roles",
+                json!({ "name": "Inviter", "permissions": ["users.invite", "root.everything"] }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "unknown_permission",
+    )
+    .await;
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/roles",
+                json!({ "name": "Admin", "permissions": [] }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "role_name_taken",
+    )
+    .await;
+    problem(
+        admin
+            .send(
+                &app,
+                Method::PATCH,
+                "/api/v1/orgs/acme/roles/user",
+                Some(json!({ "permissions": ["users.invite"] })),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "role_read_only",
+    )
+    .await;
+    let roles = json_of(
+        admin.get(&app, "/api/v1/orgs/acme/roles").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(roles["items"].as_array().unwrap().len(), 4, "{roles}");
+    assert_eq!(roles["items"][1]["id"], "user");
+    assert_eq!(roles["items"][1]["customers"], "assigned");
+    assert!(roles["items"][1]["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("catalog.edit")));
+
+    // Deny by default: a role with no permissions grants nothing.
+    let inviter = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/roles",
+        json!({ "name": "Inviter" }),
+    )
+    .await;
+    assert_eq!(inviter["permissions"], json!([]));
+    let id = inviter["id"].as_str().unwrap().to_owned();
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/roles",
+                json!({ "name": "inviter" }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "role_name_taken",
+    )
+    .await;
+    let member = format!("/api/v1/orgs/acme/members/{uma_id}");
+    let body = json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{member}/roles"),
+            json!({ "roles": ["user", id] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["roles"], json!(["user", id]));
+    problem(
+        uma.post(&app, "/api/v1/orgs/acme/invitations", invite("b"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // Give the role users.invite: Uma's very next request may invite.
+    json_of(
+        admin
+            .send(
+                &app,
+                Method::PATCH,
+                &format!("/api/v1/orgs/acme/roles/{id}"),
+                Some(json!({ "permissions": ["users.invite"] })),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        uma.post(&app, "/api/v1/orgs/acme/invitations", invite("c"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // A holder of roles.manage cannot write a role beyond what they hold.
+    let lead = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/roles",
+        json!({ "name": "Role lead", "permissions": ["roles.manage", "users.read"] }),
+    )
+    .await;
+    put(
+        &admin,
+        &app,
+        &format!("{member}/roles"),
+        json!({ "roles": ["user", id, lead["id"]] }),
+    )
+    .await;
+    problem(
+        uma.post(
+            &app,
+            "/api/v1/orgs/acme/roles",
+            json!({ "name": "Escalate", "permissions": ["org.settings"] }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        uma.post(
+            &app,
+            "/api/v1/orgs/acme/roles",
+            json!({ "name": "Reader", "permissions": ["catalog.edit"] })
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+
+    // A held role cannot be deleted until its holders are reassigned.
+    let role_path = format!("/api/v1/orgs/acme/roles/{id}");
+    problem(
+        admin.send(&app, Method::DELETE, &role_path, None).await,
+        StatusCode::CONFLICT,
+        "role_in_use",
+    )
+    .await;
+    put(
+        &admin,
+        &app,
+        &format!("{member}/roles"),
+        json!({ "roles": ["user"] }),
+    )
+    .await;
+    assert_eq!(
+        admin
+            .send(&app, Method::DELETE, &role_path, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(
+        admin.get(&app, &role_path).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        uma.post(&app, "/api/v1/orgs/acme/invitations", invite("d"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let actions: Vec<String> = app.audit().await.into_iter().map(|(a, _)| a).collect();
+    for action in [
+        "role.created",
+        "role.updated",
+        "role.deleted",
+        "membership.roles_changed",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn groups_add_their_roles_to_their_members() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let mia_id = app
+        .add_member(
+            "acme",
+            "mia@acme.example",
+            MEMBER_PW,
+            &[BuiltinRole::Marketing],
+        )
+        .await;
+    let mia = app.sign_in("mia@acme.example", MEMBER_PW).await;
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/groups",
+                json!({ "name": "Bosses", "roles": ["admin"] }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_role",
+    )
+    .await;
+    let sales = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/groups",
+        json!({ "name": "Sales", "roles": ["user"] }),
+    )
+    .await;
+    let group_id = sales["id"].as_str().unwrap().to_owned();
+    problem(
+        mia.get(&app, "/api/v1/orgs/acme/members").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let member = format!("/api/v1/orgs/acme/members/{mia_id}");
+    let body = json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{member}/groups"),
+            json!({ "groups": [group_id] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["groups"], json!([group_id]));
+    // User through the group: the member list opens at once.
+    assert_eq!(
+        mia.get(&app, "/api/v1/orgs/acme/members").await.status(),
+        StatusCode::OK
+    );
+    let list = json_of(
+        admin
+            .get(&app, &format!("/api/v1/orgs/acme/members?group={group_id}"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["total"], 1);
+    let g = json_of(
+        admin
+            .get(&app, &format!("/api/v1/orgs/acme/groups/{group_id}"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(g["members"], 1);
+    problem(
+        put(
+            &admin,
+            &app,
+            &format!("{member}/groups"),
+            json!({ "groups": [uuid::Uuid::now_v7()] }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "unknown_group",
+    )
+    .await;
+    // Deleting the group takes what it granted, from the next request.
+    assert_eq!(
+        admin
+            .send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/orgs/acme/groups/{group_id}"),
+                None
+            )
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(
+        mia.get(&app, "/api/v1/orgs/acme/members").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn customer_assignments_limit_what_a_user_sees() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    app.admin("Globex", "gil@globex.example", ADMIN_PW).await;
+    let uma_id = app
+        .add_member("acme", "uma@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    app.add_member(
+        "acme",
+        "mia@acme.example",
+        MEMBER_PW,
+        &[BuiltinRole::Marketing],
+    )
+    .await;
+    let uma = app.sign_in("uma@acme.example", MEMBER_PW).await;
+    let mia = app.sign_in("mia@acme.example", MEMBER_PW).await;
+    let mut ids = Vec::new();
+    for (name, ext) in [("Acme Retail", "r-1"), ("Bolt", "r-2"), ("Cargo", "r-3")] {
+        let c = create(
+            &admin,
+            &app,
+            "/api/v1/orgs/acme/customers",
+            json!({ "name": name, "external_id": ext }),
+        )
+        .await;
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/customers",
+                json!({ "name": "Dup", "external_id": "r-1" }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "customer_external_id_taken",
+    )
+    .await;
+    problem(
+        uma.post(
+            &app,
+            "/api/v1/orgs/acme/customers",
+            json!({ "name": "Mine" }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // None assigned: all customers.
+    let all = json_of(
+        uma.get(&app, "/api/v1/orgs/acme/customers").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(all["total"], 3);
+    // Marketing: no customer data at all.
+    problem(
+        mia.get(&app, "/api/v1/orgs/acme/customers").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let member = format!("/api/v1/orgs/acme/members/{uma_id}");
+    let chosen = json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{member}/customers"),
+            json!({ "customers": [ids[2], ids[0]] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(chosen["customers"].as_array().unwrap().len(), 2);
+    let mine = json_of(
+        uma.get(&app, "/api/v1/orgs/acme/customers?limit=1").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        mine["total"], 2,
+        "paging and totals stay within the assignments"
+    );
+    assert_eq!(mine["items"][0]["id"], ids[0]);
+    let rest = json_of(
+        uma.get(
+            &app,
+            &format!(
+                "/api/v1/orgs/acme/customers?cursor={}",
+                mine["next_cursor"].as_str().unwrap()
+            ),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["id"], ids[2]);
+    problem(
+        uma.get(&app, &format!("/api/v1/orgs/acme/customers/{}", ids[1]))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        admin
+            .get(&app, &format!("/api/v1/orgs/acme/customers/{}", ids[1]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let detail = json_of(admin.get(&app, &member).await, StatusCode::OK).await;
+    assert_eq!(detail["customer_count"], 2);
+    // Assignments survive deactivation and activation.
+    admin
+        .post(&app, &format!("{member}/deactivate"), json!({}))
+        .await;
+    admin
+        .post(&app, &format!("{member}/activate"), json!({}))
+        .await;
+    let detail = json_of(admin.get(&app, &member).await, StatusCode::OK).await;
+    assert_eq!(detail["customer_count"], 2);
+    // An assigned customer cannot be deleted: its member would suddenly see them all.
+    let path = format!("/api/v1/orgs/acme/customers/{}", ids[0]);
+    problem(
+        admin.send(&app, Method::DELETE, &path, None).await,
+        StatusCode::CONFLICT,
+        "customer_in_use",
+    )
+    .await;
+    problem(
+        put(
+            &admin,
+            &app,
+            &format!("{member}/customers"),
+            json!({ "customers": [uuid::Uuid::now_v7()] }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "unknown_customer",
+    )
+    .await;
+    put(
+        &admin,
+        &app,
+        &format!("{member}/customers"),
+        json!({ "customers": [] }),
+    )
+    .await;
+    assert_eq!(
+        admin.send(&app, Method::DELETE, &path, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let all = json_of(
+        uma.get(&app, "/api/v1/orgs/acme/customers").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(all["total"], 2);
+    // Another organization's customers are not there at all.
+    let gil_customer = Client::new()
+        .get(app.url(&format!("/api/v1/orgs/globex/customers/{}", ids[1])))
+        .bearer_auth(&app.operator_token)
+        .send()
+        .await
+        .unwrap();
+    problem(gil_customer, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+async fn check_api_decides_with_fresh_data(app: TestApp) {
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let uma_id = app
+        .add_member("acme", "uma@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let uma = app.sign_in("uma@acme.example", MEMBER_PW).await;
+    let uma_identity = identity_of(&uma);
+    app.add_member(
+        "acme",
+        "nora@acme.example",
+        MEMBER_PW,
+        &[BuiltinRole::Notifications],
+    )
+    .await;
+    let gil = app.admin("Globex", "gil@globex.example", ADMIN_PW).await;
+    let host = token(&app, &admin, &["access.check"]).await;
+    let other = token(&app, &admin, &["users.read"]).await;
+    let c1 = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/customers",
+        json!({ "name": "One" }),
+    )
+    .await["id"]
+        .clone();
+    let c2 = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/customers",
+        json!({ "name": "Two" }),
+    )
+    .await["id"]
+        .clone();
+
+    let ask = |permission: &str, customer: &Value| json!({ "identity_id": uma_identity, "permission": permission, "customer_id": customer });
+    assert_eq!(
+        decision(&app, &host, ask("catalog.edit", &Value::Null)).await,
+        (true, "granted".into())
+    );
+    assert_eq!(
+        decision(&app, &host, ask("pim_user_user_create", &Value::Null)).await,
+        (false, "permission_not_held".into())
+    );
+    assert_eq!(
+        decision(&app, &host, ask("customers.read", &c2)).await,
+        (true, "granted".into())
+    );
+    // Assign C1 only: the very next check sees it.
+    put(
+        &admin,
+        &app,
+        &format!("/api/v1/orgs/acme/members/{uma_id}/customers"),
+        json!({ "customers": [c1] }),
+    )
+    .await;
+    assert_eq!(
+        decision(&app, &host, ask("customers.read", &c2)).await,
+        (false, "customer_not_assigned".into())
+    );
+    assert_eq!(
+        decision(&app, &host, ask("customers.read", &c1)).await,
+        (true, "granted".into())
+    );
+    assert_eq!(
+        decision(
+            &app,
+            &host,
+            ask("customers.read", &json!(uuid::Uuid::now_v7()))
+        )
+        .await,
+        (false, "unknown_customer".into())
+    );
+    // Explain: which role decided and why not.
+    let denied = json_of(
+        check(&app, &host, "check/explain", ask("customers.read", &c2)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(denied["allowed"], false);
+    assert_eq!(denied["reason"], "customer_not_assigned");
+    let steps = denied["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{denied}");
+    assert_eq!(
+        (steps[0]["check"].as_str(), steps[0]["passed"].as_bool()),
+        (Some("membership"), Some(true))
+    );
+    assert_eq!(
+        steps[1]["grants"][0]["role"],
+        json!({ "kind": "builtin", "role": "user" })
+    );
+    assert_eq!(steps[1]["grants"][0]["customers"], "assigned");
+    assert_eq!(
+        (steps[2]["check"].as_str(), steps[2]["passed"].as_bool()),
+        (Some("customer"), Some(false))
+    );
+    assert!(
+        steps[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not among the 1"),
+        "{denied}"
+    );
+    let allowed = json_of(
+        check(&app, &host, "check/explain", ask("customers.read", &c1)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(allowed["allowed"], true);
+    assert!(
+        allowed["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["passed"] == true),
+        "{allowed}"
+    );
+
+    // Inactive, notifications-only and strangers are always denied.
+    app.set_status(
+        "acme",
+        uma_id,
+        MembershipStatus::Active,
+        MembershipStatus::Deactivated,
+    )
+    .await;
+    assert_eq!(
+        decision(&app, &host, ask("customers.read", &c1)).await,
+        (false, "not_active".into())
+    );
+    app.set_status(
+        "acme",
+        uma_id,
+        MembershipStatus::Deactivated,
+        MembershipStatus::Active,
+    )
+    .await;
+    assert_eq!(
+        decision(&app, &host, ask("customers.read", &c1)).await,
+        (true, "granted".into())
+    );
+    let nora = {
+        let mut reads = app.roster.store.reads().await.unwrap();
+        let email = roster_core::email::Email::parse("nora@acme.example").unwrap();
+        reads
+            .identity_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .to_string()
+    };
+    assert_eq!(
+        decision(
+            &app,
+            &host,
+            json!({ "identity_id": nora, "permission": "users.read" })
+        )
+        .await,
+        (false, "notifications_only".into())
+    );
+    assert_eq!(
+        decision(
+            &app,
+            &host,
+            json!({ "identity_id": identity_of(&gil), "permission": "users.read" })
+        )
+        .await,
+        (false, "not_a_member".into())
+    );
+
+    // Refusals: an unknown code, a token without access.check, another organization.
+    problem(
+        check(&app, &host, "check", ask("no.such.code", &Value::Null)).await,
+        StatusCode::BAD_REQUEST,
+        "unknown_permission",
+    )
+    .await;
+    problem(
+        check(&app, &other, "check", ask("users.read", &Value::Null)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        check(
+            &app,
+            &host,
+            "check",
+            json!({ "identity_id": "nope", "permission": "users.read" }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+    let foreign = Client::new()
+        .post(app.url("/api/v1/orgs/globex/check"))
+        .bearer_auth(&host)
+        .json(&ask("users.read", &Value::Null))
+        .send()
+        .await
+        .unwrap();
+    problem(foreign, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn check_api_decides_with_fresh_data_on_sqlite() {
+    check_api_decides_with_fresh_data(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn check_api_decides_with_fresh_data_on_postgres() {
+    let Some(app) = spawn_app_postgres().await else {
+        return;
+    };
+    check_api_decides_with_fresh_data(app).await;
+}
+
+/// Seed 004: an admin scoped to Paris sees and manages only Paris's members.
+#[tokio::test]
+async fn scoped_admins_manage_only_their_entities() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let paris = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/entities",
+        json!({ "name": "Paris" }),
+    )
+    .await["id"]
+        .clone();
+    let lyon = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/entities",
+        json!({ "name": "Lyon" }),
+    )
+    .await["id"]
+        .clone();
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/entities",
+                json!({ "name": "PARIS" }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "entity_name_taken",
+    )
+    .await;
+    let sam_id = app
+        .add_member("acme", "sam@acme.example", MEMBER_PW, &[BuiltinRole::Admin])
+        .await;
+    let pia_id = app
+        .add_member("acme", "pia@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let leo_id = app
+        .add_member("acme", "leo@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let members = "/api/v1/orgs/acme/members";
+    for (id, entity) in [(sam_id, &paris), (pia_id, &paris), (leo_id, &lyon)] {
+        json_of(
+            put(
+                &admin,
+                &app,
+                &format!("{members}/{id}/entity"),
+                json!({ "entity": entity }),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let scoped = json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{members}/{sam_id}/admin-scope"),
+            json!({ "entities": [paris] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(scoped["admin_scope"], json!([paris]));
+    let sam = app.sign_in("sam@acme.example", MEMBER_PW).await;
+
+    let list = json_of(sam.get(&app, members).await, StatusCode::OK).await;
+    let emails: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["sam@acme.example", "pia@acme.example"]);
+    assert_eq!(list["total"], 2);
+    // Outside the scope, a member is answered as absent.
+    let leo = format!("{members}/{leo_id}");
+    problem(
+        sam.get(&app, &leo).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        sam.post(&app, &format!("{leo}/deactivate"), json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        sam.send(&app, Method::DELETE, &leo, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        sam.send(&app, Method::PATCH, &leo, Some(json!({ "name": "Leo" })))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    // Inside it, the usual powers.
+    let pia = format!("{members}/{pia_id}");
+    assert_eq!(
+        sam.post(&app, &format!("{pia}/deactivate"), json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        sam.post(&app, &format!("{pia}/activate"), json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Moving a member out of reach, or inviting outside it, is refused.
+    problem(
+        put(
+            &sam,
+            &app,
+            &format!("{pia}/entity"),
+            json!({ "entity": lyon }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "outside_admin_scope",
+    )
+    .await;
+    for body in [
+        json!({ "email": "new@acme.example", "roles": ["user"] }),
+        json!({ "email": "new@acme.example", "roles": ["user"], "entity": lyon }),
+    ] {
+        problem(
+            sam.post(&app, "/api/v1/orgs/acme/invitations", body).await,
+            StatusCode::FORBIDDEN,
+            "outside_admin_scope",
+        )
+        .await;
+    }
+    let invited = create(
+        &sam,
+        &app,
+        "/api/v1/orgs/acme/invitations",
+        json!({ "email": "new@acme.example", "roles": ["user"], "entity": paris }),
+    )
+    .await;
+    assert_eq!(invited["entity"], paris);
+    // Never an admin of the whole organization, never a wider scope, never the org.
+    problem(
+        sam.post(
+            &app,
+            "/api/v1/orgs/acme/invitations",
+            json!({ "email": "boss@acme.example", "roles": ["admin"], "entity": paris }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        put(
+            &sam,
+            &app,
+            &format!("{pia}/roles"),
+            json!({ "roles": ["admin"] }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    for target in [sam_id, pia_id] {
+        problem(
+            put(
+                &sam,
+                &app,
+                &format!("{members}/{target}/admin-scope"),
+                json!({ "entities": [paris, lyon] }),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    problem(
+        sam.send(
+            &app,
+            Method::PATCH,
+            "/api/v1/orgs/acme",
+            Some(json!({ "name": "Mine" })),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        sam.post(&app, "/api/v1/orgs/acme/roles", json!({ "name": "X" }))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // The scope applies from the next request: widening it by the org admin shows Leo.
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{sam_id}/admin-scope"),
+        json!({ "entities": [paris, lyon] }),
+    )
+    .await;
+    assert_eq!(sam.get(&app, &leo).await.status(), StatusCode::OK);
+
+    // The last admin of the whole organization cannot be narrowed into a scope.
+    let ann_id = json_of(
+        admin.get(&app, &format!("{members}/me")).await,
+        StatusCode::OK,
+    )
+    .await["id"]
+        .clone();
+    problem(
+        put(
+            &admin,
+            &app,
+            &format!("{members}/{}/admin-scope", ann_id.as_str().unwrap()),
+            json!({ "entities": [paris] }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+    // An entity in use cannot be deleted.
+    problem(
+        admin
+            .send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/orgs/acme/entities/{}", paris.as_str().unwrap()),
+                None,
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "entity_in_use",
+    )
+    .await;
+    let filtered = json_of(
+        admin
+            .get(
+                &app,
+                &format!("{members}?entity={}", lyon.as_str().unwrap()),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(filtered["total"], 1);
+}
