@@ -169,6 +169,8 @@ async fn measure_load(
     let client = load::client()?;
     step("seeding: roster setup, accept the invitation, sign in");
     let person = seed::seed(binary, store, &client, base).await?;
+    step("seeding the access model: a customer, a custom role through a group, a host token");
+    let access = seed::seed_access(&client, base, &person).await?;
 
     let healthz = load::Target::get(&format!("{base}/healthz"))?;
     let me = load::Target::get(&format!("{base}/api/v1/me"))?
@@ -178,10 +180,17 @@ async fn measure_load(
         &serde_json::json!({ "email": person.email, "password": person.password }),
     )?;
 
+    let check = load::Target::post_json(&format!("{base}/api/v1/orgs/bench/check"), &access.body)?
+        .with_header(
+            reqwest::header::AUTHORIZATION,
+            &format!("Bearer {}", access.token),
+        )?;
+
     // Each throughput probe sits between two probes of its limit.
-    step("probing GET /healthz, GET /api/v1/me, GET /healthz");
+    step("probing GET /healthz, GET /api/v1/me, POST .../check, GET /healthz");
     let healthz_before = scenarios::probe_http(&client, &healthz, timing).await?;
     let me_max = scenarios::probe_http(&client, &me, timing).await?;
+    let check_max = scenarios::probe_http(&client, &check, timing).await?;
     let healthz_after = scenarios::probe_http(&client, &healthz, timing).await?;
     let healthz_limit = Limit::bracketing("/healthz", healthz_before, healthz_after);
 
@@ -190,6 +199,10 @@ async fn measure_load(
         scenarios::http_latency(&client, &healthz, healthz_limit.per_s, timing).await?;
     step("latency of GET /api/v1/me");
     let me_run = scenarios::http_latency(&client, &me, me_max, timing).await?;
+    step("latency of POST .../check");
+    let check_run = scenarios::http_latency(&client, &check, check_max, timing).await?;
+    step("check evaluation in process");
+    let evaluation = scenarios::evaluation_row(timing);
 
     step("probing argon2id in-process, POST /api/v1/auth/sign-in, argon2id in-process");
     let argon2_before =
@@ -234,7 +247,9 @@ async fn measure_load(
 
     Ok(vec![
         scenarios::healthz_row(&healthz_limit, &healthz_run),
-        scenarios::me_row(me_max, &me_run, healthz_limit),
+        scenarios::me_row(me_max, &me_run, healthz_limit.clone()),
+        scenarios::check_row(check_max, &check_run, healthz_limit),
+        evaluation,
         scenarios::sign_in_row(sign_in_max, &sign_in_run, argon2_limit),
         scenarios::invitations_row(invite_max, &invite_run, raw_limit),
     ])

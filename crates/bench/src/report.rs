@@ -19,6 +19,14 @@ pub enum Measured {
         max_ms: f64,
         samples: u64,
     },
+    /// Calls per second in process, and each call's duration in microseconds.
+    InProcess {
+        per_s: f64,
+        p50_us: f64,
+        p99_us: f64,
+        p999_us: f64,
+        samples: u64,
+    },
     /// Milliseconds (start-up).
     Millis { ms: f64 },
     /// Megabytes (10^6 bytes) of resident memory.
@@ -83,6 +91,14 @@ fn ms(v: f64) -> String {
     }
 }
 
+fn us(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2} µs")
+    } else {
+        format!("{v:.0} µs")
+    }
+}
+
 fn rate(v: f64) -> String {
     if v < 100.0 {
         format!("{v:.1}/s")
@@ -122,6 +138,19 @@ impl Row {
                     ms(*p999_ms),
                 )
             }
+            Measured::InProcess {
+                per_s,
+                p50_us,
+                p99_us,
+                p999_us,
+                ..
+            } => (
+                rate(*per_s),
+                "in process".to_owned(),
+                us(*p50_us),
+                us(*p99_us),
+                us(*p999_us),
+            ),
             Measured::Millis { ms: v } => (ms(*v), dash(), dash(), dash(), dash()),
             Measured::Megabytes { mb } => (format!("{mb:.1} MB"), dash(), dash(), dash(), dash()),
             Measured::Unavailable => ("n/a".to_owned(), dash(), dash(), dash(), dash()),

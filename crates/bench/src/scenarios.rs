@@ -247,3 +247,144 @@ pub fn memory_row(scenario: &str, bytes: Option<u64>, goal_mb: Option<f64>) -> R
         met,
     }
 }
+
+/// `POST /api/v1/orgs/{org}/check` by a host product's token: the member, their custom
+/// role through a group, the customer and the member's assignments, read fresh from the
+/// store on every call (nothing is cached, so nothing is stale), then evaluated.
+pub fn check_row(throughput: f64, run: &OpenRun, healthz: Limit) -> Row {
+    let ratio = throughput / healthz.per_s;
+    Row {
+        scenario: "POST /api/v1/orgs/{org}/check".into(),
+        measured: load_measured(throughput, run),
+        limit: Some(healthz),
+        ratio: Some(ratio),
+        goal: "≥ 50%".into(),
+        met: Some(ratio >= 0.5),
+    }
+}
+
+/// The evaluation behind a check, in process: a prepared member (User, a custom role held
+/// through a group, 50 assigned customers) against a catalog with host codes, asked about
+/// one customer. Each call is timed on its own.
+pub fn evaluation_row(timing: Timing) -> Row {
+    use roster_core::access::{
+        AccessProfile, Catalog, CustomerArg, HostPermission, PermissionCode,
+    };
+    use roster_core::ids::{CustomerId, GroupId, IdentityId, OrgId, RoleId};
+    use roster_core::model::{BuiltinRole, CustomRole, Group, Membership, MembershipStatus};
+    use roster_core::names::DisplayName;
+    use std::collections::BTreeSet;
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    let host: Vec<HostPermission> = (0..40)
+        .map(|i| HostPermission {
+            code: format!("host.area{}.action{i}", i % 5),
+            label: format!("Host action {i}"),
+            area: format!("Area {}", i % 5),
+            roles: if i % 2 == 0 {
+                vec!["user".into()]
+            } else {
+                vec![]
+            },
+        })
+        .collect();
+    let Ok(catalog) = Catalog::with_host(&host) else {
+        return unavailable("in-process check evaluation");
+    };
+    let now = chrono::Utc::now();
+    let org = OrgId::new();
+    let name = |s: &str| DisplayName::parse(s).ok();
+    let (Some(role_name), Some(group_name)) = (name("Account reader"), name("Accounts")) else {
+        return unavailable("in-process check evaluation");
+    };
+    let role = CustomRole {
+        id: RoleId::new(),
+        org_id: org,
+        name: role_name,
+        description: None,
+        permissions: ["customers.read", "host.area1.action1", "host.area3.action3"]
+            .iter()
+            .filter_map(|c| PermissionCode::parse(c).ok())
+            .collect(),
+        customer_scoped: true,
+        created_at: now,
+        updated_at: now,
+    };
+    let group = Group {
+        id: GroupId::new(),
+        org_id: org,
+        name: group_name,
+        description: None,
+        roles: vec![BuiltinRole::Marketing],
+        custom_roles: vec![role.id],
+        members: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut member = Membership::new(
+        org,
+        IdentityId::new(),
+        MembershipStatus::Active,
+        [BuiltinRole::User],
+        now,
+    );
+    member.groups = vec![group.id];
+    let profile = AccessProfile::prepare(&catalog, &member, &[role], &[group]);
+    let assigned: BTreeSet<CustomerId> = (0..50).map(|_| CustomerId::new()).collect();
+    let asked = assigned
+        .iter()
+        .nth(25)
+        .copied()
+        .unwrap_or_else(CustomerId::new);
+    let customer = CustomerArg {
+        id: asked,
+        exists: true,
+        assigned: &assigned,
+    };
+
+    let Ok(mut histogram) = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+    else {
+        return unavailable("in-process check evaluation");
+    };
+    let started = Instant::now();
+    let mut allowed = 0u64;
+    while started.elapsed() < timing.probe {
+        for _ in 0..1000 {
+            let t = Instant::now();
+            let reason = black_box(&profile).check(black_box("customers.read"), Some(&customer));
+            let took = t.elapsed().as_nanos();
+            allowed += u64::from(reason.allowed());
+            let _ = histogram.record(u64::try_from(took).unwrap_or(u64::MAX).max(1));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let us = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    let p99 = us(0.99);
+    Row {
+        scenario: "check evaluation (in process)".into(),
+        measured: Measured::InProcess {
+            per_s: histogram.len() as f64 / elapsed,
+            p50_us: us(0.5),
+            p99_us: p99,
+            p999_us: us(0.999),
+            samples: histogram.len(),
+        },
+        limit: None,
+        ratio: None,
+        goal: "p99 ≤ 10 µs".into(),
+        // A check that was not allowed measured the wrong path.
+        met: Some(p99 <= 10.0 && allowed == histogram.len()),
+    }
+}
+
+fn unavailable(scenario: &str) -> Row {
+    Row {
+        scenario: scenario.into(),
+        measured: Measured::Unavailable,
+        limit: None,
+        ratio: None,
+        goal: String::new(),
+        met: None,
+    }
+}

@@ -18,6 +18,7 @@ pub struct Person {
     pub session_cookie: String,
     /// The session's CSRF token, for `X-CSRF-Token` on unsafe requests.
     pub csrf_token: String,
+    pub identity_id: String,
 }
 
 /// A random password long enough to pass any policy. Hex digits cannot spell the email's
@@ -80,10 +81,15 @@ pub async fn seed(
     if status != StatusCode::OK {
         bail!("accepting the invitation answered {status}: {body}");
     }
-    let csrf_token = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["csrf_token"].as_str().map(str::to_owned))
+    let accepted = serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default();
+    let csrf_token = accepted["csrf_token"]
+        .as_str()
+        .map(str::to_owned)
         .ok_or_else(|| anyhow!("accepting the invitation gave no CSRF token: {body}"))?;
+    let identity_id = accepted["identity"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("accepting the invitation gave no identity: {body}"))?;
     let session_cookie =
         cookie.ok_or_else(|| anyhow!("accepting the invitation set no session cookie"))?;
 
@@ -105,7 +111,121 @@ pub async fn seed(
         password,
         session_cookie,
         csrf_token,
+        identity_id,
     })
+}
+
+/// What the check scenario asks, and with which token.
+pub struct CheckSetup {
+    pub token: String,
+    pub body: serde_json::Value,
+}
+
+/// Gives the seeded admin the access model's whole path to evaluate — a custom role held
+/// through a group, and a customer — and makes a host product's token with
+/// `access.check`. The scenario asks whether the admin may read that customer.
+pub async fn seed_access(
+    client: &Client,
+    base_url: &str,
+    person: &Person,
+) -> anyhow::Result<CheckSetup> {
+    let call = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{base_url}/api/v1/orgs/bench{path}"))
+            .header(header::COOKIE, &person.session_cookie)
+            .header("x-csrf-token", &person.csrf_token)
+            .json(&body)
+            .send()
+    };
+    async fn answer(
+        resp: reqwest::Result<reqwest::Response>,
+        what: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = resp.with_context(|| what.to_owned())?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{what} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+    let customer = answer(
+        call(
+            reqwest::Method::POST,
+            "/customers",
+            json!({ "name": "Customer one" }),
+        )
+        .await,
+        "creating a customer",
+    )
+    .await?;
+    let role = answer(
+        call(
+            reqwest::Method::POST,
+            "/roles",
+            json!({ "name": "Account reader", "permissions": ["customers.read", "users.read"] }),
+        )
+        .await,
+        "creating a custom role",
+    )
+    .await?;
+    let group = answer(
+        call(
+            reqwest::Method::POST,
+            "/groups",
+            json!({ "name": "Accounts", "roles": ["user", role["id"]] }),
+        )
+        .await,
+        "creating a group",
+    )
+    .await?;
+    answer(
+        call(
+            reqwest::Method::PUT,
+            "/members/me/groups",
+            json!({ "groups": [group["id"]] }),
+        )
+        .await,
+        "putting the admin in the group",
+    )
+    .await?;
+    let token = answer(
+        call(
+            reqwest::Method::POST,
+            "/tokens",
+            json!({ "name": "host product", "permissions": ["access.check"] }),
+        )
+        .await,
+        "creating the host product's token",
+    )
+    .await?;
+    let setup = CheckSetup {
+        token: token["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("the token answer holds no token: {token}"))?,
+        body: json!({
+            "identity_id": person.identity_id,
+            "permission": "customers.read",
+            "customer_id": customer["id"],
+        }),
+    };
+    // The scenario measures the allowing path through the group's custom role; a refusal
+    // would measure something else.
+    let answer = answer(
+        client
+            .post(format!("{base_url}/api/v1/orgs/bench/check/explain"))
+            .bearer_auth(&setup.token)
+            .json(&setup.body)
+            .send()
+            .await,
+        "asking the check once",
+    )
+    .await?;
+    if answer["allowed"] != true {
+        bail!("the seeded check is not allowed: {answer}");
+    }
+    Ok(setup)
 }
 
 /// The session cookie a response sets, as `name=value`.
