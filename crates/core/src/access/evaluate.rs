@@ -14,12 +14,16 @@ use crate::model::{BuiltinRole, CustomRole, Group, Membership, MembershipStatus,
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
-/// Organization-wide permissions a scoped admin's Admin role does not carry: they manage
-/// members of their entities, not the organization.
-pub const BEYOND_ADMIN_SCOPE: [Permission; 3] = [
-    Permission::OrgSettings,
-    Permission::RolesManage,
-    Permission::TokensManage,
+/// Roster's own permissions a scoped admin's Admin role keeps: managing and seeing the
+/// members of their entities. The organization-wide ones (settings, roles, tokens,
+/// customers' records, the audit log, tasks, access checks about anyone) it does not carry;
+/// host products' codes it keeps.
+pub const WITHIN_ADMIN_SCOPE: [Permission; 5] = [
+    Permission::UsersInvite,
+    Permission::UsersManage,
+    Permission::UsersRead,
+    Permission::CustomersRead,
+    Permission::PartnerKitRead,
 ];
 
 /// Which role a grant comes from.
@@ -159,7 +163,7 @@ impl AccessProfile {
             let codes = catalog.builtin(*role).iter().filter(|c| {
                 !(scoped_admin
                     && *role == BuiltinRole::Admin
-                    && c.roster().is_some_and(|p| BEYOND_ADMIN_SCOPE.contains(&p)))
+                    && c.roster().is_some_and(|p| !WITHIN_ADMIN_SCOPE.contains(&p)))
             });
             profile.add(builtin_source(*role, Via::Member), codes);
         }
@@ -213,6 +217,12 @@ impl AccessProfile {
     pub fn codes(&self) -> impl Iterator<Item = &PermissionCode> {
         let admitted = self.admits().is_ok();
         self.by_code.keys().filter(move |_| admitted)
+    }
+
+    /// Every code the member's roles grant, whatever the membership's status: what
+    /// managing them (activating them again, say) puts in play.
+    pub fn granted_codes(&self) -> impl Iterator<Item = &PermissionCode> {
+        self.by_code.keys()
     }
 
     /// Roster's own permissions the member holds right now.
@@ -620,7 +630,12 @@ mod tests {
             &[importer.id],
         );
         let mut m = member(org, &[BuiltinRole::User]);
-        let without = AccessProfile::prepare(&c, &m, std::slice::from_ref(&importer), std::slice::from_ref(&g));
+        let without = AccessProfile::prepare(
+            &c,
+            &m,
+            std::slice::from_ref(&importer),
+            std::slice::from_ref(&g),
+        );
         assert_eq!(
             without.check("import_export.run", None),
             Reason::PermissionNotHeld
@@ -641,9 +656,15 @@ mod tests {
         m.admin_scope = vec![EntityId::new()];
         let p = AccessProfile::prepare(&c, &m, &[], &[]);
         assert_eq!(p.check("users.manage", None), Reason::Granted);
-        for beyond in BEYOND_ADMIN_SCOPE {
-            assert_eq!(p.check(beyond.code(), None), Reason::PermissionNotHeld);
+        for p_ in Permission::ALL {
+            let expected = if WITHIN_ADMIN_SCOPE.contains(p_) {
+                Reason::Granted
+            } else {
+                Reason::PermissionNotHeld
+            };
+            assert_eq!(p.check(p_.code(), None), expected, "{p_:?}");
         }
+        assert_eq!(p.check("catalog.edit", None), Reason::Granted);
         assert!(!p.roster_permissions().contains(&Permission::OrgSettings));
     }
 

@@ -16,10 +16,10 @@ pub use catalog::{
 };
 pub use evaluate::{
     AccessProfile, CustomerArg, CustomerReach, GrantRef, Reason, RoleRef, Step, Via,
-    BEYOND_ADMIN_SCOPE,
+    WITHIN_ADMIN_SCOPE,
 };
 
-use crate::ids::{ApiTokenId, EntityId, IdentityId, OrgId, SessionId};
+use crate::ids::{ApiTokenId, EntityId, IdentityId, MembershipId, OrgId, SessionId};
 use crate::model::{Actor, Membership, Permission};
 use crate::store::{Reads, StoreError};
 use std::collections::BTreeSet;
@@ -87,15 +87,22 @@ impl OperatorGrant {
 pub enum MemberScope {
     /// Every member of the organization.
     All,
-    /// A scoped admin's reach: members whose entity is one of these (seed 004).
-    Entities(BTreeSet<EntityId>),
+    /// A scoped admin's reach: members whose entity is one of `entities`, and the admin's
+    /// own membership (seed 004).
+    Entities {
+        entities: BTreeSet<EntityId>,
+        own: MembershipId,
+    },
 }
 
 impl MemberScope {
     /// The scope of a caller acting through `membership`.
     pub fn of(membership: &Membership) -> Self {
         if membership.is_scoped_admin() {
-            MemberScope::Entities(membership.admin_scope.iter().copied().collect())
+            MemberScope::Entities {
+                entities: membership.admin_scope.iter().copied().collect(),
+                own: membership.id,
+            }
         } else {
             MemberScope::All
         }
@@ -105,7 +112,9 @@ impl MemberScope {
     pub fn admits(&self, member: &Membership) -> bool {
         match self {
             MemberScope::All => true,
-            MemberScope::Entities(entities) => member.entity.is_some_and(|e| entities.contains(&e)),
+            MemberScope::Entities { entities, own } => {
+                member.id == *own || member.entity.is_some_and(|e| entities.contains(&e))
+            }
         }
     }
 
@@ -114,9 +123,17 @@ impl MemberScope {
     pub fn covers(&self, entities: &[EntityId]) -> bool {
         match self {
             MemberScope::All => true,
-            MemberScope::Entities(mine) => {
+            MemberScope::Entities { entities: mine, .. } => {
                 !entities.is_empty() && entities.iter().all(|e| mine.contains(e))
             }
+        }
+    }
+
+    /// The entities of a scoped admin; `None` for the whole organization.
+    pub fn entities(&self) -> Option<&BTreeSet<EntityId>> {
+        match self {
+            MemberScope::All => None,
+            MemberScope::Entities { entities, .. } => Some(entities),
         }
     }
 

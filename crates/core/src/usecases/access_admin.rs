@@ -138,13 +138,17 @@ impl Roster {
         if BuiltinRole::parse(&name.as_str().to_lowercase()).is_ok() {
             return Err(MemberError::NameTaken { what: "role" });
         }
+        let customer_scoped = input.customer_scoped.unwrap_or(true);
+        if !customer_scoped && locked.customers.is_some() {
+            return Err(MemberError::BeyondOwn("customer_scoped: false".into()));
+        }
         let role = CustomRole {
             id: RoleId::new(),
             org_id: locked.org.id,
             name,
             description: clean_description(input.description)?,
             permissions: self.role_codes(&locked, &input.permissions.unwrap_or_default())?,
-            customer_scoped: input.customer_scoped.unwrap_or(true),
+            customer_scoped,
             created_at: now,
             updated_at: now,
         };
@@ -193,6 +197,9 @@ impl Roster {
             updated_at: now,
             ..before.clone()
         };
+        if !after.customer_scoped && before.customer_scoped && locked.customers.is_some() {
+            return Err(MemberError::BeyondOwn("customer_scoped: false".into()));
+        }
         if !tx
             .update_custom_role(&after)
             .await
@@ -551,6 +558,7 @@ impl Roster {
         let before = tx
             .customer(locked.org.id, id)
             .await?
+            .filter(|_| locked.customers.as_ref().is_none_or(|mine| mine.contains(&id)))
             .ok_or(MemberError::NotFound)?;
         let after = Customer {
             name: input.name.unwrap_or_else(|| before.name.clone()),
@@ -601,6 +609,7 @@ impl Roster {
         let before = tx
             .customer(locked.org.id, id)
             .await?
+            .filter(|_| locked.customers.as_ref().is_none_or(|mine| mine.contains(&id)))
             .ok_or(MemberError::NotFound)?;
         if before.assigned > 0 {
             return Err(MemberError::InUse {

@@ -11,8 +11,8 @@ use super::members::{
     keep_an_admin, live_member, lock_as_manager, may_manage, view, Locked, MemberError,
 };
 use super::target;
-use crate::access::{Caller, MemberScope, OrgGrant};
-use crate::ids::{CustomerId, EntityId, GroupId, MembershipId, OrgId};
+use crate::access::{Caller, OrgGrant};
+use crate::ids::{CustomerId, EntityId, GroupId, MembershipId};
 use crate::model::{AuditEvent, Group, Membership};
 use crate::roster::Roster;
 use crate::store::{MemberView, Tx};
@@ -61,15 +61,22 @@ pub(crate) async fn groups_to_grant(
     Ok(ids)
 }
 
-/// The organization's customers named by `ids`.
+/// The organization's customers named by `ids`. A caller whose own customer data is
+/// limited to some customers assigns only among those, and never none (which would mean
+/// all of them).
 pub(crate) async fn customers_to_assign(
     tx: &mut dyn Tx,
-    org: OrgId,
+    locked: &Locked,
     ids: &[CustomerId],
 ) -> Result<Vec<CustomerId>, MemberError> {
     let ids = sorted(ids);
+    if let Some(mine) = &locked.customers {
+        if ids.is_empty() || ids.iter().any(|id| !mine.contains(id)) {
+            return Err(MemberError::OutsideCustomers);
+        }
+    }
     for id in &ids {
-        if tx.customer(org, *id).await?.is_none() {
+        if tx.customer(locked.org.id, *id).await?.is_none() {
             return Err(MemberError::UnknownReference {
                 what: "customer",
                 id: id.to_string(),
@@ -94,10 +101,10 @@ pub(crate) async fn entity_to_set(
             });
         }
     }
-    let within = match (&locked.scope, entity) {
-        (MemberScope::All, _) => true,
-        (MemberScope::Entities(mine), Some(id)) => mine.contains(&id),
-        (MemberScope::Entities(_), None) => false,
+    let within = match (locked.scope.entities(), entity) {
+        (None, _) => true,
+        (Some(mine), Some(id)) => mine.contains(&id),
+        (Some(_), None) => false,
     };
     if within {
         Ok(entity)
@@ -119,7 +126,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
+        may_manage(&mut *tx, &locked, &before).await?;
         let groups = groups_to_grant(&mut *tx, &locked, groups, &before.groups).await?;
         if groups == before.groups {
             return view(&mut *tx, locked.org.id, member).await;
@@ -157,8 +164,8 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
-        let customers = customers_to_assign(&mut *tx, locked.org.id, customers).await?;
+        may_manage(&mut *tx, &locked, &before).await?;
+        let customers = customers_to_assign(&mut *tx, &locked, customers).await?;
         let previous = tx.customer_assignments(locked.org.id, member).await?;
         if customers == previous {
             return Ok(customers);
@@ -194,7 +201,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
+        may_manage(&mut *tx, &locked, &before).await?;
         let entity = entity_to_set(&mut *tx, &locked, entity).await?;
         if entity == before.entity {
             return view(&mut *tx, locked.org.id, member).await;
@@ -234,9 +241,14 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        if !(super::members::holds_admin(&locked.held) && locked.scope.is_all()) {
+        if !locked.is_full_admin() {
             // A scoped admin may neither widen their own scope nor shape anyone else's.
             return Err(MemberError::Forbidden);
+        }
+        if !before.is_admin() {
+            return Err(MemberError::Invalid(
+                "an admin scope is for admins: give the member the Admin role first".into(),
+            ));
         }
         let entities = sorted(entities);
         for id in &entities {

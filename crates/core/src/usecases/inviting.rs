@@ -21,7 +21,7 @@ use crate::clock::seconds_until;
 use crate::email::Email;
 use crate::ids::{CustomerId, EntityId, GroupId, MembershipId};
 use crate::model::{
-    AuditEvent, Identity, Membership, MembershipStatus, Notice, OutboxMessage, Permission,
+    AuditEvent, BuiltinRole, Identity, Membership, MembershipStatus, Notice, OutboxMessage, Permission,
 };
 use crate::names::DisplayName;
 use crate::roster::Roster;
@@ -102,7 +102,22 @@ impl Roster {
         let custom = custom_roles_named(&mut *tx, locked.org.id, &roles.custom).await?;
         may_grant_custom(&locked, &custom)?;
         let groups = groups_to_grant(&mut *tx, &locked, &input.groups, &[]).await?;
-        let customers = customers_to_assign(&mut *tx, locked.org.id, &input.customers).await?;
+        // Assignments only narrow: a caller limited to some customers gives them only when
+        // the new member's roles reach customer data at all.
+        let reaches_customers = roles
+            .builtin
+            .iter()
+            .any(|r| matches!(r, BuiltinRole::Admin | BuiltinRole::User))
+            || !custom.is_empty()
+            || !groups.is_empty();
+        let customers = if locked.customers.is_some() && !reaches_customers {
+            if !input.customers.is_empty() {
+                return Err(MemberError::OutsideCustomers);
+            }
+            Vec::new()
+        } else {
+            customers_to_assign(&mut *tx, &locked, &input.customers).await?
+        };
         let entity = entity_to_set(&mut *tx, &locked, input.entity).await?;
         let org = &locked.org;
 
@@ -213,7 +228,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_holding(self, &mut *tx, grant, caller, Permission::UsersInvite).await?;
         let pending = pending_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &pending)?;
+        may_manage(&mut *tx, &locked, &pending).await?;
         if let Some(last) = tx.latest_invitation_of(locked.org.id, member).await? {
             let free_at = last.created_at + Duration::seconds(RESEND_COOLDOWN_SECONDS);
             if now < free_at {
@@ -256,7 +271,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_holding(self, &mut *tx, grant, caller, Permission::UsersInvite).await?;
         let pending = pending_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &pending)?;
+        may_manage(&mut *tx, &locked, &pending).await?;
         let person = view(&mut *tx, locked.org.id, member).await?;
         let revoked = tx.revoke_invitations_of(locked.org.id, member, now).await?;
         if !tx

@@ -14,10 +14,10 @@
 use super::account::{issue_email_change, EmailChangeFor, EMAIL_CHANGE_TOKEN_PREFIX};
 use super::invitations::{issue_invitation, InvitationFor};
 use super::target;
-use crate::access::{self, Caller, MemberScope, OrgGrant, OrgView, PermissionCode};
+use crate::access::{self, Caller, Catalog, CustomerReach, MemberScope, OrgGrant, OrgView, PermissionCode};
 use crate::clock::Timestamp;
 use crate::email::Email;
-use crate::ids::{MembershipId, OrgId, RoleId};
+use crate::ids::{CustomerId, MembershipId, OrgId, RoleId};
 use crate::model::{
     Actor, AuditEvent, BuiltinRole, CustomRole, Membership, MembershipStatus, Notice, Organization,
     OutboxMessage, Permission,
@@ -88,6 +88,9 @@ pub enum MemberError {
     /// A role given permissions its author does not hold.
     #[error("you cannot give a role permissions you do not hold: {0}")]
     BeyondOwn(String),
+    /// A caller limited to some customers assigning others, or none (which means all).
+    #[error("you can assign only among your own customers")]
+    OutsideCustomers,
     /// A scoped admin acting beyond their entities.
     #[error("this is outside your admin scope")]
     OutsideScope,
@@ -104,14 +107,6 @@ impl From<super::invitations::IssueError> for MemberError {
             super::invitations::IssueError::Store(e) => MemberError::Store(e),
         }
     }
-}
-
-/// Whether `held` includes everything the Admin role allows.
-pub(crate) fn holds_admin(held: &BTreeSet<Permission>) -> bool {
-    BuiltinRole::Admin
-        .permissions()
-        .iter()
-        .all(|p| held.contains(p))
 }
 
 /// Roles as a request names them: built-in role names and custom role ids.
@@ -182,15 +177,56 @@ pub(crate) struct Locked {
     pub codes: Option<BTreeSet<PermissionCode>>,
     /// The members the caller reaches.
     pub scope: MemberScope,
+    /// The customers the caller's own customer data is limited to; `None` when they reach
+    /// every customer.
+    pub customers: Option<BTreeSet<CustomerId>>,
+    pub catalog: std::sync::Arc<Catalog>,
 }
 
 impl Locked {
-    fn holds_codes<'a>(&self, mut codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
+    pub(crate) fn holds_codes<'a>(&self, mut codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
         match &self.codes {
             None => true,
             Some(held) => codes.all(|c| held.contains(c)),
         }
     }
+
+    /// An admin of the whole organization (or an operator): every code Admin carries, and
+    /// no admin scope.
+    pub(crate) fn is_full_admin(&self) -> bool {
+        self.scope.is_all() && self.holds_codes(self.catalog.builtin(BuiltinRole::Admin).iter())
+    }
+}
+
+/// The customers a caller's own customer data is limited to (`None`: all of them), read
+/// under the lock. A member whose roles reach customers only through assignments, and has
+/// some, is limited to them; one whose roles reach no customer data is limited to none.
+async fn customer_limit_of(
+    roster: &Roster,
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<Option<BTreeSet<CustomerId>>, MemberError> {
+    let Some(identity) = caller.identity() else {
+        return Ok(None);
+    };
+    let Some(m) = tx.membership_of(org, identity).await? else {
+        return Ok(None);
+    };
+    let profile = access::profile_for(&roster.catalog, tx, &m).await?;
+    Ok(match profile.customer_reach(Permission::CustomersRead.code()) {
+        CustomerReach::All => None,
+        CustomerReach::Assigned => {
+            let assigned: BTreeSet<CustomerId> =
+                tx.customer_assignments(org, m.id).await?.into_iter().collect();
+            if assigned.is_empty() {
+                None
+            } else {
+                Some(assigned)
+            }
+        }
+        CustomerReach::None => Some(BTreeSet::new()),
+    })
 }
 
 /// Takes the organization's lock, then re-reads the caller's permissions under it: a
@@ -207,11 +243,14 @@ pub(crate) async fn lock_org(
     let held = access::held(&roster.catalog, tx, caller, org.id)
         .await?
         .ok_or(MemberError::NotFound)?;
+    let customers = customer_limit_of(roster, tx, caller, org.id).await?;
     Ok(Locked {
         org,
         held: held.permissions,
         codes: held.codes,
         scope: held.scope,
+        customers,
+        catalog: roster.catalog.clone(),
     })
 }
 
@@ -245,28 +284,47 @@ pub(crate) async fn lock_holding(
     Ok(locked)
 }
 
-/// Refuses roles the caller could not hand out: every permission of each role in `granted`
-/// must be one the caller holds (so Admin takes an admin of the whole organization, or an
-/// operator).
+/// Codes that manage members: a scoped admin never hands them on, since the role would
+/// carry them beyond the admin's entities.
+const MANAGING: [Permission; 2] = [Permission::UsersInvite, Permission::UsersManage];
+
+/// Refuses roles the caller could not hand out: every code of each role in `granted`,
+/// host products' included, must be one the caller holds (so Admin takes an admin of the
+/// whole organization, or an operator), and a caller limited to some customers never
+/// hands out a role that reaches all of them.
 pub(crate) fn may_grant<'a>(
     locked: &Locked,
     granted: impl IntoIterator<Item = &'a BuiltinRole>,
 ) -> Result<(), MemberError> {
     for role in granted {
-        if !role.permissions().iter().all(|p| locked.held.contains(p)) {
+        if !locked.holds_codes(locked.catalog.builtin(*role).iter()) {
+            return Err(MemberError::Forbidden);
+        }
+        if *role == BuiltinRole::Admin && !locked.is_full_admin() {
             return Err(MemberError::Forbidden);
         }
     }
     Ok(())
 }
 
-/// The same for custom roles: each of their codes, host products' included.
+/// The same for custom roles: each of their codes; never an unscoped role by a caller
+/// limited to some customers; never a member-managing role by a scoped admin.
 pub(crate) fn may_grant_custom<'a>(
     locked: &Locked,
     granted: impl IntoIterator<Item = &'a CustomRole>,
 ) -> Result<(), MemberError> {
     for role in granted {
         if !locked.holds_codes(role.permissions.iter()) {
+            return Err(MemberError::Forbidden);
+        }
+        if !role.customer_scoped && locked.customers.is_some() {
+            return Err(MemberError::Forbidden);
+        }
+        let manages = role
+            .permissions
+            .iter()
+            .any(|c| c.roster().is_some_and(|p| MANAGING.contains(&p)));
+        if manages && !locked.scope.is_all() {
             return Err(MemberError::Forbidden);
         }
     }
@@ -286,11 +344,23 @@ pub(crate) async fn live_member(
         .ok_or(MemberError::NotFound)
 }
 
-/// Managing an admin (any change to their standing or roles) takes an admin of the whole
-/// organization: a scoped admin manages the other members of their entities.
-pub(crate) fn may_manage(locked: &Locked, target: &Membership) -> Result<(), MemberError> {
-    if target.is_admin() && !(holds_admin(&locked.held) && locked.scope.is_all()) {
+/// Managing a member (any change to their standing, roles or assignments) takes holding
+/// everything their roles grant, whatever their status; and managing an admin takes an
+/// admin of the whole organization. So nobody edits, re-addresses, deactivates or
+/// re-activates someone who holds more than they do.
+pub(crate) async fn may_manage(
+    tx: &mut dyn Tx,
+    locked: &Locked,
+    target: &Membership,
+) -> Result<(), MemberError> {
+    if target.is_admin() && !locked.is_full_admin() {
         return Err(MemberError::Forbidden);
+    }
+    if locked.codes.is_some() {
+        let profile = access::profile_for(&locked.catalog, tx, target).await?;
+        if !locked.holds_codes(profile.granted_codes()) {
+            return Err(MemberError::Forbidden);
+        }
     }
     Ok(())
 }
@@ -470,7 +540,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
+        may_manage(&mut *tx, &locked, &before).await?;
         // Activation is only the way back from deactivation: a pending invitation becomes
         // active when the person accepts it, never on an admin's word.
         let allowed = match to {
@@ -501,7 +571,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
+        may_manage(&mut *tx, &locked, &before).await?;
         let left = caller.identity() == Some(before.identity_id)
             && matches!(caller, Caller::Person { .. });
         remove(&mut *tx, &locked.org, &before, grant.actor(), left, now).await?;
@@ -543,7 +613,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
+        may_manage(&mut *tx, &locked, &before).await?;
         let custom = custom_roles_named(&mut *tx, locked.org.id, &roles.custom).await?;
         may_grant(
             &locked,
@@ -572,6 +642,11 @@ impl Roster {
                 .await?
         {
             return Err(MemberError::NotFound);
+        }
+        // An admin scope means nothing without Admin; left behind it would make a later
+        // Admin a scoped one unannounced.
+        if !roles.builtin.contains(&BuiltinRole::Admin) && !before.admin_scope.is_empty() {
+            tx.set_admin_scope(locked.org.id, member, &[], now).await?;
         }
         let after = view(&mut *tx, locked.org.id, member).await?;
         tx.append_audit(&AuditEvent::new(
@@ -646,7 +721,7 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         let locked = lock_as_manager(self, &mut *tx, grant, caller).await?;
         let before = live_member(&mut *tx, &locked, member).await?;
-        may_manage(&locked, &before)?;
+        may_manage(&mut *tx, &locked, &before).await?;
         // Held until commit: an invitation into another organization that found this
         // identity by its address waits for this change, then sees it (and the other way
         // round, this change sees that organization's new membership).
@@ -838,15 +913,5 @@ mod tests {
             panic!("refused");
         };
         assert!(detail.contains("root, x"), "{detail}");
-    }
-
-    #[test]
-    fn only_all_of_admins_permissions_make_an_admin() {
-        let all: BTreeSet<Permission> = Permission::ALL.iter().copied().collect();
-        assert!(holds_admin(&all));
-        let mut fewer = all.clone();
-        fewer.remove(&Permission::AuditRead);
-        assert!(!holds_admin(&fewer));
-        assert!(!holds_admin(&BTreeSet::from([Permission::UsersManage])));
     }
 }

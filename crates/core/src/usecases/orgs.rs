@@ -145,7 +145,7 @@ impl Roster {
     ) -> Result<Page<crate::store::MemberView>, StoreError> {
         let mut filter = filter.clone();
         // A scoped admin's list holds only the members of their entities, totals included.
-        if let crate::access::MemberScope::Entities(mine) = view.scope() {
+        if let Some(mine) = view.scope().entities() {
             filter.within = Some(mine.iter().copied().collect());
         }
         self.store

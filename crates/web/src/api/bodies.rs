@@ -143,7 +143,12 @@ impl MembershipBody {
                 name: org.name.to_string(),
             },
             status: m.status.as_str().to_owned(),
-            roles: m.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            roles: m
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .chain(m.custom_roles.iter().map(|r| r.to_string()))
+                .collect(),
         }
     }
 }

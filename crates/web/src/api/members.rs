@@ -166,6 +166,11 @@ pub(super) fn member_error(e: MemberError) -> ApiError {
             },
             format!("There is no {what} {id} in this organization; nothing was changed."),
         ),
+        MemberError::OutsideCustomers => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "outside_customers",
+            "Your own access is limited to some customers: assign only among them, and at least one.",
+        ),
         MemberError::OutsideScope => ApiError::new(
             StatusCode::FORBIDDEN,
             "outside_admin_scope",

@@ -1067,3 +1067,283 @@ async fn scoped_admins_manage_only_their_entities() {
     .await;
     assert_eq!(filtered["total"], 1);
 }
+
+/// Nobody hands on, or manages someone with, more than they hold — through custom roles,
+/// groups, customers or scopes.
+#[tokio::test]
+async fn no_way_around_what_the_caller_holds() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let members = "/api/v1/orgs/acme/members";
+    let paris = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/entities",
+        json!({ "name": "Paris" }),
+    )
+    .await["id"]
+        .clone();
+    let lyon = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/entities",
+        json!({ "name": "Lyon" }),
+    )
+    .await["id"]
+        .clone();
+    let helpdesk = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/roles",
+        json!({ "name": "Helpdesk", "permissions": ["users.manage", "users.read", "users.invite", "customers.read"] }),
+    )
+    .await["id"]
+        .clone();
+    let settings = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/roles",
+        json!({ "name": "Settings", "permissions": ["org.settings"] }),
+    )
+    .await["id"]
+        .clone();
+
+    // A scoped admin never hands on a member-managing role, which would reach beyond
+    // their entities; nor may they ask the check API about anyone.
+    let sam_id = app
+        .add_member("acme", "sam@acme.example", MEMBER_PW, &[BuiltinRole::Admin])
+        .await;
+    let pia_id = app
+        .add_member(
+            "acme",
+            "pia@acme.example",
+            MEMBER_PW,
+            &[BuiltinRole::Marketing],
+        )
+        .await;
+    for id in [sam_id, pia_id] {
+        put(
+            &admin,
+            &app,
+            &format!("{members}/{id}/entity"),
+            json!({ "entity": paris }),
+        )
+        .await;
+    }
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{sam_id}/entity"),
+        json!({ "entity": lyon }),
+    )
+    .await;
+    json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{members}/{sam_id}/admin-scope"),
+            json!({ "entities": [paris] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let sam = app.sign_in("sam@acme.example", MEMBER_PW).await;
+    problem(
+        put(
+            &sam,
+            &app,
+            &format!("{members}/{pia_id}/roles"),
+            json!({ "roles": ["marketing", helpdesk] }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        sam.post(
+            &app,
+            "/api/v1/orgs/acme/invitations",
+            json!({ "email": "alt@acme.example", "roles": [helpdesk], "entity": paris }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        sam.post(
+            &app,
+            "/api/v1/orgs/acme/check",
+            json!({ "identity_id": identity_of(&admin), "permission": "users.read" }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // A scoped admin whose own entity lies outside their scope still reads themselves.
+    let own = json_of(
+        sam.get(&app, &format!("{members}/me")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(own["admin_scope"], json!([paris]));
+
+    // A helpdesk member (users.manage through a custom role) manages nobody who holds more.
+    let hal_id = app
+        .add_member("acme", "hal@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let boss_id = app
+        .add_member("acme", "boss@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{hal_id}/roles"),
+        json!({ "roles": ["user", helpdesk] }),
+    )
+    .await;
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{boss_id}/roles"),
+        json!({ "roles": ["user", settings] }),
+    )
+    .await;
+    let hal = app.sign_in("hal@acme.example", MEMBER_PW).await;
+    let boss = format!("{members}/{boss_id}");
+    problem(
+        hal.send(
+            &app,
+            Method::PATCH,
+            &boss,
+            Some(json!({ "email": "hal-owns-this@acme.example" })),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        hal.post(&app, &format!("{boss}/deactivate"), json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // Pia (Marketing) holds partner_kit.read, which Hal does not: also refused. A User is not.
+    problem(
+        hal.post(&app, &format!("{members}/{pia_id}/deactivate"), json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let uma_id = app
+        .add_member("acme", "uma@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    assert_eq!(
+        hal.post(&app, &format!("{members}/{uma_id}/deactivate"), json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Limited to some customers, Hal assigns only among them — never none, which is all.
+    let c1 = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/customers",
+        json!({ "name": "One" }),
+    )
+    .await["id"]
+        .clone();
+    let c2 = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/customers",
+        json!({ "name": "Two" }),
+    )
+    .await["id"]
+        .clone();
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{hal_id}/customers"),
+        json!({ "customers": [c1] }),
+    )
+    .await;
+    for customers in [json!([]), json!([c2]), json!([c1, c2])] {
+        problem(
+            put(
+                &hal,
+                &app,
+                &format!("{members}/me/customers"),
+                json!({ "customers": customers }),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "outside_customers",
+        )
+        .await;
+    }
+    let detail = json_of(
+        hal.get(&app, &format!("{members}/me")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(detail["customers"], json!([c1]));
+    // Nor does Hal write an unscoped role into the world.
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{hal_id}/roles"),
+        json!({ "roles": ["user", helpdesk, create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/roles",
+        json!({ "name": "Role writer", "permissions": ["roles.manage", "customers.read"] }),
+    )
+    .await["id"]] }),
+    )
+    .await;
+    problem(
+        hal.post(
+            &app,
+            "/api/v1/orgs/acme/roles",
+            json!({ "name": "Wide", "permissions": ["customers.read"], "customer_scoped": false }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // An admin scope means nothing without Admin, and goes when Admin goes.
+    problem(
+        put(
+            &admin,
+            &app,
+            &format!("{members}/{pia_id}/admin-scope"),
+            json!({ "entities": [paris] }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    )
+    .await;
+    let demoted = json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{members}/{sam_id}/roles"),
+            json!({ "roles": ["user"] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(demoted["admin_scope"], json!([]));
+}

@@ -486,7 +486,7 @@ async fn roles(app: TestApp) {
             "acme",
             "carol@acme.example",
             MEMBER_PW,
-            &[BuiltinRole::User],
+            &[BuiltinRole::Marketing], // nothing beyond a token's Roster-only codes (User carries a host code here)
         )
         .await;
     let bob_session = app.sign_in("bob@acme.example", MEMBER_PW).await;
@@ -532,7 +532,7 @@ async fn roles(app: TestApp) {
         .post(
             &app,
             "/api/v1/orgs/acme/tokens",
-            json!({ "name": "hr sync", "permissions": ["users.manage", "users.read", "customers.read"] }),
+            json!({ "name": "hr sync", "permissions": ["users.manage", "users.read", "partner_kit.read"] }),
         )
         .await
         .json()
@@ -553,7 +553,7 @@ async fn roles(app: TestApp) {
         .unwrap();
     problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
     let resp = with_token(Client::new().put(app.url(&member_path("acme", &carol, "/roles"))))
-        .json(&json!({ "roles": ["user", "notifications"] }))
+        .json(&json!({ "roles": ["marketing", "notifications"] }))
         .send()
         .await
         .unwrap();
