@@ -6,6 +6,7 @@ mod access;
 mod api;
 mod auth;
 mod inviting;
+mod matrix;
 mod members;
 mod pages;
 mod recovery;
