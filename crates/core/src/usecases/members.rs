@@ -353,16 +353,35 @@ pub(crate) async fn may_manage(
     locked: &Locked,
     target: &Membership,
 ) -> Result<(), MemberError> {
-    if target.is_admin() && !locked.is_full_admin() {
+    let held = access::Held {
+        permissions: locked.held.clone(),
+        codes: locked.codes.clone(),
+        scope: locked.scope.clone(),
+    };
+    if outranks(&locked.catalog, tx, &held, target).await? {
         return Err(MemberError::Forbidden);
     }
-    if locked.codes.is_some() {
-        let profile = access::profile_for(&locked.catalog, tx, target).await?;
-        if !locked.holds_codes(profile.granted_codes()) {
-            return Err(MemberError::Forbidden);
-        }
-    }
     Ok(())
+}
+
+/// Whether `target` holds something the caller (`held`) does not — Admin over a caller
+/// who is not an admin of the whole organization, or any code of their roles.
+pub(crate) async fn outranks(
+    catalog: &Catalog,
+    reads: &mut dyn crate::store::Reads,
+    held: &access::Held,
+    target: &Membership,
+) -> Result<bool, StoreError> {
+    let full_admin =
+        held.scope.is_all() && held.holds_all(catalog.builtin(BuiltinRole::Admin).iter());
+    if target.is_admin() && !full_admin {
+        return Ok(true);
+    }
+    if held.codes.is_none() {
+        return Ok(false);
+    }
+    let profile = access::profile_for(catalog, reads, target).await?;
+    Ok(!held.holds_all(profile.granted_codes()))
 }
 
 /// Refuses a change after which `before` would no longer be an active admin when it is the

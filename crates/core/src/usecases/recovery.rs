@@ -8,7 +8,7 @@
 
 use super::sign_in::{email_throttle_key, EMAIL_SCOPE};
 use super::target;
-use crate::access::OrgGrant;
+use crate::access::{Caller, OrgGrant};
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::ids::{IdentityId, IdentityTokenId, MembershipId};
@@ -36,6 +36,9 @@ const SELF_SERVICE_SCOPE: &str = "password_reset_email";
 pub enum AdminResetError {
     #[error("not found")]
     NotFound,
+    /// The member holds more than the caller (an admin, or permissions the caller lacks).
+    #[error("you do not have permission to do this")]
+    Forbidden,
     #[error("only active members can get a reset link")]
     NotActive,
     #[error("a reset link was just sent; wait {retry_after_seconds} s")]
@@ -291,16 +294,26 @@ impl Roster {
     pub async fn send_reset_link(
         &self,
         grant: &OrgGrant,
+        caller: &Caller,
         member: MembershipId,
     ) -> Result<(), AdminResetError> {
         debug_assert_eq!(grant.permission(), Permission::UsersManage);
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        // What the caller holds now, and whom they reach with it.
+        let held = crate::access::held(&self.catalog, &mut *tx, caller, grant.org_id())
+            .await?
+            .filter(|h| h.permissions.contains(&Permission::UsersManage))
+            .ok_or(AdminResetError::Forbidden)?;
         let membership = tx
             .membership(grant.org_id(), member)
             .await?
-            .filter(|m| m.status != MembershipStatus::Removed && grant.scope().admits(m))
+            .filter(|m| m.status != MembershipStatus::Removed && held.scope.admits(m))
             .ok_or(AdminResetError::NotFound)?;
+        // Like every other change to a member: not to someone who holds more.
+        if super::members::outranks(&self.catalog, &mut *tx, &held, &membership).await? {
+            return Err(AdminResetError::Forbidden);
+        }
         if membership.status != MembershipStatus::Active {
             return Err(AdminResetError::NotActive);
         }

@@ -368,20 +368,31 @@ impl Roster {
 
     /// A member's recent sign-in attempts, newest first, for their organization's admins.
     /// `None` when the organization has no such member.
+    /// Someone who holds more than the caller (an admin, to a scoped admin) keeps their
+    /// attempts to themselves: `Err(Forbidden)`.
     pub async fn member_sign_in_attempts(
         &self,
         grant: &OrgGrant,
+        caller: &crate::access::Caller,
         member: MembershipId,
         limit: u32,
-    ) -> Result<Option<Vec<SignInAttempt>>, StoreError> {
+    ) -> Result<Option<Vec<SignInAttempt>>, crate::access::Denied> {
         let mut reads = self.store.reads().await?;
-        let Some(membership) = reads
-            .membership(grant.org_id(), member)
-            .await?
-            .filter(|m| m.status != MembershipStatus::Removed && grant.scope().admits(m))
+        let Some(held) =
+            crate::access::held(&self.catalog, &mut *reads, caller, grant.org_id()).await?
         else {
             return Ok(None);
         };
+        let Some(membership) = reads
+            .membership(grant.org_id(), member)
+            .await?
+            .filter(|m| m.status != MembershipStatus::Removed && held.scope.admits(m))
+        else {
+            return Ok(None);
+        };
+        if super::members::outranks(&self.catalog, &mut *reads, &held, &membership).await? {
+            return Err(crate::access::Denied::Forbidden);
+        }
         Ok(Some(
             reads
                 .sign_in_attempts_of(membership.identity_id, limit)

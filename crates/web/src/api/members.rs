@@ -68,9 +68,14 @@ pub async fn send_reset_link(
 ) -> Result<StatusCode, ApiError> {
     let grant = org_grant(&state, &authed, &org, Permission::UsersManage).await?;
     let member = member_id(&state, &authed, grant.org_id(), &member).await?;
-    match state.roster.send_reset_link(&grant, member).await {
+    match state
+        .roster
+        .send_reset_link(&grant, &authed.caller, member)
+        .await
+    {
         Ok(()) => Ok(StatusCode::ACCEPTED),
         Err(AdminResetError::NotFound) => Err(ApiError::not_found()),
+        Err(AdminResetError::Forbidden) => Err(ApiError::forbidden()),
         Err(AdminResetError::NotActive) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_active",
@@ -112,7 +117,7 @@ pub async fn sign_in_attempts(
     let member = member_id(&state, &authed, grant.org_id(), &member).await?;
     let attempts = state
         .roster
-        .member_sign_in_attempts(&grant, member, 100)
+        .member_sign_in_attempts(&grant, &authed.caller, member, 100)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(SignInAttemptList {

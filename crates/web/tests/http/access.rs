@@ -1233,6 +1233,50 @@ async fn no_way_around_what_the_caller_holds() {
         "forbidden",
     )
     .await;
+    // Nor sends them reset links or reads their sign-in attempts.
+    problem(
+        hal.post(&app, &format!("{boss}/password-reset"), json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        hal.get(&app, &format!("{boss}/sign-in-attempts")).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // A scoped admin neither, to an admin of the whole organization in their entity.
+    let ann_id = admin.body["memberships"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{ann_id}/entity"),
+        json!({ "entity": paris }),
+    )
+    .await;
+    problem(
+        sam.post(
+            &app,
+            &format!("{members}/{ann_id}/password-reset"),
+            json!({}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        sam.get(&app, &format!("{members}/{ann_id}/sign-in-attempts"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     // Pia (Marketing) holds partner_kit.read, which Hal does not: also refused. A User is not.
     problem(
         hal.post(&app, &format!("{members}/{pia_id}/deactivate"), json!({}))
