@@ -558,7 +558,12 @@ impl Roster {
         let before = tx
             .customer(locked.org.id, id)
             .await?
-            .filter(|_| locked.customers.as_ref().is_none_or(|mine| mine.contains(&id)))
+            .filter(|_| {
+                locked
+                    .customers
+                    .as_ref()
+                    .is_none_or(|mine| mine.contains(&id))
+            })
             .ok_or(MemberError::NotFound)?;
         let after = Customer {
             name: input.name.unwrap_or_else(|| before.name.clone()),
@@ -609,7 +614,12 @@ impl Roster {
         let before = tx
             .customer(locked.org.id, id)
             .await?
-            .filter(|_| locked.customers.as_ref().is_none_or(|mine| mine.contains(&id)))
+            .filter(|_| {
+                locked
+                    .customers
+                    .as_ref()
+                    .is_none_or(|mine| mine.contains(&id))
+            })
             .ok_or(MemberError::NotFound)?;
         if before.assigned > 0 {
             return Err(MemberError::InUse {

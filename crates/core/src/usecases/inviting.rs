@@ -21,7 +21,8 @@ use crate::clock::seconds_until;
 use crate::email::Email;
 use crate::ids::{CustomerId, EntityId, GroupId, MembershipId};
 use crate::model::{
-    AuditEvent, BuiltinRole, Identity, Membership, MembershipStatus, Notice, OutboxMessage, Permission,
+    AuditEvent, BuiltinRole, Identity, Membership, MembershipStatus, Notice, OutboxMessage,
+    Permission,
 };
 use crate::names::DisplayName;
 use crate::roster::Roster;

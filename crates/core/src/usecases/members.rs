@@ -14,7 +14,9 @@
 use super::account::{issue_email_change, EmailChangeFor, EMAIL_CHANGE_TOKEN_PREFIX};
 use super::invitations::{issue_invitation, InvitationFor};
 use super::target;
-use crate::access::{self, Caller, Catalog, CustomerReach, MemberScope, OrgGrant, OrgView, PermissionCode};
+use crate::access::{
+    self, Caller, Catalog, CustomerReach, MemberScope, OrgGrant, OrgView, PermissionCode,
+};
 use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::ids::{CustomerId, MembershipId, OrgId, RoleId};
@@ -184,7 +186,10 @@ pub(crate) struct Locked {
 }
 
 impl Locked {
-    pub(crate) fn holds_codes<'a>(&self, mut codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
+    pub(crate) fn holds_codes<'a>(
+        &self,
+        mut codes: impl Iterator<Item = &'a PermissionCode>,
+    ) -> bool {
         match &self.codes {
             None => true,
             Some(held) => codes.all(|c| held.contains(c)),
@@ -214,19 +219,24 @@ async fn customer_limit_of(
         return Ok(None);
     };
     let profile = access::profile_for(&roster.catalog, tx, &m).await?;
-    Ok(match profile.customer_reach(Permission::CustomersRead.code()) {
-        CustomerReach::All => None,
-        CustomerReach::Assigned => {
-            let assigned: BTreeSet<CustomerId> =
-                tx.customer_assignments(org, m.id).await?.into_iter().collect();
-            if assigned.is_empty() {
-                None
-            } else {
-                Some(assigned)
+    Ok(
+        match profile.customer_reach(Permission::CustomersRead.code()) {
+            CustomerReach::All => None,
+            CustomerReach::Assigned => {
+                let assigned: BTreeSet<CustomerId> = tx
+                    .customer_assignments(org, m.id)
+                    .await?
+                    .into_iter()
+                    .collect();
+                if assigned.is_empty() {
+                    None
+                } else {
+                    Some(assigned)
+                }
             }
-        }
-        CustomerReach::None => Some(BTreeSet::new()),
-    })
+            CustomerReach::None => Some(BTreeSet::new()),
+        },
+    )
 }
 
 /// Takes the organization's lock, then re-reads the caller's permissions under it: a

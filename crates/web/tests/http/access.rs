@@ -537,6 +537,28 @@ async fn customer_assignments_limit_what_a_user_sees() {
         .await;
     let detail = json_of(admin.get(&app, &member).await, StatusCode::OK).await;
     assert_eq!(detail["customer_count"], 2);
+    // And a resent invitation: what was given on invitation is there when it is accepted.
+    let invited = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/invitations",
+        json!({ "email": "ivy@new.example", "roles": ["user"], "customers": [ids[1]] }),
+    )
+    .await;
+    let ivy = format!(
+        "/api/v1/orgs/acme/members/{}",
+        invited["id"].as_str().unwrap()
+    );
+    app.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(
+        admin
+            .post(&app, &format!("{ivy}/invitation/resend"), json!({}))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let detail = json_of(admin.get(&app, &ivy).await, StatusCode::OK).await;
+    assert_eq!(detail["customers"], json!([ids[1]]));
     // An assigned customer cannot be deleted: its member would suddenly see them all.
     let path = format!("/api/v1/orgs/acme/customers/{}", ids[0]);
     problem(
