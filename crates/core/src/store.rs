@@ -72,6 +72,14 @@ pub struct MemberFilter {
     pub within: Option<Vec<EntityId>>,
 }
 
+/// One customer seen from one membership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CustomerAssignment {
+    pub assigned: bool,
+    /// Customers assigned to the membership in all.
+    pub assigned_total: u64,
+}
+
 /// How many live members and groups hold a custom role.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoleUsage {
@@ -126,6 +134,12 @@ pub trait Reads: Send {
         &mut self,
         identity: IdentityId,
     ) -> StoreResult<Vec<Membership>>;
+    /// Every membership of an identity that is not removed, each with its organization, in
+    /// one query (what `GET /me` shows).
+    async fn memberships_with_orgs(
+        &mut self,
+        identity: IdentityId,
+    ) -> StoreResult<Vec<(Membership, Organization)>>;
     /// How many memberships of `org` are active and hold the Admin role without an admin
     /// scope (admins of the whole organization). A change that may lower it takes
     /// [`Tx::org_for_update`] before counting, so of two such changes the second counts only
@@ -162,6 +176,14 @@ pub trait Reads: Send {
         page: PageRequest,
     ) -> StoreResult<Page<Customer>>;
     async fn customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// Whether `customer` is one of the organization's, and if so whether it is assigned to
+    /// the membership and how many customers are, in one query (what a check needs).
+    async fn customer_assignment(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        customer: CustomerId,
+    ) -> StoreResult<Option<CustomerAssignment>>;
     /// The customers assigned to a membership of `org`.
     async fn customer_assignments(
         &mut self,

@@ -12,7 +12,7 @@ use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{search_key, DisplayName};
-use roster_core::store::{RoleUsage, StoreResult};
+use roster_core::store::{CustomerAssignment, RoleUsage, StoreResult};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 use std::collections::BTreeSet;
@@ -282,6 +282,36 @@ pub(crate) async fn customer_assignments(
     .await
     .map_err(map_err)?;
     Ok(id_list(ids, CustomerId::from_uuid))
+}
+
+pub(crate) async fn customer_assignment(
+    c: &mut PgConnection,
+    org: OrgId,
+    membership: MembershipId,
+    customer: CustomerId,
+) -> StoreResult<Option<CustomerAssignment>> {
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = $1 \
+                        AND a.membership_id = $2 AND a.customer_id = $3) AS assigned, \
+                (SELECT count(*) FROM customer_assignments a WHERE a.org_id = $1 \
+                 AND a.membership_id = $2) AS assigned_total \
+         FROM customers c WHERE c.org_id = $1 AND c.id = $3",
+    )
+    .bind(org.as_uuid())
+    .bind(membership.as_uuid())
+    .bind(customer.as_uuid())
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?;
+    row.map(|row| {
+        let total: i64 = get(&row, "assigned_total")?;
+        Ok(CustomerAssignment {
+            assigned: get(&row, "assigned")?,
+            assigned_total: u64::try_from(total)
+                .map_err(|_| corrupt(format!("bad assignment count {total}")))?,
+        })
+    })
+    .transpose()
 }
 
 pub(crate) async fn entities(c: &mut PgConnection, org: OrgId) -> StoreResult<Vec<Entity>> {

@@ -12,7 +12,7 @@ use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{search_key, DisplayName};
-use roster_core::store::{RoleUsage, StoreResult};
+use roster_core::store::{CustomerAssignment, RoleUsage, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use std::collections::BTreeSet;
@@ -291,6 +291,34 @@ pub(crate) async fn customer_assignments(
     ids.iter()
         .map(|s| uuid(s).map(CustomerId::from_uuid))
         .collect()
+}
+
+pub(crate) async fn customer_assignment(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    membership: MembershipId,
+    customer: CustomerId,
+) -> StoreResult<Option<CustomerAssignment>> {
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
+                        AND a.membership_id = ?2 AND a.customer_id = ?3) AS assigned, \
+                (SELECT count(*) FROM customer_assignments a WHERE a.org_id = ?1 \
+                 AND a.membership_id = ?2) AS assigned_total \
+         FROM customers c WHERE c.org_id = ?1 AND c.id = ?3",
+    )
+    .bind(org.to_string())
+    .bind(membership.to_string())
+    .bind(customer.to_string())
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?;
+    row.map(|row| {
+        Ok(CustomerAssignment {
+            assigned: get::<i64>(&row, "assigned")? != 0,
+            assigned_total: count(&row, "assigned_total")?,
+        })
+    })
+    .transpose()
 }
 
 pub(crate) async fn entities(c: &mut SqliteConnection, org: OrgId) -> StoreResult<Vec<Entity>> {

@@ -10,7 +10,9 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
-use roster_core::store::{MemberFilter, MemberView, OutboxFilter, Reads, RoleUsage, StoreResult};
+use roster_core::store::{
+    CustomerAssignment, MemberFilter, MemberView, OutboxFilter, Reads, RoleUsage, StoreResult,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -22,14 +24,20 @@ where
 }
 
 pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organization> {
+    org_with(row, "")
+}
+
+/// An organization from columns named with `prefix` (`o_id`, `o_name`, …) beside others.
+fn org_with(row: &SqliteRow, prefix: &str) -> StoreResult<Organization> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(Organization {
-        id: OrgId::from_uuid(uuid(&get::<String>(row, "id")?)?),
-        kind: parse(OrgKind::parse(&get::<String>(row, "kind")?))?,
-        name: parse(DisplayName::parse(&get::<String>(row, "name")?))?,
-        slug: parse(Slug::parse(&get::<String>(row, "slug")?))?,
-        settings: parse(serde_json::from_str(&get::<String>(row, "settings")?))?,
-        created_at: time(get(row, "created_at")?)?,
-        updated_at: time(get(row, "updated_at")?)?,
+        id: OrgId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
+        kind: parse(OrgKind::parse(&get::<String>(row, &col("kind"))?))?,
+        name: parse(DisplayName::parse(&get::<String>(row, &col("name"))?))?,
+        slug: parse(Slug::parse(&get::<String>(row, &col("slug"))?))?,
+        settings: parse(serde_json::from_str(&get::<String>(row, &col("settings"))?))?,
+        created_at: time(get(row, &col("created_at"))?)?,
+        updated_at: time(get(row, &col("updated_at"))?)?,
     })
 }
 
@@ -295,6 +303,25 @@ impl Reads for SqliteConn {
         .collect()
     }
 
+    async fn memberships_with_orgs(
+        &mut self,
+        identity: IdentityId,
+    ) -> StoreResult<Vec<(Membership, Organization)>> {
+        sqlx::query(&format!(
+            "SELECT x.*, o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
+             o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at \
+             FROM ({MEMBERSHIP_SELECT} WHERE m.identity_id = ? AND m.status <> 'removed') x \
+             JOIN organizations o ON o.id = x.org_id ORDER BY x.id"
+        ))
+        .bind(identity.to_string())
+        .fetch_all(self.c())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| Ok((membership(row)?, org_with(row, "o_")?)))
+        .collect()
+    }
+
     async fn count_active_admins(&mut self, org: OrgId) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM memberships m WHERE m.org_id = ?1 AND m.status = 'active' \
@@ -449,6 +476,14 @@ impl Reads for SqliteConn {
         membership: MembershipId,
     ) -> StoreResult<Vec<CustomerId>> {
         access::customer_assignments(self.c(), org, membership).await
+    }
+    async fn customer_assignment(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        customer: CustomerId,
+    ) -> StoreResult<Option<CustomerAssignment>> {
+        access::customer_assignment(self.c(), org, membership, customer).await
     }
     async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>> {
         access::entities(self.c(), org).await

@@ -178,6 +178,22 @@ impl Reads for FailingTx {
     ) -> StoreResult<Vec<CustomerId>> {
         self.inner.customer_assignments(org, membership).await
     }
+    async fn customer_assignment(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        customer: CustomerId,
+    ) -> StoreResult<Option<roster_core::store::CustomerAssignment>> {
+        self.inner
+            .customer_assignment(org, membership, customer)
+            .await
+    }
+    async fn memberships_with_orgs(
+        &mut self,
+        identity: IdentityId,
+    ) -> StoreResult<Vec<(Membership, Organization)>> {
+        self.inner.memberships_with_orgs(identity).await
+    }
     async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>> {
         self.inner.entities(org).await
     }

@@ -92,6 +92,7 @@ macro_rules! conformance_suite {
             groups_customers_and_entities_are_listed_and_updated,
             members_are_filtered_by_group_entity_customer_and_scope,
             scoped_admins_are_not_counted_as_admins_of_the_organization,
+            memberships_come_with_their_organizations,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -113,13 +113,15 @@ pub struct GrantRef {
 }
 
 /// The customer a check is about, as the store knows it.
-#[derive(Clone, Debug)]
-pub struct CustomerArg<'a> {
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerArg {
     pub id: CustomerId,
     /// Whether the customer exists in the organization.
     pub exists: bool,
-    /// The member's assigned customers in the organization.
-    pub assigned: &'a BTreeSet<CustomerId>,
+    /// Whether it is assigned to the member.
+    pub assigned: bool,
+    /// How many customers are assigned to the member.
+    pub assigned_total: u64,
 }
 
 /// One member's prepared permissions.
@@ -248,12 +250,12 @@ impl AccessProfile {
     }
 
     /// May the member use `code` (on `customer`)? In memory, no allocation.
-    pub fn check(&self, code: &str, customer: Option<&CustomerArg<'_>>) -> Reason {
+    pub fn check(&self, code: &str, customer: Option<&CustomerArg>) -> Reason {
         self.decide(code, customer, None)
     }
 
     /// The same decision with each step that led to it.
-    pub fn explain(&self, code: &str, customer: Option<&CustomerArg<'_>>) -> (Reason, Vec<Step>) {
+    pub fn explain(&self, code: &str, customer: Option<&CustomerArg>) -> (Reason, Vec<Step>) {
         let mut steps = Vec::new();
         let reason = self.decide(code, customer, Some(&mut steps));
         (reason, steps)
@@ -262,7 +264,7 @@ impl AccessProfile {
     fn decide(
         &self,
         code: &str,
-        customer: Option<&CustomerArg<'_>>,
+        customer: Option<&CustomerArg>,
         mut steps: Option<&mut Vec<Step>>,
     ) -> Reason {
         let explaining = steps.is_some();
@@ -371,7 +373,7 @@ impl AccessProfile {
                 }
                 CustomerReach::Assigned => {
                     reaches_some = true;
-                    if customer.assigned.is_empty() {
+                    if customer.assigned_total == 0 {
                         step(
                             "customer",
                             true,
@@ -383,7 +385,7 @@ impl AccessProfile {
                         );
                         return Reason::Granted;
                     }
-                    if customer.assigned.contains(&customer.id) {
+                    if customer.assigned {
                         step(
                             "customer",
                             true,
@@ -406,8 +408,7 @@ impl AccessProfile {
                 false,
                 format_args!(
                     "customer {} is not among the {} customer(s) assigned to the member",
-                    customer.id,
-                    customer.assigned.len()
+                    customer.id, customer.assigned_total
                 ),
                 Vec::new(),
             );
@@ -522,11 +523,12 @@ mod tests {
         }
     }
 
-    fn customer<'a>(id: CustomerId, assigned: &'a BTreeSet<CustomerId>) -> CustomerArg<'a> {
+    fn customer(id: CustomerId, assigned: &BTreeSet<CustomerId>) -> CustomerArg {
         CustomerArg {
             id,
             exists: true,
-            assigned,
+            assigned: assigned.contains(&id),
+            assigned_total: assigned.len() as u64,
         }
     }
 
@@ -588,7 +590,8 @@ mod tests {
         let gone = CustomerArg {
             id: c1,
             exists: false,
-            assigned: &none,
+            assigned: false,
+            assigned_total: 0,
         };
         assert_eq!(
             admin.check("customers.read", Some(&gone)),

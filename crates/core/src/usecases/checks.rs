@@ -10,7 +10,6 @@ use crate::ids::{CustomerId, IdentityId};
 use crate::model::Permission;
 use crate::roster::Roster;
 use crate::store::StoreError;
-use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
 pub struct CheckRequest {
@@ -58,24 +57,23 @@ impl Roster {
             Some(m) => profile_for(&self.catalog, &mut *reads, m).await?,
             None => AccessProfile::not_a_member(),
         };
-        let mut assigned = BTreeSet::new();
-        let mut customer = None;
-        if let (Some(id), Some(m)) = (request.customer, &membership) {
-            let exists = reads.customer(org, id).await?.is_some();
-            if exists {
-                assigned = reads
-                    .customer_assignments(org, m.id)
-                    .await?
-                    .into_iter()
-                    .collect();
-            }
-            customer = Some((id, exists));
-        }
-        let arg = customer.map(|(id, exists)| CustomerArg {
-            id,
-            exists,
-            assigned: &assigned,
-        });
+        let arg = match (request.customer, &membership) {
+            (Some(id), Some(m)) => Some(match reads.customer_assignment(org, m.id, id).await? {
+                Some(a) => CustomerArg {
+                    id,
+                    exists: true,
+                    assigned: a.assigned,
+                    assigned_total: a.assigned_total,
+                },
+                None => CustomerArg {
+                    id,
+                    exists: false,
+                    assigned: false,
+                    assigned_total: 0,
+                },
+            }),
+            _ => None,
+        };
         Ok(if explain {
             let (reason, steps) = profile.explain(&request.permission, arg.as_ref());
             CheckOutcome { reason, steps }

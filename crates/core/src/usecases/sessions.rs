@@ -220,12 +220,9 @@ impl Roster {
         let Some(identity) = reads.identity(identity_id).await? else {
             return Ok(None);
         };
-        let mut out = Vec::new();
-        for m in reads.memberships_of_identity(identity_id).await? {
-            if let Some(org) = reads.org(m.org_id).await? {
-                out.push((m, org));
-            }
-        }
-        Ok(Some((identity, out)))
+        Ok(Some((
+            identity,
+            reads.memberships_with_orgs(identity_id).await?,
+        )))
     }
 }

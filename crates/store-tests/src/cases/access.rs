@@ -454,6 +454,32 @@ pub async fn groups_customers_and_entities_are_listed_and_updated(store: S) {
         vec![made[1].id, made[3].id]
     );
     assert_eq!(r.customer(b.id, made[1].id).await.unwrap(), None);
+    // What a check asks, in one query.
+    use roster_core::store::CustomerAssignment;
+    assert_eq!(
+        r.customer_assignment(a.id, m.id, made[1].id).await.unwrap(),
+        Some(CustomerAssignment {
+            assigned: true,
+            assigned_total: 2
+        })
+    );
+    assert_eq!(
+        r.customer_assignment(a.id, m.id, made[0].id).await.unwrap(),
+        Some(CustomerAssignment {
+            assigned: false,
+            assigned_total: 2
+        })
+    );
+    assert_eq!(
+        r.customer_assignment(b.id, m.id, made[1].id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        r.customer_assignment(a.id, m.id, CustomerId::new())
+            .await
+            .unwrap(),
+        None
+    );
     drop(r);
 
     // Entities: names unique per organization, renamed in place.
@@ -607,4 +633,40 @@ pub async fn scoped_admins_are_not_counted_as_admins_of_the_organization(store: 
         .unwrap();
     assert_eq!(tx.count_active_admins(a.id).await.unwrap(), 0);
     tx.commit().await.unwrap();
+}
+
+pub async fn memberships_come_with_their_organizations(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let c = fixtures::org("tenant-c");
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_org(&c).await.unwrap();
+    let identity = fixtures::identity("many@example.com");
+    tx.insert_identity(&identity).await.unwrap();
+    let mut ids = Vec::new();
+    for org in [&a, &b, &c] {
+        let mut m = fixtures::membership(org, &identity, &[BuiltinRole::User]);
+        m.status = MembershipStatus::Active;
+        tx.insert_membership(&m).await.unwrap();
+        ids.push(m.id);
+    }
+    assert!(tx
+        .set_membership_status(
+            b.id,
+            ids[1],
+            MembershipStatus::Active,
+            MembershipStatus::Removed,
+            now()
+        )
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    let pairs = r.memberships_with_orgs(identity.id).await.unwrap();
+    assert_eq!(pairs.len(), 2, "the removed one is left out");
+    assert_eq!((pairs[0].0.id, &pairs[0].1), (ids[0], &a));
+    assert_eq!((pairs[1].0.id, &pairs[1].1), (ids[2], &c));
+    assert_eq!(
+        pairs.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+        r.memberships_of_identity(identity.id).await.unwrap()
+    );
 }
