@@ -227,6 +227,27 @@ impl AccessProfile {
         self.by_code.keys()
     }
 
+    /// The roles that grant `code`, and how the member holds each, whatever the
+    /// membership's status (what the member page's *Permissions* tab lists).
+    pub fn grants_of(&self, code: &str) -> Vec<GrantRef> {
+        self.by_code
+            .get(code)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.sources.get(usize::from(*i)))
+            .map(|s| GrantRef {
+                role: s.role.clone(),
+                via: s.via.clone(),
+                customers: s.reach,
+            })
+            .collect()
+    }
+
+    /// Whether the member's permissions apply now (active, not notifications-only).
+    pub fn in_force(&self) -> bool {
+        self.admits().is_ok()
+    }
+
     /// Roster's own permissions the member holds right now.
     pub fn roster_permissions(&self) -> BTreeSet<Permission> {
         self.codes().filter_map(PermissionCode::roster).collect()

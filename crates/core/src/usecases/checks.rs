@@ -5,8 +5,13 @@
 //! customer, the assignments, so a change decides the very next check on every instance.
 //! Evaluation itself is in memory ([`crate::access::AccessProfile`]).
 
-use crate::access::{profile_for, AccessProfile, CustomerArg, OrgGrant, Reason, Step};
+use crate::access::{
+    profile_for, AccessProfile, CatalogEntry, CustomerArg, GrantRef, OrgGrant, OrgView, Reason,
+    Step,
+};
+use crate::ids::MembershipId;
 use crate::ids::{CustomerId, IdentityId};
+use crate::model::MembershipStatus;
 use crate::model::Permission;
 use crate::roster::Roster;
 use crate::store::StoreError;
@@ -83,5 +88,57 @@ impl Roster {
                 steps: Vec::new(),
             }
         })
+    }
+}
+
+/// One permission a member holds, with the roles that grant it.
+#[derive(Clone, Debug)]
+pub struct HeldPermission {
+    pub entry: CatalogEntry,
+    pub grants: Vec<GrantRef>,
+}
+
+/// A member's effective permissions (the member page's *Permissions* tab).
+#[derive(Clone, Debug)]
+pub struct MemberPermissions {
+    /// Whether they apply now: the member is active and not notifications-only.
+    pub in_force: bool,
+    /// In catalog order (Roster's codes, then the host product's), each with its area.
+    pub items: Vec<HeldPermission>,
+}
+
+impl Roster {
+    /// What a member's roles and groups grant, code by code; `None` when the member is
+    /// absent, removed, another organization's or beyond the viewer's reach.
+    pub async fn member_permissions(
+        &self,
+        view: &OrgView,
+        member: MembershipId,
+    ) -> Result<Option<MemberPermissions>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        let Some(m) = reads
+            .membership(view.org_id(), member)
+            .await?
+            .filter(|m| m.status != MembershipStatus::Removed && view.scope().admits(m))
+        else {
+            return Ok(None);
+        };
+        let profile = profile_for(&self.catalog, &mut *reads, &m).await?;
+        let items = self
+            .catalog
+            .entries()
+            .iter()
+            .filter_map(|entry| {
+                let grants = profile.grants_of(entry.code.as_str());
+                (!grants.is_empty()).then(|| HeldPermission {
+                    entry: entry.clone(),
+                    grants,
+                })
+            })
+            .collect();
+        Ok(Some(MemberPermissions {
+            in_force: profile.in_force(),
+            items,
+        }))
     }
 }

@@ -1032,3 +1032,68 @@ pub async fn explain(
             .collect(),
     }))
 }
+
+/// One permission a member holds, and which roles grant it.
+#[derive(Serialize, ToSchema)]
+pub struct HeldPermissionBody {
+    pub code: String,
+    pub label: String,
+    pub area: String,
+    /// Each role granting it: `role` (built-in or custom), `via` (the member, or a group)
+    /// and the `customers` it reaches.
+    #[schema(value_type = Vec<Object>)]
+    pub granted_by: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberPermissionsBody {
+    /// Whether they apply now: the member is active and not notifications-only.
+    pub in_force: bool,
+    pub items: Vec<HeldPermissionBody>,
+}
+
+/// A member's effective permissions, by area, with the roles and groups that grant each
+/// (the member page's *Permissions* tab). Every member may read their own (`me`); others
+/// need `users.read`.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members/{member}/permissions", tag = "members",
+    security(("session" = []), ("bearer" = [])),
+    params(("org" = String, Path, description = "organization id or slug"),
+           ("member" = String, Path, description = "membership id, or `me`")),
+    responses(
+        (status = 200, body = MemberPermissionsBody),
+        (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: needs `users.read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn member_permissions(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((org, member)): ApiPath<(String, String)>,
+) -> Result<Json<MemberPermissionsBody>, ApiError> {
+    let view = if member == "me" {
+        super::members::org_view(&state, &authed, &org).await?
+    } else {
+        org_grant(&state, &authed, &org, Permission::UsersRead)
+            .await?
+            .view()
+    };
+    let id = super::members::member_id(&state, &authed, view.org_id(), &member).await?;
+    let found = state
+        .roster
+        .member_permissions(&view, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(MemberPermissionsBody {
+        in_force: found.in_force,
+        items: found
+            .items
+            .iter()
+            .map(|p| HeldPermissionBody {
+                code: p.entry.code.to_string(),
+                label: p.entry.label.clone(),
+                area: p.entry.area.clone(),
+                granted_by: serde_json::to_value(&p.grants).unwrap_or_default(),
+            })
+            .collect(),
+    }))
+}

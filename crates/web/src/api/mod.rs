@@ -81,6 +81,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assignments::set_entity))
         .routes(routes!(assignments::set_admin_scope))
         .routes(routes!(access::permissions))
+        .routes(routes!(access::member_permissions))
         .routes(routes!(access::list_roles, access::create_role))
         .routes(routes!(
             access::get_role,

@@ -376,6 +376,44 @@ async fn groups_add_their_roles_to_their_members() {
     )
     .await;
     assert_eq!(g["members"], 1);
+    // Her effective permissions say where each comes from; she may read her own.
+    let perms = json_of(
+        mia.get(&app, "/api/v1/orgs/acme/members/me/permissions")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(perms["in_force"], true);
+    let item = |code: &str| {
+        perms["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["code"] == code)
+            .cloned()
+    };
+    assert_eq!(
+        item("partner_kit.read").unwrap()["granted_by"][0]["via"],
+        json!({ "kind": "member" })
+    );
+    let read = item("customers.read").unwrap();
+    assert_eq!(read["area"], "Customers");
+    assert_eq!(
+        read["granted_by"][0]["via"],
+        json!({ "kind": "group", "id": group_id, "name": "Sales" })
+    );
+    assert_eq!(
+        read["granted_by"][0]["role"],
+        json!({ "kind": "builtin", "role": "user" })
+    );
+    assert!(item("users.invite").is_none());
+    assert_eq!(
+        admin
+            .get(&app, &format!("{member}/permissions"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     problem(
         put(
             &admin,

@@ -577,6 +577,7 @@ async fn openapi_documents_every_route() {
             "GET /api/v1/orgs/{org}/groups/{group}",
             "GET /api/v1/orgs/{org}/members",
             "GET /api/v1/orgs/{org}/members/{member}",
+            "GET /api/v1/orgs/{org}/members/{member}/permissions",
             "GET /api/v1/orgs/{org}/members/{member}/sign-in-attempts",
             "GET /api/v1/orgs/{org}/roles",
             "GET /api/v1/orgs/{org}/roles/{role}",

@@ -103,6 +103,8 @@ POST   /api/v1/orgs/{org}/members/{member}/activate             -           401 
 POST   /api/v1/orgs/{org}/members/{member}/activate             outsider    401 200 403 403 404 404 200
 POST   /api/v1/orgs/{org}/members/{member}/password-reset       -           401 202 403 403 202 404 202
 POST   /api/v1/orgs/{org}/members/{member}/password-reset       outsider    401 202 403 403 404 404 202
+GET    /api/v1/orgs/{org}/members/{member}/permissions          -           401 200 200 403 200 404 200
+GET    /api/v1/orgs/{org}/members/{member}/permissions          outsider    401 200 200 403 404 404 200
 GET    /api/v1/orgs/{org}/members/{member}/sign-in-attempts     -           401 200 403 403 200 404 200
 GET    /api/v1/orgs/{org}/members/{member}/sign-in-attempts     outsider    401 200 403 403 404 404 200
 PUT    /api/v1/orgs/{org}/members/{member}/roles                -           401 200 403 403 200 404 200
@@ -709,6 +711,12 @@ async fn call(w: &World, row: &Row, caller: Caller) -> Call {
         }
         ("POST", "/api/v1/orgs/{org}/members/{member}/activate", _) => {
             call.at(member, &w.target(v, MembershipStatus::Deactivated).await.id)
+        }
+        ("GET", "/api/v1/orgs/{org}/members/{member}/permissions", "-") => {
+            call.at(member, &w.paris_member)
+        }
+        ("GET", "/api/v1/orgs/{org}/members/{member}/permissions", "outsider") => {
+            call.at(member, &w.outsider)
         }
         ("GET", "/api/v1/orgs/{org}/members/{member}/sign-in-attempts", "-") => {
             call.at(member, &w.paris_member)
