@@ -5,7 +5,7 @@
 //! hold exactly). What is left: counters, which are `u32` in the model but signed in SQL, and
 //! token permissions, stored as a JSON array of codes.
 
-use roster_core::model::Permission;
+use roster_core::access::PermissionCode;
 use roster_core::store::{Readiness, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgRow;
@@ -38,15 +38,16 @@ pub(crate) fn int(v: u32, what: &str) -> StoreResult<i32> {
 }
 
 /// An organization token's permissions as stored: a JSON array of permission codes.
-pub(crate) fn permissions_json(p: &[Permission]) -> serde_json::Value {
-    serde_json::Value::Array(p.iter().map(|p| p.code().into()).collect())
+pub(crate) fn permissions_json(p: &[PermissionCode]) -> serde_json::Value {
+    serde_json::Value::Array(p.iter().map(|p| p.as_str().into()).collect())
 }
 
-/// A stored permission array back to the model; an unknown code is corrupt, not dropped.
-pub(crate) fn permissions(v: serde_json::Value) -> StoreResult<Vec<Permission>> {
+/// A stored permission array back to the model; a malformed code is corrupt, not dropped.
+/// (A code the catalog no longer lists stays: it grants nothing nobody else holds.)
+pub(crate) fn permissions(v: serde_json::Value) -> StoreResult<Vec<PermissionCode>> {
     parse(serde_json::from_value::<Vec<String>>(v))?
         .iter()
-        .map(|code| parse(Permission::parse(code)))
+        .map(|code| parse(PermissionCode::parse(code)))
         .collect()
 }
 

@@ -1,8 +1,8 @@
 //! Conversions between SQLite column values and domain types, and error mapping.
 
 use chrono::DateTime;
+use roster_core::access::PermissionCode;
 use roster_core::clock::Timestamp;
-use roster_core::model::Permission;
 use roster_core::store::{Readiness, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
@@ -40,16 +40,17 @@ pub(crate) fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> 
 }
 
 /// An organization token's permissions as stored: a JSON array of permission codes.
-pub(crate) fn permissions_json(p: &[Permission]) -> StoreResult<String> {
-    serde_json::to_string(&p.iter().map(|p| p.code()).collect::<Vec<_>>())
+pub(crate) fn permissions_json(p: &[PermissionCode]) -> StoreResult<String> {
+    serde_json::to_string(&p.iter().map(PermissionCode::as_str).collect::<Vec<_>>())
         .map_err(|e| corrupt(e.to_string()))
 }
 
-/// A stored permission array back to the model; an unknown code is corrupt, not dropped.
-pub(crate) fn permissions(v: &str) -> StoreResult<Vec<Permission>> {
+/// A stored permission array back to the model; a malformed code is corrupt, not dropped.
+/// (A code the catalog no longer lists stays: it grants nothing nobody else holds.)
+pub(crate) fn permissions(v: &str) -> StoreResult<Vec<PermissionCode>> {
     parse(serde_json::from_str::<Vec<String>>(v))?
         .iter()
-        .map(|code| parse(Permission::parse(code)))
+        .map(|code| parse(PermissionCode::parse(code)))
         .collect()
 }
 

@@ -107,7 +107,7 @@ pub fn org_token(
         name: "sync".into(),
         token_hash: secret.hash(),
         created_by,
-        permissions: permissions.to_vec(),
+        permissions: permissions.iter().map(|p| (*p).into()).collect(),
         created_at: now(),
         expires_at: None,
         revoked_at: None,

@@ -41,7 +41,8 @@ pub enum Caller {
         token_id: ApiTokenId,
         org_id: OrgId,
         created_by: Option<IdentityId>,
-        permissions: BTreeSet<Permission>,
+        /// Codes of the catalog, host products' included.
+        permissions: BTreeSet<PermissionCode>,
     },
 }
 
@@ -243,8 +244,8 @@ impl Held {
     }
 }
 
-fn roster_codes(p: &BTreeSet<Permission>) -> BTreeSet<PermissionCode> {
-    p.iter().map(|p| PermissionCode::from(*p)).collect()
+fn roster_of(codes: &BTreeSet<PermissionCode>) -> BTreeSet<Permission> {
+    codes.iter().filter_map(PermissionCode::roster).collect()
 }
 
 /// The caller's active membership's prepared permissions, read now.
@@ -318,18 +319,22 @@ pub async fn held(
             }
             match created_by {
                 None => Ok(Some(Held {
-                    permissions: permissions.clone(),
-                    codes: Some(roster_codes(permissions)),
+                    permissions: roster_of(permissions),
+                    codes: Some(permissions.clone()),
                     scope: MemberScope::All,
                 })),
                 Some(identity) => {
                     Ok(profile_of(catalog, reads, *identity, org)
                         .await?
                         .map(|(m, p)| {
-                            let permissions = permissions & &p.roster_permissions();
+                            let codes: BTreeSet<PermissionCode> = p
+                                .codes()
+                                .filter(|c| permissions.contains(*c))
+                                .cloned()
+                                .collect();
                             Held {
-                                codes: Some(roster_codes(&permissions)),
-                                permissions,
+                                permissions: roster_of(&codes),
+                                codes: Some(codes),
                                 scope: MemberScope::of(&m),
                             }
                         }))

@@ -1,4 +1,3 @@
-use super::Permission;
 use super::UnknownValue;
 use crate::clock::Timestamp;
 use crate::ids::{ApiTokenId, IdentityId, OrgId, SessionId};
@@ -74,8 +73,9 @@ pub struct ApiToken {
     /// admitting them, and it ends with their password. `None` for operator tokens and
     /// tokens an operator created.
     pub created_by: Option<IdentityId>,
-    /// What an organization token may do; empty for operator tokens.
-    pub permissions: Vec<Permission>,
+    /// What an organization token may do: codes of the catalog, Roster's and the host
+    /// product's; empty for operator tokens.
+    pub permissions: Vec<crate::access::PermissionCode>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,

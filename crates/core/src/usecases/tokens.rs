@@ -11,7 +11,6 @@ use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
 use crate::store::StoreError;
 use serde_json::json;
-use std::collections::BTreeSet;
 
 pub const OPERATOR_TOKEN_PREFIX: &str = "roster_op_";
 pub const ORG_TOKEN_PREFIX: &str = "roster_org_";
@@ -122,7 +121,7 @@ impl Roster {
                     token_id: token.id,
                     org_id,
                     created_by: token.created_by,
-                    permissions: token.permissions.iter().copied().collect(),
+                    permissions: token.permissions.iter().cloned().collect(),
                 };
                 if held_permissions(&self.catalog, &mut *reads, &caller, org_id)
                     .await?
@@ -164,22 +163,12 @@ impl Roster {
         if !valid_name(name) {
             return Err(OrgTokenError::InvalidName);
         }
-        let mut permissions = BTreeSet::new();
-        let mut unknown = Vec::new();
-        for code in &new.permissions {
-            match Permission::parse(code) {
-                Ok(p) => {
-                    permissions.insert(p);
-                }
-                Err(_) => unknown.push(code.clone()),
-            }
-        }
-        if !unknown.is_empty() {
-            return Err(OrgTokenError::InvalidPermissions(format!(
-                "unknown permission(s): {}; see GET /api/v1/permissions",
-                unknown.join(", ")
-            )));
-        }
+        // Codes of the catalog, host products' included: a provisioning token may hand out a
+        // role that carries them.
+        let permissions = self
+            .catalog
+            .parse_codes(&new.permissions)
+            .map_err(OrgTokenError::InvalidPermissions)?;
         if permissions.is_empty() {
             return Err(OrgTokenError::InvalidPermissions(
                 "give the token at least one permission".to_owned(),
@@ -197,7 +186,7 @@ impl Roster {
             name: name.to_owned(),
             token_hash: secret.hash(),
             created_by: caller.identity(),
-            permissions: permissions.iter().copied().collect(),
+            permissions: permissions.iter().cloned().collect(),
             created_at: now,
             expires_at: new.expires_at,
             revoked_at: None,
@@ -205,10 +194,10 @@ impl Roster {
         };
         let mut tx = self.store.begin().await?;
         // Checked inside the transaction, so a demotion that commits first is seen.
-        let held = held_permissions(&self.catalog, &mut *tx, caller, grant.org_id())
+        let held = crate::access::held(&self.catalog, &mut *tx, caller, grant.org_id())
             .await?
             .ok_or(OrgTokenError::NotFound)?;
-        if !permissions.is_subset(&held) {
+        if !held.holds_all(permissions.iter()) {
             return Err(OrgTokenError::Forbidden);
         }
         tx.insert_api_token(&token).await?;

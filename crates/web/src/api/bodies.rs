@@ -308,7 +308,7 @@ impl From<&roster_core::model::ApiToken> for TokenBody {
         Self {
             id: t.id.as_uuid(),
             name: t.name.clone(),
-            permissions: t.permissions.iter().map(|p| p.code().to_owned()).collect(),
+            permissions: t.permissions.iter().map(|p| p.to_string()).collect(),
             created_by: t.created_by.map(|i| i.as_uuid()),
             created_at: t.created_at,
             expires_at: t.expires_at,

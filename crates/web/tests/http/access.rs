@@ -1451,3 +1451,76 @@ async fn no_way_around_what_the_caller_holds() {
     .await;
     assert_eq!(demoted["admin_scope"], json!([]));
 }
+
+/// A provisioning token holds catalog codes, host products' too, so it can hand out a
+/// role that carries them — and only if it holds them.
+#[tokio::test]
+async fn tokens_hold_host_codes_and_hand_out_only_what_they_hold() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let invite = |token: String, email: &'static str| {
+        let url = app.url("/api/v1/orgs/acme/invitations");
+        async move {
+            Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "email": email, "roles": ["user"] }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // User carries catalog.edit in this deployment.
+    let without = token(
+        &app,
+        &admin,
+        &["users.invite", "users.read", "customers.read"],
+    )
+    .await;
+    problem(
+        invite(without, "a@new.example").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let with = token(
+        &app,
+        &admin,
+        &[
+            "users.invite",
+            "users.read",
+            "customers.read",
+            "catalog.edit",
+        ],
+    )
+    .await;
+    assert_eq!(
+        invite(with, "b@new.example").await.status(),
+        StatusCode::CREATED
+    );
+    problem(
+        admin
+            .post(
+                &app,
+                "/api/v1/orgs/acme/tokens",
+                json!({ "name": "x", "permissions": ["no.such.code"] }),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_permission",
+    )
+    .await;
+    let listed = json_of(
+        admin.get(&app, "/api/v1/orgs/acme/tokens").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("catalog.edit"))));
+}
