@@ -445,7 +445,7 @@ async fn invitations_stay_within_what_the_inviter_holds() {
             .json(&json!({ "email": "t@new.example", "roles": roles }))
             .send()
     };
-    // User carries a host code here (catalog.edit) that a token cannot hold.
+    // User carries a host code here (catalog.edit) which this token does not hold.
     for roles in [
         json!(["admin"]),
         json!(["user"]),

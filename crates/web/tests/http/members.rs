@@ -486,7 +486,7 @@ async fn roles(app: TestApp) {
             "acme",
             "carol@acme.example",
             MEMBER_PW,
-            &[BuiltinRole::Marketing], // nothing beyond a token's Roster-only codes (User carries a host code here)
+            &[BuiltinRole::Marketing], // nothing beyond this token's codes (User carries catalog.edit here)
         )
         .await;
     let bob_session = app.sign_in("bob@acme.example", MEMBER_PW).await;
