@@ -416,10 +416,12 @@ pub trait Tx: Reads {
         id: ApiTokenId,
         at: Timestamp,
     ) -> StoreResult<bool>;
-    /// Revokes every live token the identity created; returns how many.
+    /// Revokes every live token the identity created — in `org` only, when given; returns
+    /// how many.
     async fn revoke_api_tokens_of_identity(
         &mut self,
         identity: IdentityId,
+        org: Option<OrgId>,
         at: Timestamp,
     ) -> StoreResult<u64>;
     async fn touch_api_token(&mut self, id: ApiTokenId, at: Timestamp) -> StoreResult<()>;

@@ -584,13 +584,16 @@ impl Tx for PgConn {
     async fn revoke_api_tokens_of_identity(
         &mut self,
         identity: IdentityId,
+        org: Option<OrgId>,
         at: Timestamp,
     ) -> StoreResult<u64> {
         let r = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL \
+             AND ($3::uuid IS NULL OR org_id = $3)",
         )
         .bind(at)
         .bind(identity.as_uuid())
+        .bind(org.map(|o| o.as_uuid()))
         .execute(self.c())
         .await
         .map_err(map_err)?;

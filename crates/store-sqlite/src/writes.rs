@@ -544,13 +544,16 @@ impl Tx for SqliteConn {
     async fn revoke_api_tokens_of_identity(
         &mut self,
         identity: IdentityId,
+        org: Option<OrgId>,
         at: Timestamp,
     ) -> StoreResult<u64> {
         let r = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? WHERE created_by = ? AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = ?1 WHERE created_by = ?2 AND revoked_at IS NULL \
+             AND (?3 IS NULL OR org_id = ?3)",
         )
         .bind(ms(at))
         .bind(identity.to_string())
+        .bind(org.map(|o| o.to_string()))
         .execute(self.c())
         .await
         .map_err(map_err)?;

@@ -485,10 +485,13 @@ impl Tx for FailingTx {
     async fn revoke_api_tokens_of_identity(
         &mut self,
         identity: IdentityId,
+        org: Option<OrgId>,
         at: Timestamp,
     ) -> StoreResult<u64> {
         self.check(FailOn::RevokeApiTokensOfIdentity)?;
-        self.inner.revoke_api_tokens_of_identity(identity, at).await
+        self.inner
+            .revoke_api_tokens_of_identity(identity, org, at)
+            .await
     }
     async fn touch_api_token(&mut self, id: ApiTokenId, at: Timestamp) -> StoreResult<()> {
         self.check(FailOn::TouchApiToken)?;

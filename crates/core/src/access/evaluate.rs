@@ -66,6 +66,8 @@ struct Source {
     role: RoleRef,
     via: Via,
     reach: CustomerReach,
+    /// Whether the role grants any code at all (an empty role reaches nothing).
+    grants_any: bool,
 }
 
 /// Why a check came out as it did. Stable codes: host products may branch on them.
@@ -196,10 +198,12 @@ impl AccessProfile {
 
     fn add<'a>(&mut self, source: Source, codes: impl Iterator<Item = &'a PermissionCode>) {
         let index = u16::try_from(self.sources.len()).unwrap_or(u16::MAX);
-        self.sources.push(source);
+        let mut source = source;
         for code in codes {
+            source.grants_any = true;
             self.by_code.entry(code.clone()).or_default().push(index);
         }
+        self.sources.push(source);
     }
 
     /// Whether the membership lets the person act at all.
@@ -241,6 +245,20 @@ impl AccessProfile {
                 customers: s.reach,
             })
             .collect()
+    }
+
+    /// How far the member's roles reach into customer data at the widest, whatever the
+    /// membership's status: `All` when any role granting something reaches every customer.
+    pub fn widest_reach(&self) -> CustomerReach {
+        let mut reach = CustomerReach::None;
+        for s in self.sources.iter().filter(|s| s.grants_any) {
+            match s.reach {
+                CustomerReach::All => return CustomerReach::All,
+                CustomerReach::Assigned => reach = CustomerReach::Assigned,
+                CustomerReach::None => {}
+            }
+        }
+        reach
     }
 
     /// Whether the member's permissions apply now (active, not notifications-only).
@@ -455,6 +473,7 @@ fn builtin_source(role: BuiltinRole, via: Via) -> Source {
             BuiltinRole::User => CustomerReach::Assigned,
             BuiltinRole::Marketing | BuiltinRole::Notifications => CustomerReach::None,
         },
+        grants_any: false,
     }
 }
 
@@ -470,6 +489,7 @@ fn custom_source(role: &CustomRole, via: Via) -> Source {
         } else {
             CustomerReach::All
         },
+        grants_any: false,
     }
 }
 

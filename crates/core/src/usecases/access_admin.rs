@@ -77,7 +77,13 @@ impl Roster {
         caller: &Caller,
         permission: Permission,
     ) -> Result<Locked, MemberError> {
-        lock_holding(self, tx, grant, caller, permission).await
+        let locked = lock_holding(self, tx, grant, caller, permission).await?;
+        // Roles and groups decide access across every customer: changing them takes a
+        // caller who reaches every customer.
+        if permission == Permission::RolesManage && locked.customers.is_some() {
+            return Err(MemberError::Forbidden);
+        }
+        Ok(locked)
     }
 
     /// Permission codes for a role: each from the catalog, each held by the author.

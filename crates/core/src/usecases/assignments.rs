@@ -131,6 +131,15 @@ impl Roster {
         if groups == before.groups {
             return view(&mut *tx, locked.org.id, member).await;
         }
+        super::members::stays_within_customers(
+            &mut *tx,
+            &locked,
+            &Membership {
+                groups: groups.clone(),
+                ..before.clone()
+            },
+        )
+        .await?;
         if !tx
             .set_membership_groups(locked.org.id, member, &groups, now)
             .await?

@@ -206,12 +206,12 @@ impl Locked {
 /// The customers a caller's own customer data is limited to (`None`: all of them), read
 /// under the lock. A member whose roles reach customers only through assignments, and has
 /// some, is limited to them; one whose roles reach no customer data is limited to none.
-async fn customer_limit_of(
+pub(crate) async fn customer_limit_of(
     roster: &Roster,
-    tx: &mut dyn Tx,
+    tx: &mut dyn crate::store::Reads,
     caller: &Caller,
     org: OrgId,
-) -> Result<Option<BTreeSet<CustomerId>>, MemberError> {
+) -> Result<Option<BTreeSet<CustomerId>>, StoreError> {
     let Some(identity) = caller.identity() else {
         return Ok(None);
     };
@@ -355,9 +355,9 @@ pub(crate) async fn live_member(
 }
 
 /// Managing a member (any change to their standing, roles or assignments) takes holding
-/// everything their roles grant, whatever their status; and managing an admin takes an
-/// admin of the whole organization. So nobody edits, re-addresses, deactivates or
-/// re-activates someone who holds more than they do.
+/// everything their roles grant, whatever their status, and reaching as far as they do;
+/// managing an admin takes an admin of the whole organization. So nobody edits,
+/// re-addresses, deactivates or re-activates someone who holds or reaches more.
 pub(crate) async fn may_manage(
     tx: &mut dyn Tx,
     locked: &Locked,
@@ -368,18 +368,30 @@ pub(crate) async fn may_manage(
         codes: locked.codes.clone(),
         scope: locked.scope.clone(),
     };
-    if outranks(&locked.catalog, tx, &held, target).await? {
+    if outranks(
+        &locked.catalog,
+        tx,
+        &held,
+        locked.customers.as_ref(),
+        target,
+    )
+    .await?
+    {
         return Err(MemberError::Forbidden);
     }
     Ok(())
 }
 
-/// Whether `target` holds something the caller (`held`) does not — Admin over a caller
-/// who is not an admin of the whole organization, or any code of their roles.
+/// Whether `target` holds or reaches something the caller does not: Admin over a caller
+/// who is not an admin of the whole organization; a code of their roles the caller lacks
+/// (codes the catalog no longer lists aside); a member-managing code over a scoped admin
+/// (whose reach stops at their entities, the target's would not); or customers beyond
+/// those the caller is limited to (`customers`).
 pub(crate) async fn outranks(
     catalog: &Catalog,
     reads: &mut dyn crate::store::Reads,
     held: &access::Held,
+    customers: Option<&BTreeSet<CustomerId>>,
     target: &Membership,
 ) -> Result<bool, StoreError> {
     let full_admin =
@@ -387,11 +399,62 @@ pub(crate) async fn outranks(
     if target.is_admin() && !full_admin {
         return Ok(true);
     }
-    if held.codes.is_none() {
+    if held.codes.is_none() || full_admin {
         return Ok(false);
     }
     let profile = access::profile_for(catalog, reads, target).await?;
-    Ok(!held.holds_all(profile.granted_codes()))
+    if !held.holds_all(
+        profile
+            .granted_codes()
+            .filter(|c| catalog.contains(c.as_str())),
+    ) {
+        return Ok(true);
+    }
+    let manages = profile
+        .granted_codes()
+        .any(|c| c.roster().is_some_and(|p| MANAGING.contains(&p)));
+    if manages && !held.scope.is_all() {
+        return Ok(true);
+    }
+    match customers {
+        Some(mine) => reaches_beyond(reads, &profile, target, mine).await,
+        None => Ok(false),
+    }
+}
+
+/// Whether a member with `profile` reaches customers outside `mine`: a role reaching all of
+/// them, or one reaching the assigned ones while none is assigned (which means all), or an
+/// assignment outside `mine`.
+pub(crate) async fn reaches_beyond(
+    reads: &mut dyn crate::store::Reads,
+    profile: &access::AccessProfile,
+    member: &Membership,
+    mine: &BTreeSet<CustomerId>,
+) -> Result<bool, StoreError> {
+    Ok(match profile.widest_reach() {
+        CustomerReach::None => false,
+        CustomerReach::All => true,
+        CustomerReach::Assigned => {
+            let assigned = reads.customer_assignments(member.org_id, member.id).await?;
+            assigned.is_empty() || assigned.iter().any(|c| !mine.contains(c))
+        }
+    })
+}
+
+/// After a change of roles or groups by a caller limited to some customers: the member
+/// must not reach beyond them.
+pub(crate) async fn stays_within_customers(
+    tx: &mut dyn Tx,
+    locked: &Locked,
+    after: &Membership,
+) -> Result<(), MemberError> {
+    if let Some(mine) = &locked.customers {
+        let profile = access::profile_for(&locked.catalog, tx, after).await?;
+        if reaches_beyond(tx, &profile, after, mine).await? {
+            return Err(MemberError::OutsideCustomers);
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a change after which `before` would no longer be an active admin when it is the
@@ -501,6 +564,11 @@ async fn remove(
     {
         return Err(MemberError::NotFound);
     }
+    // Their tokens here end with the membership: were the person invited again, the new
+    // membership must not bring old tokens back to life.
+    let tokens_revoked = tx
+        .revoke_api_tokens_of_identity(before.identity_id, Some(org.id), now)
+        .await?;
     // Someone who only had a pending invitation never had access to lose.
     let notified = before.status != MembershipStatus::Invited;
     if notified {
@@ -527,6 +595,7 @@ async fn remove(
             "roles": role_names(&before.roles),
             "left": left,
             "notified": notified,
+            "tokens_revoked": tokens_revoked,
         }),
         now,
     ))
@@ -661,6 +730,16 @@ impl Roster {
             &mut *tx,
             &before,
             roles.builtin.contains(&BuiltinRole::Admin),
+        )
+        .await?;
+        stays_within_customers(
+            &mut *tx,
+            &locked,
+            &Membership {
+                roles: roles.builtin.clone(),
+                custom_roles: roles.custom.clone(),
+                ..before.clone()
+            },
         )
         .await?;
         if !tx

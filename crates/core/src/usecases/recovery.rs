@@ -113,7 +113,9 @@ pub(crate) async fn after_password_set(
     let sessions = tx
         .revoke_sessions_of_identity(identity.id, keep, now)
         .await?;
-    let tokens = tx.revoke_api_tokens_of_identity(identity.id, now).await?;
+    let tokens = tx
+        .revoke_api_tokens_of_identity(identity.id, None, now)
+        .await?;
     tx.revoke_identity_tokens(identity.id, TokenPurpose::PasswordReset, now)
         .await?;
     tx.clear_throttle(EMAIL_SCOPE, &identity.email.key())
@@ -311,7 +313,17 @@ impl Roster {
             .filter(|m| m.status != MembershipStatus::Removed && held.scope.admits(m))
             .ok_or(AdminResetError::NotFound)?;
         // Like every other change to a member: not to someone who holds more.
-        if super::members::outranks(&self.catalog, &mut *tx, &held, &membership).await? {
+        let customers =
+            super::members::customer_limit_of(self, &mut *tx, caller, grant.org_id()).await?;
+        if super::members::outranks(
+            &self.catalog,
+            &mut *tx,
+            &held,
+            customers.as_ref(),
+            &membership,
+        )
+        .await?
+        {
             return Err(AdminResetError::Forbidden);
         }
         if membership.status != MembershipStatus::Active {

@@ -390,7 +390,17 @@ impl Roster {
         else {
             return Ok(None);
         };
-        if super::members::outranks(&self.catalog, &mut *reads, &held, &membership).await? {
+        let customers =
+            super::members::customer_limit_of(self, &mut *reads, caller, grant.org_id()).await?;
+        if super::members::outranks(
+            &self.catalog,
+            &mut *reads,
+            &held,
+            customers.as_ref(),
+            &membership,
+        )
+        .await?
+        {
             return Err(crate::access::Denied::Forbidden);
         }
         Ok(Some(

@@ -272,11 +272,25 @@ pub async fn revoking_the_tokens_a_person_created(store: S) {
     let at = now() + Duration::minutes(1);
     let mut tx = store.begin().await.unwrap();
     assert_eq!(
-        tx.revoke_api_tokens_of_identity(ada, at).await.unwrap(),
-        2,
-        "her live tokens in every organization"
+        tx.revoke_api_tokens_of_identity(ada, Some(b.org.id), at)
+            .await
+            .unwrap(),
+        1,
+        "only her live token in B"
     );
-    assert_eq!(tx.revoke_api_tokens_of_identity(ada, at).await.unwrap(), 0);
+    assert_eq!(
+        tx.revoke_api_tokens_of_identity(ada, None, at)
+            .await
+            .unwrap(),
+        1,
+        "then her live tokens in every other organization"
+    );
+    assert_eq!(
+        tx.revoke_api_tokens_of_identity(ada, None, at)
+            .await
+            .unwrap(),
+        0
+    );
     tx.commit().await.unwrap();
 
     let mut r = store.reads().await.unwrap();

@@ -1399,6 +1399,70 @@ async fn no_way_around_what_the_caller_holds() {
     )
     .await;
     assert_eq!(detail["customers"], json!([c1]));
+    // Limited, Hal manages nobody who reaches further: Uma, with no assignment, reaches all.
+    problem(
+        hal.post(&app, &format!("{members}/{uma_id}/activate"), json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    put(
+        &admin,
+        &app,
+        &format!("{members}/{uma_id}/customers"),
+        json!({ "customers": [c1] }),
+    )
+    .await;
+    assert_eq!(
+        hal.post(&app, &format!("{members}/{uma_id}/activate"), json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Nor makes anyone reach further than himself: a second account with Notifications
+    // only, then User with no assignment, would see every customer.
+    let alt = json_of(
+        hal.post(
+            &app,
+            "/api/v1/orgs/acme/invitations",
+            json!({ "email": "hal.alt@acme.example", "roles": ["notifications"] }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let alt = format!("{members}/{}", alt["id"].as_str().unwrap());
+    problem(
+        put(
+            &hal,
+            &app,
+            &format!("{alt}/roles"),
+            json!({ "roles": ["user"] }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "outside_customers",
+    )
+    .await;
+    put(
+        &hal,
+        &app,
+        &format!("{alt}/customers"),
+        json!({ "customers": [c1] }),
+    )
+    .await;
+    assert_eq!(
+        put(
+            &hal,
+            &app,
+            &format!("{alt}/roles"),
+            json!({ "roles": ["user"] })
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
     // Nor does Hal write an unscoped role into the world.
     put(
         &admin,
@@ -1523,4 +1587,49 @@ async fn tokens_hold_host_codes_and_hand_out_only_what_they_hold() {
             .as_array()
             .unwrap()
             .contains(&json!("catalog.edit"))));
+}
+
+/// Removing a member ends the tokens they made there: inviting them again does not bring
+/// those tokens back.
+#[tokio::test]
+async fn a_removed_members_tokens_stay_dead_when_they_return() {
+    let app = spawn_app().await;
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let bob_id = app
+        .add_member("acme", "bob@acme.example", MEMBER_PW, &[BuiltinRole::Admin])
+        .await;
+    let bob = app.sign_in("bob@acme.example", MEMBER_PW).await;
+    let bobs = token(&app, &bob, &["users.read"]).await;
+    let read = |t: String| {
+        let url = app.url("/api/v1/orgs/acme/members");
+        async move { Client::new().get(url).bearer_auth(t).send().await.unwrap() }
+    };
+    assert_eq!(read(bobs.clone()).await.status(), StatusCode::OK);
+    assert_eq!(
+        admin
+            .send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/orgs/acme/members/{bob_id}"),
+                None
+            )
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    // Bob has an account, so inviting him again makes him active at once.
+    let back = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/invitations",
+        json!({ "email": "bob@acme.example", "roles": ["admin"] }),
+    )
+    .await;
+    assert_eq!(back["status"], "active");
+    problem(
+        read(bobs).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
 }
