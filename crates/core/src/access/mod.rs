@@ -235,6 +235,13 @@ pub struct Held {
 }
 
 impl Held {
+    /// An admin of the whole organization (or an operator): every code Admin carries, and
+    /// no admin scope.
+    pub fn is_full_admin(&self, catalog: &Catalog) -> bool {
+        self.scope.is_all()
+            && self.holds_all(catalog.builtin(crate::model::BuiltinRole::Admin).iter())
+    }
+
     /// Whether every code of `codes` is held (what handing out a role takes).
     pub fn holds_all<'a>(&self, mut codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
         match &self.codes {
@@ -295,18 +302,38 @@ pub async fn held(
     caller: &Caller,
     org: OrgId,
 ) -> Result<Option<Held>, StoreError> {
+    Ok(held_with_member(catalog, reads, caller, org)
+        .await?
+        .map(|(held, _)| held))
+}
+
+/// [`held`], with the membership the caller acts through (their own, or their token's
+/// creator's) and its prepared permissions, for checks that look further (customer
+/// reach) without reading them again.
+pub async fn held_with_member(
+    catalog: &Catalog,
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+) -> Result<Option<(Held, Option<(Membership, AccessProfile)>)>, StoreError> {
     match caller {
-        Caller::Operator { .. } => Ok(Some(Held {
-            permissions: Permission::ALL.iter().copied().collect(),
-            codes: None,
-            scope: MemberScope::All,
-        })),
+        Caller::Operator { .. } => Ok(Some((
+            Held {
+                permissions: Permission::ALL.iter().copied().collect(),
+                codes: None,
+                scope: MemberScope::All,
+            },
+            None,
+        ))),
         Caller::Person { identity_id, .. } => Ok(profile_of(catalog, reads, *identity_id, org)
             .await?
-            .map(|(m, p)| Held {
-                permissions: p.roster_permissions(),
-                codes: Some(p.codes().cloned().collect()),
-                scope: MemberScope::of(&m),
+            .map(|(m, p)| {
+                let held = Held {
+                    permissions: p.roster_permissions(),
+                    codes: Some(p.codes().cloned().collect()),
+                    scope: MemberScope::of(&m),
+                };
+                (held, Some((m, p)))
             })),
         Caller::Token {
             org_id,
@@ -318,11 +345,14 @@ pub async fn held(
                 return Ok(None);
             }
             match created_by {
-                None => Ok(Some(Held {
-                    permissions: roster_of(permissions),
-                    codes: Some(permissions.clone()),
-                    scope: MemberScope::All,
-                })),
+                None => Ok(Some((
+                    Held {
+                        permissions: roster_of(permissions),
+                        codes: Some(permissions.clone()),
+                        scope: MemberScope::All,
+                    },
+                    None,
+                ))),
                 Some(identity) => {
                     Ok(profile_of(catalog, reads, *identity, org)
                         .await?
@@ -332,11 +362,12 @@ pub async fn held(
                                 .filter(|c| permissions.contains(*c))
                                 .cloned()
                                 .collect();
-                            Held {
+                            let held = Held {
                                 permissions: roster_of(&codes),
                                 codes: Some(codes),
                                 scope: MemberScope::of(&m),
-                            }
+                            };
+                            (held, Some((m, p)))
                         }))
                 }
             }

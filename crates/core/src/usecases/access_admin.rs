@@ -5,7 +5,7 @@
 //! being deleted and the same role being handed to a member serialise, and the "still in
 //! use" checks hold until commit. A role never holds a permission its author does not hold.
 
-use super::members::{lock_holding, Locked, MemberError};
+use super::members::{caller_reach, lock_holding, Locked, MemberError};
 use super::target;
 use crate::access::{Caller, OrgGrant, OrgView, PermissionCode};
 use crate::ids::{CustomerId, EntityId, GroupId, RoleId};
@@ -96,7 +96,7 @@ impl Roster {
             .catalog
             .parse_codes(codes)
             .map_err(MemberError::UnknownPermission)?;
-        if let Some(held) = &locked.codes {
+        if let Some(held) = &locked.access.codes {
             let missing: Vec<&str> = codes
                 .iter()
                 .filter(|c| !held.contains(*c))
@@ -438,38 +438,6 @@ impl Roster {
         Ok(())
     }
 
-    /// Whose assignments limit what the caller sees of the customers (`customers.read`):
-    /// `None` when they see every customer — an operator, a token of no one, a member whose
-    /// role reaches all customers, or a customer-scoped member with no assignment.
-    async fn customer_limit(
-        &self,
-        reads: &mut dyn crate::store::Reads,
-        grant: &OrgGrant,
-        caller: &Caller,
-    ) -> Result<Option<crate::ids::MembershipId>, StoreError> {
-        let Some(identity) = caller.identity() else {
-            return Ok(None);
-        };
-        let Some(m) = reads.membership_of(grant.org_id(), identity).await? else {
-            return Ok(None);
-        };
-        let profile = crate::access::profile_for(&self.catalog, reads, &m).await?;
-        match profile.customer_reach(Permission::CustomersRead.code()) {
-            crate::access::CustomerReach::All => Ok(None),
-            _ => {
-                if reads
-                    .customer_assignments(grant.org_id(), m.id)
-                    .await?
-                    .is_empty()
-                {
-                    Ok(None)
-                } else {
-                    Ok(Some(m.id))
-                }
-            }
-        }
-    }
-
     /// The customers the caller may see (`customers.read`, seed 002): all of them, or only
     /// those assigned to them when their access is limited to their assignments. Totals
     /// count only what they see.
@@ -480,8 +448,12 @@ impl Roster {
         page: PageRequest,
     ) -> Result<Page<Customer>, StoreError> {
         let mut reads = self.store.reads().await?;
-        let limit = self.customer_limit(&mut *reads, grant, caller).await?;
-        reads.list_customers(grant.org_id(), limit, page).await
+        let limit = caller_reach(self, &mut *reads, caller, grant.org_id())
+            .await?
+            .and_then(|(_, limit)| limit);
+        reads
+            .list_customers(grant.org_id(), limit.map(|l| l.member), page)
+            .await
     }
 
     /// One customer the caller may see; `None` when absent or beyond their assignments.
@@ -495,14 +467,11 @@ impl Roster {
         let Some(customer) = reads.customer(grant.org_id(), id).await? else {
             return Ok(None);
         };
-        if let Some(member) = self.customer_limit(&mut *reads, grant, caller).await? {
-            if !reads
-                .customer_assignments(grant.org_id(), member)
-                .await?
-                .contains(&id)
-            {
-                return Ok(None);
-            }
+        let limit = caller_reach(self, &mut *reads, caller, grant.org_id())
+            .await?
+            .and_then(|(_, limit)| limit);
+        if limit.is_some_and(|l| !l.customers.contains(&id)) {
+            return Ok(None);
         }
         Ok(Some(customer))
     }

@@ -101,7 +101,7 @@ pub(crate) async fn entity_to_set(
             });
         }
     }
-    let within = match (locked.scope.entities(), entity) {
+    let within = match (locked.scope().entities(), entity) {
         (None, _) => true,
         (Some(mine), Some(id)) => mine.contains(&id),
         (Some(_), None) => false,

@@ -174,11 +174,8 @@ pub(crate) async fn custom_roles_named(
 /// The organization held for this transaction, and what the caller holds in it now.
 pub(crate) struct Locked {
     pub org: Organization,
-    pub held: BTreeSet<Permission>,
-    /// Every code held (host products' included); `None` for an operator.
-    pub codes: Option<BTreeSet<PermissionCode>>,
-    /// The members the caller reaches.
-    pub scope: MemberScope,
+    /// The caller's permissions, codes and member reach, read under the lock.
+    pub access: access::Held,
     /// The customers the caller's own customer data is limited to; `None` when they reach
     /// every customer.
     pub customers: Option<BTreeSet<CustomerId>>,
@@ -186,57 +183,77 @@ pub(crate) struct Locked {
 }
 
 impl Locked {
-    pub(crate) fn holds_codes<'a>(
-        &self,
-        mut codes: impl Iterator<Item = &'a PermissionCode>,
-    ) -> bool {
-        match &self.codes {
-            None => true,
-            Some(held) => codes.all(|c| held.contains(c)),
-        }
+    pub(crate) fn holds(&self, permission: Permission) -> bool {
+        self.access.permissions.contains(&permission)
     }
 
-    /// An admin of the whole organization (or an operator): every code Admin carries, and
-    /// no admin scope.
+    pub(crate) fn holds_codes<'a>(&self, codes: impl Iterator<Item = &'a PermissionCode>) -> bool {
+        self.access.holds_all(codes)
+    }
+
+    pub(crate) fn scope(&self) -> &MemberScope {
+        &self.access.scope
+    }
+
     pub(crate) fn is_full_admin(&self) -> bool {
-        self.scope.is_all() && self.holds_codes(self.catalog.builtin(BuiltinRole::Admin).iter())
+        self.access.is_full_admin(&self.catalog)
     }
 }
 
-/// The customers a caller's own customer data is limited to (`None`: all of them), read
-/// under the lock. A member whose roles reach customers only through assignments, and has
-/// some, is limited to them; one whose roles reach no customer data is limited to none.
-pub(crate) async fn customer_limit_of(
+/// The customers a caller's own customer data is limited to, and the membership whose
+/// assignments they are.
+pub(crate) struct CustomerLimit {
+    pub member: MembershipId,
+    pub customers: BTreeSet<CustomerId>,
+}
+
+/// The limit of the caller acting through `acting` (their membership and its prepared
+/// permissions; `None` for an operator or a token of no one, who reach every customer). A
+/// member whose roles reach customers only through assignments, and has some, is limited
+/// to them; one whose roles reach no customer data is limited to none.
+pub(crate) async fn customer_limit(
+    reads: &mut dyn crate::store::Reads,
+    acting: Option<&(Membership, access::AccessProfile)>,
+) -> Result<Option<CustomerLimit>, StoreError> {
+    let Some((m, profile)) = acting else {
+        return Ok(None);
+    };
+    let customers = match profile.customer_reach(Permission::CustomersRead.code()) {
+        CustomerReach::All => return Ok(None),
+        CustomerReach::Assigned => {
+            let assigned: BTreeSet<CustomerId> = reads
+                .customer_assignments(m.org_id, m.id)
+                .await?
+                .into_iter()
+                .collect();
+            if assigned.is_empty() {
+                return Ok(None);
+            }
+            assigned
+        }
+        CustomerReach::None => BTreeSet::new(),
+    };
+    Ok(Some(CustomerLimit {
+        member: m.id,
+        customers,
+    }))
+}
+
+/// What the caller holds in `org` now and the customers they are limited to, from one
+/// read of the membership they act through; `None` when they have no business there.
+pub(crate) async fn caller_reach(
     roster: &Roster,
-    tx: &mut dyn crate::store::Reads,
+    reads: &mut dyn crate::store::Reads,
     caller: &Caller,
     org: OrgId,
-) -> Result<Option<BTreeSet<CustomerId>>, StoreError> {
-    let Some(identity) = caller.identity() else {
+) -> Result<Option<(access::Held, Option<CustomerLimit>)>, StoreError> {
+    let Some((held, acting)) =
+        access::held_with_member(&roster.catalog, reads, caller, org).await?
+    else {
         return Ok(None);
     };
-    let Some(m) = tx.membership_of(org, identity).await? else {
-        return Ok(None);
-    };
-    let profile = access::profile_for(&roster.catalog, tx, &m).await?;
-    Ok(
-        match profile.customer_reach(Permission::CustomersRead.code()) {
-            CustomerReach::All => None,
-            CustomerReach::Assigned => {
-                let assigned: BTreeSet<CustomerId> = tx
-                    .customer_assignments(org, m.id)
-                    .await?
-                    .into_iter()
-                    .collect();
-                if assigned.is_empty() {
-                    None
-                } else {
-                    Some(assigned)
-                }
-            }
-            CustomerReach::None => Some(BTreeSet::new()),
-        },
-    )
+    let limit = customer_limit(reads, acting.as_ref()).await?;
+    Ok(Some((held, limit)))
 }
 
 /// Takes the organization's lock, then re-reads the caller's permissions under it: a
@@ -250,16 +267,13 @@ pub(crate) async fn lock_org(
 ) -> Result<Locked, MemberError> {
     // First, before any count or check: this is what serialises the last-admin rule.
     let org = tx.org_for_update(org).await?.ok_or(MemberError::NotFound)?;
-    let held = access::held(&roster.catalog, tx, caller, org.id)
+    let (access, limit) = caller_reach(roster, tx, caller, org.id)
         .await?
         .ok_or(MemberError::NotFound)?;
-    let customers = customer_limit_of(roster, tx, caller, org.id).await?;
     Ok(Locked {
         org,
-        held: held.permissions,
-        codes: held.codes,
-        scope: held.scope,
-        customers,
+        access,
+        customers: limit.map(|l| l.customers),
         catalog: roster.catalog.clone(),
     })
 }
@@ -288,7 +302,7 @@ pub(crate) async fn lock_holding(
         return Err(MemberError::Forbidden);
     }
     let locked = lock_org(roster, tx, grant.org_id(), caller).await?;
-    if !locked.held.contains(&permission) {
+    if !locked.holds(permission) {
         return Err(MemberError::Forbidden);
     }
     Ok(locked)
@@ -334,7 +348,7 @@ pub(crate) fn may_grant_custom<'a>(
             .permissions
             .iter()
             .any(|c| c.roster().is_some_and(|p| MANAGING.contains(&p)));
-        if manages && !locked.scope.is_all() {
+        if manages && !locked.scope().is_all() {
             return Err(MemberError::Forbidden);
         }
     }
@@ -350,7 +364,7 @@ pub(crate) async fn live_member(
 ) -> Result<Membership, MemberError> {
     tx.membership(locked.org.id, id)
         .await?
-        .filter(|m| m.status != MembershipStatus::Removed && locked.scope.admits(m))
+        .filter(|m| m.status != MembershipStatus::Removed && locked.scope().admits(m))
         .ok_or(MemberError::NotFound)
 }
 
@@ -363,15 +377,10 @@ pub(crate) async fn may_manage(
     locked: &Locked,
     target: &Membership,
 ) -> Result<(), MemberError> {
-    let held = access::Held {
-        permissions: locked.held.clone(),
-        codes: locked.codes.clone(),
-        scope: locked.scope.clone(),
-    };
     if outranks(
         &locked.catalog,
         tx,
-        &held,
+        &locked.access,
         locked.customers.as_ref(),
         target,
     )
@@ -394,8 +403,7 @@ pub(crate) async fn outranks(
     customers: Option<&BTreeSet<CustomerId>>,
     target: &Membership,
 ) -> Result<bool, StoreError> {
-    let full_admin =
-        held.scope.is_all() && held.holds_all(catalog.builtin(BuiltinRole::Admin).iter());
+    let full_admin = held.is_full_admin(catalog);
     if target.is_admin() && !full_admin {
         return Ok(true);
     }

@@ -303,9 +303,9 @@ impl Roster {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         // What the caller holds now, and whom they reach with it.
-        let held = crate::access::held(&self.catalog, &mut *tx, caller, grant.org_id())
+        let (held, limit) = super::members::caller_reach(self, &mut *tx, caller, grant.org_id())
             .await?
-            .filter(|h| h.permissions.contains(&Permission::UsersManage))
+            .filter(|(h, _)| h.permissions.contains(&Permission::UsersManage))
             .ok_or(AdminResetError::Forbidden)?;
         let membership = tx
             .membership(grant.org_id(), member)
@@ -313,13 +313,11 @@ impl Roster {
             .filter(|m| m.status != MembershipStatus::Removed && held.scope.admits(m))
             .ok_or(AdminResetError::NotFound)?;
         // Like every other change to a member: not to someone who holds more.
-        let customers =
-            super::members::customer_limit_of(self, &mut *tx, caller, grant.org_id()).await?;
         if super::members::outranks(
             &self.catalog,
             &mut *tx,
             &held,
-            customers.as_ref(),
+            limit.as_ref().map(|l| &l.customers),
             &membership,
         )
         .await?

@@ -378,8 +378,8 @@ impl Roster {
         limit: u32,
     ) -> Result<Option<Vec<SignInAttempt>>, crate::access::Denied> {
         let mut reads = self.store.reads().await?;
-        let Some(held) =
-            crate::access::held(&self.catalog, &mut *reads, caller, grant.org_id()).await?
+        let Some((held, customers)) =
+            super::members::caller_reach(self, &mut *reads, caller, grant.org_id()).await?
         else {
             return Ok(None);
         };
@@ -390,13 +390,11 @@ impl Roster {
         else {
             return Ok(None);
         };
-        let customers =
-            super::members::customer_limit_of(self, &mut *reads, caller, grant.org_id()).await?;
         if super::members::outranks(
             &self.catalog,
             &mut *reads,
             &held,
-            customers.as_ref(),
+            customers.as_ref().map(|l| &l.customers),
             &membership,
         )
         .await?
