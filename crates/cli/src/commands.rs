@@ -238,6 +238,9 @@ pub enum MailCommand {
     },
     /// Print one message as delivered (file transport), or its outbox record.
     Show { id: String },
+    /// Send a failed message again: back to pending, due now, with a fresh count of
+    /// attempts. `roster serve` delivers it.
+    Retry { id: String },
 }
 
 pub async fn mail(config: &Config, cmd: MailCommand) -> anyhow::Result<()> {
@@ -267,6 +270,30 @@ pub async fn mail(config: &Config, cmd: MailCommand) -> anyhow::Result<()> {
                     m.recipient,
                     m.last_error.unwrap_or_default()
                 );
+            }
+        }
+        MailCommand::Retry { id } => {
+            let id: OutboxId = id
+                .parse()
+                .map_err(|_| anyhow!("'{id}' is not a message id"))?;
+            let roster = roster(config).await?;
+            let mut tx = roster.store.begin().await?;
+            if tx.retry_outbox(id, roster.clock.now()).await? {
+                tx.commit().await?;
+                println!("Message {id} is pending again; `roster serve` delivers it.");
+                return Ok(());
+            }
+            drop(tx);
+            let found = roster.store.reads().await?.outbox_message(id).await?;
+            match found {
+                None => bail!("no message {id}"),
+                Some(m) if m.status != OutboxStatus::Failed => bail!(
+                    "message {id} is {}; only failed messages can be retried",
+                    m.status.as_str()
+                ),
+                Some(_) => bail!(
+                    "message {id} failed before this version kept failed messages' content; it cannot be sent again"
+                ),
             }
         }
         MailCommand::Show { id } => {

@@ -5,6 +5,7 @@
 use anyhow::{anyhow, bail};
 use clap::Args;
 use roster_core::access::{Catalog, HostPermission};
+use roster_core::secrets::Secret;
 use roster_mail::MailSpec;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -34,8 +35,16 @@ pub struct ConfigArgs {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, global = true, env = "ROSTER_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Mail transport: file:DIR or log [default: file:DATA_DIR/mail]
-    #[arg(long, global = true, env = "ROSTER_MAIL", value_name = "SPEC")]
+    /// Mail transport: smtp://[USER[:PASSWORD]@]HOST[:PORT][?tls=required], smtps://…,
+    /// file:DIR or log [default: file:DATA_DIR/mail]; the password may come from
+    /// ROSTER_MAIL_PASSWORD_FILE instead
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTER_MAIL",
+        value_name = "SPEC",
+        hide_env_values = true
+    )]
     pub mail: Option<String>,
     /// From header of emails [default: Roster <roster@localhost>]
     #[arg(long, global = true, env = "ROSTER_MAIL_FROM", value_name = "MAILBOX")]
@@ -172,8 +181,14 @@ impl Config {
             .clone()
             .or(file.mail)
             .unwrap_or_else(|| format!("file:{}", data_dir.join("mail").display()));
-        let mail =
+        let mut mail =
             MailSpec::parse(&mail_raw).map_err(|e| anyhow!("mail (--mail / ROSTER_MAIL): {e}"))?;
+        // The SMTP password may live in a file of its own, out of the URL and the process list.
+        if let Some(password) = secret_from_file("ROSTER_MAIL_PASSWORD")? {
+            mail = mail
+                .with_password(Secret::presented(password))
+                .map_err(|e| anyhow!("ROSTER_MAIL_PASSWORD_FILE: {e}"))?;
+        }
 
         let from_raw = args
             .mail_from
@@ -267,7 +282,10 @@ pub const EXAMPLE: &str = r#"# roster.toml — every setting is optional. Preced
 # a request's Host header.
 # public_url = "https://accounts.example.com"
 
-# How email leaves: "file:DIR" writes one .eml per message, "log" logs headers only.
+# How email leaves: "smtp://USER@HOST:587" (STARTTLS when offered; add ?tls=required to
+# insist, ?timeout=SECONDS, ?ca_file=PATH for a private CA), "smtps://USER@HOST:465" (TLS
+# from the first byte), "file:DIR" writes one .eml per message, "log" logs headers only.
+# Keep the password out of this file: ROSTER_MAIL_PASSWORD_FILE=/run/secrets/smtp.
 # mail = "file:./roster-data/mail"
 # mail_from = "Roster <no-reply@example.com>"
 

@@ -31,14 +31,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let worker = OutboxWorker::new(
         store.clone(),
         clock,
-        Transport::from_spec(&config.mail),
+        Transport::from_spec(&config.mail, &config.public_host()).context("mail transport")?,
         MessageSettings {
             from: config.mail_from.clone(),
             message_id_domain: config.public_host(),
         },
         WorkerSettings::default(),
     );
-    let worker = tokio::spawn(worker.run(stop_rx));
+    let worker = tokio::spawn(worker.run(stop_rx.clone()));
+    let digests = tokio::spawn(digest_scheduler(roster.clone(), stop_rx));
 
     tracing::info!(
         url = %format!("http://{local}"),
@@ -56,6 +57,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     tracing::info!("stopping: in-flight requests done, stopping the outbox worker");
     let _ = stop_tx.send(true);
+    // A digest pass stops between memberships; what it did not reach stays due.
+    let _ = tokio::time::timeout(Duration::from_secs(10), digests).await;
     if tokio::time::timeout(Duration::from_secs(10), worker)
         .await
         .is_err()
@@ -66,6 +69,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Memberships a digest pass plans or handles at most; a full pass runs again at once.
+const DIGEST_BATCH: u32 = 200;
+
+/// The digest scheduler: every minute, plans new memberships and queues the digests that
+/// are due. Every instance runs one; the store decides which sends each digest.
+async fn digest_scheduler(roster: Roster, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let full = match roster.run_digests(DIGEST_BATCH).await {
+            Ok(pass) => {
+                if pass.queued > 0 {
+                    tracing::info!(queued = pass.queued, empty = pass.empty, "digests queued");
+                }
+                let handled = pass.queued + pass.empty + pass.skipped;
+                pass.planned >= DIGEST_BATCH as usize || handled >= DIGEST_BATCH as usize
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "digest pass failed");
+                false
+            }
+        };
+        if !full {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -85,6 +85,10 @@ id_type!(
     /// An organizational unit (subsidiary, region) of one organization.
     EntityId
 );
+id_type!(
+    /// An outstanding work item a host product posted for an organization.
+    TaskId
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,16 +12,19 @@ use crate::clock::Timestamp;
 use crate::email::Email;
 use crate::ids::{
     ApiTokenId, CustomerId, EntityId, GroupId, IdentityId, IdentityTokenId, InvitationId,
-    MembershipId, OrgId, OutboxId, RoleId, SessionId,
+    MembershipId, OrgId, OutboxId, RoleId, SessionId, TaskId,
 };
 use crate::model::{
-    ApiToken, AuditEvent, AuditQuery, BuiltinRole, CustomRole, Customer, Entity, Group, Identity,
-    IdentityToken, Invitation, Membership, MembershipStatus, Organization, OutboxMessage,
-    OutboxStatus, Page, PageRequest, Session, SignInAttempt, ThrottleState, TokenPurpose,
+    ApiToken, AuditEvent, AuditQuery, BuiltinRole, CustomRole, Customer, DigestCustomers,
+    DigestDue, DigestRecord, DigestTask, Entity, Group, Identity, IdentityToken, Invitation,
+    Membership, MembershipStatus, NotificationPrefs, Organization, OutboxMessage, OutboxStatus,
+    Page, PageRequest, Session, SignInAttempt, Task, TaskCategory, TaskFilter, ThrottleState,
+    TokenPurpose,
 };
 use crate::names::Slug;
 use crate::secrets::SecretHash;
 use async_trait::async_trait;
+use std::collections::BTreeSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -92,6 +95,14 @@ pub struct RoleUsage {
 pub struct OutboxFilter {
     pub status: Option<OutboxStatus>,
     pub limit: u32,
+}
+
+/// The outbox's backlog, for `/metrics`: what waits and what gave up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub failed: u64,
+    pub oldest_pending_at: Option<Timestamp>,
 }
 
 /// Whether the store can serve: reachable, and its schema is the one this build expects.
@@ -238,6 +249,51 @@ pub trait Reads: Send {
     async fn outbox_message(&mut self, id: OutboxId) -> StoreResult<Option<OutboxMessage>>;
     /// Newest first.
     async fn list_outbox(&mut self, filter: &OutboxFilter) -> StoreResult<Vec<OutboxMessage>>;
+    async fn outbox_counts(&mut self) -> StoreResult<OutboxCounts>;
+
+    async fn task(&mut self, org: OrgId, id: TaskId) -> StoreResult<Option<Task>>;
+    /// Oldest first (by id), with the total of matching tasks.
+    async fn list_tasks(
+        &mut self,
+        org: OrgId,
+        filter: &TaskFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Task>>;
+    /// By key.
+    async fn task_categories(&mut self, org: OrgId) -> StoreResult<Vec<TaskCategory>>;
+
+    /// The membership's notification settings; `None` when there is no such membership in
+    /// the organization.
+    async fn notification_prefs(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<NotificationPrefs>>;
+    /// Memberships whose planned digest time has come (`due_at <= now`), earliest first.
+    async fn digests_due(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<DigestDue>>;
+    /// Active memberships with no digest planned yet (new, or whose settings or time zone
+    /// changed); `due_at` is the time they were read at.
+    async fn digests_unplanned(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DigestDue>>;
+    /// The open tasks a digest lists for `membership`: in `categories` (`None`: all),
+    /// unassigned or assigned to the membership, of the customers `customers` admits; the
+    /// oldest `limit` of them, with how many there are in all.
+    async fn digest_tasks(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        categories: Option<&BTreeSet<String>>,
+        customers: &DigestCustomers,
+        limit: u32,
+    ) -> StoreResult<(Vec<DigestTask>, u64)>;
+    async fn digest_record(
+        &mut self,
+        membership: MembershipId,
+        period: &str,
+    ) -> StoreResult<Option<DigestRecord>>;
 }
 
 /// Changes, inside one transaction.
@@ -482,8 +538,9 @@ pub trait Tx: Reads {
         at: Timestamp,
     ) -> StoreResult<bool>;
     /// Failed this time: back to pending at `next_attempt_at`, or `failed` for good when
-    /// `next_attempt_at` is `None` (content scrubbed then: a dead message must not keep a
-    /// live link). Like [`Tx::outbox_sent`], only while the caller holds the lease.
+    /// `next_attempt_at` is `None`. A failed message keeps its content so an operator can
+    /// retry it (`roster mail retry`); its links expire on their own. Like
+    /// [`Tx::outbox_sent`], only while the caller holds the lease.
     async fn outbox_failed(
         &mut self,
         id: OutboxId,
@@ -491,6 +548,44 @@ pub trait Tx: Reads {
         error: &str,
         next_attempt_at: Option<Timestamp>,
     ) -> StoreResult<bool>;
+
+    /// A message that failed for good goes back to pending, due now, with a fresh count of
+    /// attempts. False when it is not failed or has no content left to send.
+    async fn retry_outbox(&mut self, id: OutboxId, now: Timestamp) -> StoreResult<bool>;
+
+    async fn insert_task(&mut self, task: &Task) -> StoreResult<()>;
+    /// Title, url, status and times; false when there is no such task in the organization.
+    async fn update_task(&mut self, task: &Task) -> StoreResult<bool>;
+    /// Adds the category when the organization does not have it yet; a given label
+    /// replaces the stored one.
+    async fn put_task_category(
+        &mut self,
+        org: OrgId,
+        category: &TaskCategory,
+        relabel: bool,
+    ) -> StoreResult<()>;
+
+    /// Also forgets the planned digest time, so the scheduler plans it from the new
+    /// settings. False when there is no such membership in the organization.
+    async fn set_notification_prefs(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        prefs: &NotificationPrefs,
+    ) -> StoreResult<bool>;
+    /// When the membership's next digest is due; `None` leaves it to be planned again.
+    async fn plan_digest(
+        &mut self,
+        membership: MembershipId,
+        due_at: Option<Timestamp>,
+    ) -> StoreResult<()>;
+    /// The identity's time zone changed: plan its memberships' digests again.
+    async fn replan_digests_of_identity(&mut self, identity: IdentityId) -> StoreResult<()>;
+    /// The organization's time zone changed: plan its memberships' digests again.
+    async fn replan_digests_of_org(&mut self, org: OrgId) -> StoreResult<()>;
+    /// Records that the membership's digest for the period was handled. False when it
+    /// already was (by this or another instance): the caller must then send nothing.
+    async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

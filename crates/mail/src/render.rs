@@ -89,6 +89,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "access_revoked.html",
         include_str!("../templates/access_revoked.html"),
     ),
+    ("digest.txt", include_str!("../templates/digest.txt")),
+    ("digest.html", include_str!("../templates/digest.html")),
 ];
 
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
@@ -180,6 +182,39 @@ pub fn render(notice: &Notice) -> Result<(String, String, String), RenderError> 
             format!("Your access to {org_name} was revoked"),
             context! { org_name },
         ),
+        Notice::Digest {
+            org_name,
+            frequency,
+            period_start,
+            tasks,
+            more,
+            link,
+        } => {
+            let count = tasks.len() as u64 + more;
+            let period = chrono::NaiveDate::parse_from_str(period_start, "%Y-%m-%d")
+                .map(|d| d.format("%A %-d %B %Y").to_string())
+                .unwrap_or_else(|_| period_start.clone());
+            // Grouped by category, in the order the categories first appear.
+            let mut groups: Vec<(String, Vec<minijinja::Value>)> = Vec::new();
+            for t in tasks {
+                let item = context! { title => &t.title, url => &t.url, customer => &t.customer };
+                match groups.iter_mut().find(|(c, _)| *c == t.category) {
+                    Some((_, items)) => items.push(item),
+                    None => groups.push((t.category.clone(), vec![item])),
+                }
+            }
+            let groups: Vec<minijinja::Value> = groups
+                .into_iter()
+                .map(|(category, tasks)| context! { category, tasks })
+                .collect();
+            (
+                format!(
+                    "{org_name}: {count} open task{} in your {frequency} digest",
+                    if count == 1 { "" } else { "s" }
+                ),
+                context! { org_name, frequency, period, groups, more, link },
+            )
+        }
     };
     let text = env.get_template(&format!("{template}.txt"))?.render(&ctx)?;
     let html = env
@@ -366,7 +401,107 @@ mod tests {
             Notice::AccessRevoked {
                 org_name: "Acme".into(),
             },
+            digest_sample(),
         ]
+    }
+
+    fn digest_sample() -> Notice {
+        let line = |category: &str, title: &str, url: Option<&str>, customer: Option<&str>| {
+            roster_core::model::DigestLine {
+                category: category.into(),
+                title: title.into(),
+                url: url.map(Into::into),
+                customer: customer.map(Into::into),
+            }
+        };
+        Notice::Digest {
+            org_name: "Acme".into(),
+            frequency: "weekly".into(),
+            period_start: "2026-11-23".into(),
+            tasks: vec![
+                line(
+                    "Renewals",
+                    "Renew the Globex contract",
+                    Some("https://portal.test/t/1"),
+                    Some("Globex"),
+                ),
+                line("Onboarding", "Welcome call", None, None),
+                line("Renewals", "Renew Initech", None, Some("Initech")),
+            ],
+            more: 2,
+            link: "https://roster.test/orgs/acme".into(),
+        }
+    }
+
+    #[test]
+    fn a_digest_lists_tasks_by_category_with_customers_links_and_the_rest_counted() {
+        let notice = digest_sample();
+        let (subject, text, html) = render(&notice).unwrap();
+        assert_eq!(subject, "Acme: 5 open tasks in your weekly digest");
+        in_both(&text, &html, "week of Monday 23 November 2026");
+        // Grouped: both renewals under one heading, before onboarding (first seen first).
+        let renewals = text.find("Renewals").unwrap();
+        assert_eq!(text.matches("Renewals").count(), 1, "{text}");
+        let globex = text.find("Renew the Globex contract (Globex)").unwrap();
+        let initech = text.find("Renew Initech (Initech)").unwrap();
+        let onboarding = text.find("Onboarding").unwrap();
+        assert!(
+            renewals < globex && globex < initech && initech < onboarding,
+            "{text}"
+        );
+        links_to(&text, &html, "https://portal.test/t/1");
+        in_both(&text, &html, "And 2 more open tasks not listed here.");
+        in_both(&text, &html, "Choosing no category stops these emails.");
+        links_to(&text, &html, "https://roster.test/orgs/acme");
+
+        let one = Notice::Digest {
+            org_name: "Acme".into(),
+            frequency: "daily".into(),
+            period_start: "2026-11-24".into(),
+            tasks: vec![line_only("Welcome call")],
+            more: 0,
+            link: "https://roster.test/orgs/acme".into(),
+        };
+        let (subject, text, html) = render(&one).unwrap();
+        assert_eq!(subject, "Acme: 1 open task in your daily digest");
+        in_both(&text, &html, "for Tuesday 24 November 2026");
+        assert!(!text.contains("more open task"), "{text}");
+    }
+
+    fn line_only(title: &str) -> roster_core::model::DigestLine {
+        roster_core::model::DigestLine {
+            category: "Onboarding".into(),
+            title: title.into(),
+            url: None,
+            customer: None,
+        }
+    }
+
+    #[test]
+    fn digest_titles_customers_and_categories_are_escaped_in_html() {
+        let notice = Notice::Digest {
+            org_name: HOSTILE.into(),
+            frequency: "daily".into(),
+            period_start: "2026-11-24".into(),
+            tasks: vec![roster_core::model::DigestLine {
+                category: HOSTILE.into(),
+                title: HOSTILE.into(),
+                url: Some("https://portal.test/t?a=1&b=\"><script>".into()),
+                customer: Some(HOSTILE.into()),
+            }],
+            more: 0,
+            link: "https://roster.test/orgs/acme".into(),
+        };
+        let (_, text, html) = render(&notice).unwrap();
+        escaped_in_html(&html);
+        assert!(!html.contains("\"><script>"), "{html}");
+        assert_eq!(
+            html.matches("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co")
+                .count(),
+            5,
+            "title in the page title, org, category, task, customer:\n{html}"
+        );
+        assert!(text.contains(HOSTILE), "{text}");
     }
 
     /// Every kind `Notice` has, read from its serde derive: deserializing an unknown tag
@@ -426,6 +561,10 @@ mod tests {
                     continue; // an absent optional fact
                 };
                 if field == "kind" {
+                    continue;
+                }
+                if field == "period_start" {
+                    // Shown as a date people read (checked in the digest's own test).
                     continue;
                 }
                 if field == "link" {

@@ -1,26 +1,79 @@
-//! Where rendered messages go. `file:DIR` (the embedded default) writes one `.eml` per
-//! message, named by its outbox id, so a retried delivery overwrites rather than
-//! duplicates; `log` records that a message went out without its body, because bodies carry
-//! live links. SMTP arrives with the email work.
+//! Where rendered messages go.
+//!
+//! - `smtp://[user[:password]@]host[:port][?tls=required&timeout=SECONDS&ca_file=PATH]`:
+//!   SMTP with STARTTLS whenever the server offers it (`tls=required` refuses a server that
+//!   does not), port 587 by default.
+//! - `smtps://…`: SMTP inside TLS from the first byte, port 465 by default.
+//! - `file:DIR` (the embedded default) writes one `.eml` per message, named by its outbox id,
+//!   so a retried delivery overwrites rather than duplicates.
+//! - `log` records that a message went out without its body, because bodies carry live links.
+//!
+//! The password never appears in `Display` or `Debug`; it can also come from a file
+//! (`ROSTER_MAIL_PASSWORD_FILE`), which keeps it out of the process list and the config file.
 
-use lettre::Message;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use roster_core::ids::OutboxId;
+use roster_core::secrets::Secret;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MailSpec {
     File(PathBuf),
     Log,
+    Smtp(SmtpSpec),
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: STARTTLS when the server offers it, plain otherwise.
+    StartTlsWhenOffered,
+    /// `smtp://…?tls=required`: STARTTLS or no delivery.
+    StartTlsRequired,
+    /// `smtps://`: TLS from the first byte.
+    ImplicitTls,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpSpec {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// An extra root certificate (PEM) to trust, for relays behind a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Connecting and each command; a stuck server must not hold a worker forever.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SmtpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MailSpecError {
     #[error("'file:' needs a directory, e.g. file:./roster-data/mail")]
     EmptyDir,
-    #[error("SMTP delivery is not available in this version; use file:DIR or log")]
-    SmtpUnsupported,
-    #[error("unknown mail transport '{0}'; expected file:DIR or log")]
+    #[error("unknown mail transport '{0}'; expected smtp://HOST[:PORT], smtps://HOST[:PORT], file:DIR or log")]
     Unknown(String),
+    #[error("not a valid SMTP URL: {0}")]
+    BadUrl(String),
+    #[error("unknown SMTP option '{0}'; expected tls, timeout or ca_file")]
+    UnknownOption(String),
+    #[error("tls must be 'required' (smtp://) or left out; smtps:// is always TLS")]
+    BadTls,
+    #[error("timeout must be a number of seconds between 1 and 600")]
+    BadTimeout,
+    #[error("a password needs a user name, e.g. smtp://USER:PASSWORD@HOST")]
+    PasswordWithoutUser,
 }
 
 impl MailSpec {
@@ -36,9 +89,147 @@ impl MailSpec {
             return Ok(MailSpec::File(PathBuf::from(dir)));
         }
         if s.starts_with("smtp://") || s.starts_with("smtps://") {
-            return Err(MailSpecError::SmtpUnsupported);
+            return SmtpSpec::parse(s).map(MailSpec::Smtp);
         }
-        Err(MailSpecError::Unknown(s.to_owned()))
+        // Never echo what might be a mistyped URL with a password in it.
+        let shown = if s.contains('@') { "…" } else { s };
+        Err(MailSpecError::Unknown(shown.to_owned()))
+    }
+
+    /// Sets the SMTP password (from `ROSTER_MAIL_PASSWORD_FILE`); other transports have none.
+    pub fn with_password(self, password: Secret) -> Result<Self, MailSpecError> {
+        match self {
+            MailSpec::Smtp(mut spec) => {
+                if spec.user.is_none() {
+                    return Err(MailSpecError::PasswordWithoutUser);
+                }
+                spec.password = Some(password);
+                Ok(MailSpec::Smtp(spec))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+impl SmtpSpec {
+    fn parse(s: &str) -> Result<Self, MailSpecError> {
+        let url = Url::parse(s).map_err(|e| MailSpecError::BadUrl(e.to_string()))?;
+        let implicit = url.scheme() == "smtps";
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| MailSpecError::BadUrl("it needs a host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !matches!(url.path(), "" | "/") {
+            return Err(MailSpecError::BadUrl("it has no path".into()));
+        }
+        let decode = |raw: &str| {
+            percent_decode(raw).ok_or_else(|| {
+                MailSpecError::BadUrl(
+                    "the user or password is not valid percent-encoded UTF-8".into(),
+                )
+            })
+        };
+        let user = (!url.username().is_empty())
+            .then(|| decode(url.username()))
+            .transpose()?;
+        let password = url
+            .password()
+            .map(|p| decode(p).map(Secret::presented))
+            .transpose()?;
+        if password.is_some() && user.is_none() {
+            return Err(MailSpecError::PasswordWithoutUser);
+        }
+        let mut security = if implicit {
+            SmtpSecurity::ImplicitTls
+        } else {
+            SmtpSecurity::StartTlsWhenOffered
+        };
+        let mut timeout = Duration::from_secs(30);
+        let mut ca_file = None;
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "tls" => match (value.as_ref(), implicit) {
+                    ("required", false) => security = SmtpSecurity::StartTlsRequired,
+                    _ => return Err(MailSpecError::BadTls),
+                },
+                "timeout" => {
+                    let secs: u64 = value.parse().map_err(|_| MailSpecError::BadTimeout)?;
+                    if !(1..=600).contains(&secs) {
+                        return Err(MailSpecError::BadTimeout);
+                    }
+                    timeout = Duration::from_secs(secs);
+                }
+                "ca_file" if !value.is_empty() => ca_file = Some(PathBuf::from(value.as_ref())),
+                other => return Err(MailSpecError::UnknownOption(other.to_owned())),
+            }
+        }
+        Ok(SmtpSpec {
+            port: url.port().unwrap_or(if implicit { 465 } else { 587 }),
+            host,
+            security,
+            user,
+            password,
+            ca_file,
+            timeout,
+        })
+    }
+}
+
+/// Percent-decodes a URL's user or password part.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl std::fmt::Display for SmtpSpec {
+    /// The URL with the password masked: safe for logs and error messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.security {
+            SmtpSecurity::ImplicitTls => "smtps",
+            _ => "smtp",
+        };
+        write!(f, "{scheme}://")?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}")?;
+            if self.password.is_some() {
+                f.write_str(":***")?;
+            }
+            f.write_str("@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)?;
+        } else {
+            write!(f, "{}:{}", self.host, self.port)?;
+        }
+        let mut options = Vec::new();
+        if self.security == SmtpSecurity::StartTlsRequired {
+            options.push("tls=required".to_owned());
+        }
+        if self.timeout != Duration::from_secs(30) {
+            options.push(format!("timeout={}", self.timeout.as_secs()));
+        }
+        if let Some(ca) = &self.ca_file {
+            options.push(format!("ca_file={}", ca.display()));
+        }
+        if !options.is_empty() {
+            write!(f, "?{}", options.join("&"))?;
+        }
+        Ok(())
     }
 }
 
@@ -47,6 +238,7 @@ impl std::fmt::Display for MailSpec {
         match self {
             MailSpec::File(dir) => write!(f, "file:{}", dir.display()),
             MailSpec::Log => f.write_str("log"),
+            MailSpec::Smtp(spec) => write!(f, "{spec}"),
         }
     }
 }
@@ -55,10 +247,30 @@ impl std::fmt::Display for MailSpec {
 #[error("{0}")]
 pub struct DeliveryError(pub String);
 
-#[derive(Clone, Debug)]
+/// A transport that could not be set up from its spec (start-up refuses to run).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+#[derive(Clone)]
 pub enum Transport {
     File(PathBuf),
     Log,
+    Smtp {
+        mailer: AsyncSmtpTransport<Tokio1Executor>,
+        /// Where it goes, password masked, for errors.
+        shown: String,
+    },
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::File(dir) => write!(f, "File({})", dir.display()),
+            Transport::Log => f.write_str("Log"),
+            Transport::Smtp { shown, .. } => write!(f, "Smtp({shown})"),
+        }
+    }
 }
 
 /// The file a message delivered by the file transport lives in.
@@ -67,11 +279,17 @@ pub fn eml_path(dir: &Path, id: OutboxId) -> PathBuf {
 }
 
 impl Transport {
-    pub fn from_spec(spec: &MailSpec) -> Self {
-        match spec {
+    /// Builds the transport. `hello_name` is the name Roster gives itself in `EHLO` (the
+    /// public URL's host). Fails on an unreadable or invalid `ca_file`.
+    pub fn from_spec(spec: &MailSpec, hello_name: &str) -> Result<Self, TransportError> {
+        Ok(match spec {
             MailSpec::File(dir) => Transport::File(dir.clone()),
             MailSpec::Log => Transport::Log,
-        }
+            MailSpec::Smtp(smtp) => Transport::Smtp {
+                mailer: smtp_mailer(smtp, hello_name)?,
+                shown: smtp.to_string(),
+            },
+        })
     }
 
     pub async fn deliver(&self, id: OutboxId, message: &Message) -> Result<(), DeliveryError> {
@@ -101,13 +319,66 @@ impl Transport {
                 );
                 Ok(())
             }
+            Transport::Smtp { mailer, shown } => mailer
+                .send(message.clone())
+                .await
+                .map(|_| ())
+                // lettre's errors name the server's reply, never the credentials.
+                .map_err(|e| DeliveryError(format!("{shown}: {e}"))),
         }
     }
+}
+
+fn smtp_mailer(
+    spec: &SmtpSpec,
+    hello_name: &str,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+    let mut tls = TlsParameters::builder(spec.host.clone());
+    if let Some(path) = &spec.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            TransportError(format!("mail ca_file {}: cannot read: {e}", path.display()))
+        })?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            TransportError(format!(
+                "mail ca_file {}: not a PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        tls = tls.add_root_certificate(cert);
+    }
+    let tls = tls
+        .build()
+        .map_err(|e| TransportError(format!("mail TLS settings: {e}")))?;
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(spec.host.clone())
+        .port(spec.port)
+        .timeout(Some(spec.timeout))
+        .hello_name(ClientId::Domain(hello_name.to_owned()))
+        .tls(match spec.security {
+            SmtpSecurity::StartTlsWhenOffered => Tls::Opportunistic(tls),
+            SmtpSecurity::StartTlsRequired => Tls::Required(tls),
+            SmtpSecurity::ImplicitTls => Tls::Wrapper(tls),
+        });
+    if let Some(user) = &spec.user {
+        let password = spec
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_owned())
+            .unwrap_or_default();
+        builder = builder.credentials(Credentials::new(user.clone(), password));
+    }
+    Ok(builder.build())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn smtp(s: &str) -> SmtpSpec {
+        match MailSpec::parse(s) {
+            Ok(MailSpec::Smtp(spec)) => spec,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
 
     #[test]
     fn specs() {
@@ -117,13 +388,99 @@ mod tests {
             Ok(MailSpec::File("/var/spool/roster".into()))
         );
         assert_eq!(MailSpec::parse("file:"), Err(MailSpecError::EmptyDir));
-        assert_eq!(
-            MailSpec::parse("smtp://h:25"),
-            Err(MailSpecError::SmtpUnsupported)
-        );
         assert!(matches!(
             MailSpec::parse("carrier-pigeon"),
             Err(MailSpecError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn smtp_urls_take_their_defaults_and_options() {
+        let s = smtp("smtp://mail.example.com");
+        assert_eq!((s.host.as_str(), s.port), ("mail.example.com", 587));
+        assert_eq!(s.security, SmtpSecurity::StartTlsWhenOffered);
+        assert_eq!((s.user, s.password), (None, None));
+        assert_eq!(s.timeout, Duration::from_secs(30));
+
+        let s = smtp("smtps://mail.example.com");
+        assert_eq!((s.port, s.security), (465, SmtpSecurity::ImplicitTls));
+
+        let s = smtp("smtp://roster%40example.com:p%40ss%3Aw@relay:2525?tls=required&timeout=5&ca_file=/etc/ca.pem");
+        assert_eq!(s.port, 2525);
+        assert_eq!(s.security, SmtpSecurity::StartTlsRequired);
+        assert_eq!(s.user.as_deref(), Some("roster@example.com"));
+        assert_eq!(s.password.as_ref().map(Secret::expose), Some("p@ss:w"));
+        assert_eq!(s.timeout, Duration::from_secs(5));
+        assert_eq!(s.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+    }
+
+    #[test]
+    fn the_password_is_never_shown() {
+        let spec = MailSpec::parse("smtp://bob:hunter2hunter2@relay:25?tls=required").unwrap();
+        for shown in [spec.to_string(), format!("{spec:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("bob:***@relay:25?tls=required"), "{shown}");
+        }
+        let with_file = MailSpec::parse("smtp://bob@relay")
+            .unwrap()
+            .with_password(Secret::presented("from-a-file"))
+            .unwrap();
+        assert!(!format!("{with_file} {with_file:?}").contains("from-a-file"));
+        let MailSpec::Smtp(s) = with_file else {
+            panic!()
+        };
+        assert_eq!(
+            s.password.map(|p| p.expose().to_owned()).as_deref(),
+            Some("from-a-file")
+        );
+        // A mistyped scheme with credentials is not echoed back either.
+        let err = MailSpec::parse("smpt://bob:hunter2@relay")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn bad_smtp_urls_are_refused_with_the_reason() {
+        for (url, want) in [
+            ("smtp://relay?tls=none", MailSpecError::BadTls),
+            ("smtps://relay?tls=required", MailSpecError::BadTls),
+            ("smtp://relay?timeout=0", MailSpecError::BadTimeout),
+            ("smtp://relay?timeout=soon", MailSpecError::BadTimeout),
+            (
+                "smtp://relay?pool=9",
+                MailSpecError::UnknownOption("pool".into()),
+            ),
+            ("smtp://:secret@relay", MailSpecError::PasswordWithoutUser),
+        ] {
+            assert_eq!(MailSpec::parse(url), Err(want), "{url}");
+        }
+        assert!(matches!(
+            MailSpec::parse("smtp://"),
+            Err(MailSpecError::BadUrl(_))
+        ));
+        assert!(matches!(
+            MailSpec::parse("smtp://relay/inbox"),
+            Err(MailSpecError::BadUrl(_))
+        ));
+        assert_eq!(
+            MailSpec::parse("file:x")
+                .unwrap()
+                .with_password(Secret::presented("p")),
+            Ok(MailSpec::File("x".into()))
+        );
+        assert_eq!(
+            MailSpec::parse("smtp://relay")
+                .unwrap()
+                .with_password(Secret::presented("p")),
+            Err(MailSpecError::PasswordWithoutUser)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_stops_start_up() {
+        let spec = MailSpec::parse("smtp://relay?ca_file=/nonexistent/ca.pem").unwrap();
+        let err = Transport::from_spec(&spec, "roster.example.com").unwrap_err();
+        assert!(err.0.contains("cannot read"), "{err}");
     }
 }

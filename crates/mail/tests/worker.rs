@@ -158,9 +158,39 @@ async fn a_failing_transport_retries_with_backoff_then_gives_up() {
         .unwrap();
     assert_eq!(row.status, OutboxStatus::Failed);
     assert_eq!(row.attempts, 3);
-    assert_eq!(row.notice, None, "a dead message keeps no live link");
+    assert!(row.notice.is_some(), "kept, so an operator can retry it");
+    assert!(row.last_error.is_some());
 
-    // Nothing was lost: the message is still there to inspect.
+    // Nothing was lost, and nothing more is tried on its own.
     clock.advance(Duration::hours(2));
     assert_eq!(worker.run_once().await.unwrap(), Pass::default());
+
+    // `roster mail retry`: due now, attempts counted afresh; a working transport sends it.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.retry_outbox(m.id, clock.now()).await.unwrap());
+    tx.commit().await.unwrap();
+    let mail_dir = dir.path().join("mail");
+    let fixed = OutboxWorker::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Transport::File(mail_dir.clone()),
+        self::settings(),
+        WorkerSettings::default(),
+    );
+    assert_eq!(fixed.run_once().await.unwrap().sent, 1);
+    assert!(eml_path(&mail_dir, m.id).exists());
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(m.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Sent, 1));
+    assert_eq!(row.notice, None, "a sent message keeps no live link");
+
+    // Only a failed message can be retried: a sent one stays sent.
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.retry_outbox(m.id, clock.now()).await.unwrap());
 }

@@ -2,7 +2,7 @@
 
 use crate::access::{self, id_list};
 use crate::convert::{corrupt, count, get, parse, permissions};
-use crate::{map_err, sign_in, PgConn};
+use crate::{map_err, sign_in, tasks, PgConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
 use roster_core::email::Email;
@@ -11,9 +11,11 @@ use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
-    CustomerAssignment, MemberFilter, MemberView, OutboxFilter, Reads, RoleUsage, StoreResult,
+    CustomerAssignment, MemberFilter, MemberView, OutboxCounts, OutboxFilter, Reads, RoleUsage,
+    StoreResult,
 };
 use sqlx::postgres::PgRow;
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 pub(crate) fn org(row: &PgRow) -> StoreResult<Organization> {
@@ -664,5 +666,57 @@ impl Reads for PgConn {
         .iter()
         .map(outbox)
         .collect()
+    }
+
+    async fn outbox_counts(&mut self) -> StoreResult<OutboxCounts> {
+        tasks::outbox_counts(self.c()).await
+    }
+    async fn task(&mut self, org: OrgId, id: TaskId) -> StoreResult<Option<Task>> {
+        tasks::task_by_id(self.c(), org, id).await
+    }
+    async fn list_tasks(
+        &mut self,
+        org: OrgId,
+        filter: &TaskFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Task>> {
+        tasks::list_tasks(self.c(), org, filter, page).await
+    }
+    async fn task_categories(&mut self, org: OrgId) -> StoreResult<Vec<TaskCategory>> {
+        tasks::task_categories(self.c(), org).await
+    }
+    async fn notification_prefs(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<NotificationPrefs>> {
+        tasks::notification_prefs(self.c(), org, membership).await
+    }
+    async fn digests_due(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<DigestDue>> {
+        tasks::digests_due(self.c(), now, limit).await
+    }
+    async fn digests_unplanned(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DigestDue>> {
+        tasks::digests_unplanned(self.c(), now, limit).await
+    }
+    async fn digest_tasks(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        categories: Option<&BTreeSet<String>>,
+        customers: &DigestCustomers,
+        limit: u32,
+    ) -> StoreResult<(Vec<DigestTask>, u64)> {
+        tasks::digest_tasks(self.c(), org, membership, categories, customers, limit).await
+    }
+    async fn digest_record(
+        &mut self,
+        membership: MembershipId,
+        period: &str,
+    ) -> StoreResult<Option<DigestRecord>> {
+        tasks::digest_record(self.c(), membership, period).await
     }
 }

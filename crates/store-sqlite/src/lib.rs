@@ -9,6 +9,7 @@ mod access;
 mod convert;
 mod reads;
 mod sign_in;
+mod tasks;
 mod writes;
 
 use async_trait::async_trait;

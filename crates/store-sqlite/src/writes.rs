@@ -3,7 +3,7 @@
 use crate::access::{self, Link};
 use crate::convert::{ms, opt_ms, permissions_json};
 use crate::reads::outbox;
-use crate::{map_err, sign_in, Conn, SqliteConn};
+use crate::{map_err, sign_in, tasks, Conn, SqliteConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
 use roster_core::email::Email;
@@ -718,8 +718,7 @@ impl Tx for SqliteConn {
             "UPDATE outbox SET \
                status = CASE WHEN ?2 IS NULL THEN 'failed' ELSE 'pending' END, \
                next_attempt_at = coalesce(?2, next_attempt_at), \
-               payload = CASE WHEN ?2 IS NULL THEN NULL ELSE payload END, \
-               last_error = ?1, lease_until = NULL \
+                              last_error = ?1, lease_until = NULL \
              WHERE id = ?3 AND status = 'pending' AND lease_until = ?4",
         )
         .bind(error)
@@ -730,6 +729,48 @@ impl Tx for SqliteConn {
         .await
         .map_err(map_err)?;
         Ok(done(r))
+    }
+
+    async fn retry_outbox(&mut self, id: OutboxId, now: Timestamp) -> StoreResult<bool> {
+        tasks::retry_outbox(self.c(), id, now).await
+    }
+    async fn insert_task(&mut self, task: &Task) -> StoreResult<()> {
+        tasks::insert_task(self.c(), task).await
+    }
+    async fn update_task(&mut self, task: &Task) -> StoreResult<bool> {
+        tasks::update_task(self.c(), task).await
+    }
+    async fn put_task_category(
+        &mut self,
+        org: OrgId,
+        category: &TaskCategory,
+        relabel: bool,
+    ) -> StoreResult<()> {
+        tasks::put_task_category(self.c(), org, category, relabel).await
+    }
+    async fn set_notification_prefs(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        prefs: &NotificationPrefs,
+    ) -> StoreResult<bool> {
+        tasks::set_notification_prefs(self.c(), org, membership, prefs).await
+    }
+    async fn plan_digest(
+        &mut self,
+        membership: MembershipId,
+        due_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        tasks::plan_digest(self.c(), membership, due_at).await
+    }
+    async fn replan_digests_of_identity(&mut self, identity: IdentityId) -> StoreResult<()> {
+        tasks::replan_digests_of_identity(self.c(), identity).await
+    }
+    async fn replan_digests_of_org(&mut self, org: OrgId) -> StoreResult<()> {
+        tasks::replan_digests_of_org(self.c(), org).await
+    }
+    async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
+        tasks::record_digest(self.c(), record).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

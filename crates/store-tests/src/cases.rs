@@ -5,12 +5,14 @@ mod accounts;
 mod listing;
 mod members;
 mod sign_in;
+mod tasks;
 
 pub use access::*;
 pub use accounts::*;
 pub use listing::*;
 pub use members::*;
 pub use sign_in::*;
+pub use tasks::*;
 
 use crate::failing::{FailOn, FailingStore};
 use crate::fixtures::{self, now, tenant};
@@ -746,7 +748,10 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         .unwrap();
     assert_eq!(failed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![b.id]);
     assert_eq!(failed[0].last_error.as_deref(), Some("mailbox unavailable"));
-    assert_eq!(failed[0].notice, None, "a dead message keeps no live link");
+    assert!(
+        failed[0].notice.is_some(),
+        "a failed message keeps its content for `roster mail retry`"
+    );
     assert_eq!(
         r.list_outbox(&OutboxFilter {
             status: None,
@@ -757,6 +762,47 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         .len(),
         3
     );
+    assert_eq!(
+        r.outbox_counts().await.unwrap(),
+        roster_core::store::OutboxCounts {
+            pending: 1,
+            failed: 1,
+            oldest_pending_at: Some(t0),
+        }
+    );
+    drop(r);
+
+    // A retry makes the failed message due now with its attempts counted afresh; only a
+    // failed one can be retried.
+    let t1 = t0 + Duration::hours(1);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.retry_outbox(b.id, t1).await.unwrap());
+    assert!(!tx.retry_outbox(b.id, t1).await.unwrap(), "pending now");
+    assert!(!tx.retry_outbox(a.id, t1).await.unwrap(), "sent");
+    assert!(!tx.retry_outbox(OutboxId::new(), t1).await.unwrap());
+    tx.commit().await.unwrap();
+    let retried = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(b.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retried.status, retried.attempts, retried.next_attempt_at),
+        (OutboxStatus::Pending, 0, t1)
+    );
+    assert_eq!(retried.notice, b.notice);
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx
+        .claim_outbox(t1, t1 + Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    assert!(claimed.iter().any(|m| m.id == b.id));
+    drop(tx);
+    let counts = store.reads().await.unwrap().outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.failed), (2, 0));
 }
 
 pub async fn outbox_results_need_the_current_lease(store: S) {

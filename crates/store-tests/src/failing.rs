@@ -35,6 +35,7 @@ pub enum FailOn {
     ReleaseThrottle,
     ClearThrottle,
     InsertSignInAttempt,
+    InsertTask,
 }
 
 pub struct FailingStore {
@@ -256,6 +257,59 @@ impl Reads for FailingTx {
     }
     async fn list_outbox(&mut self, filter: &OutboxFilter) -> StoreResult<Vec<OutboxMessage>> {
         self.inner.list_outbox(filter).await
+    }
+    async fn outbox_counts(&mut self) -> StoreResult<OutboxCounts> {
+        self.inner.outbox_counts().await
+    }
+    async fn task(&mut self, org: OrgId, id: TaskId) -> StoreResult<Option<Task>> {
+        self.inner.task(org, id).await
+    }
+    async fn list_tasks(
+        &mut self,
+        org: OrgId,
+        filter: &TaskFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Task>> {
+        self.inner.list_tasks(org, filter, page).await
+    }
+    async fn task_categories(&mut self, org: OrgId) -> StoreResult<Vec<TaskCategory>> {
+        self.inner.task_categories(org).await
+    }
+    async fn notification_prefs(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+    ) -> StoreResult<Option<NotificationPrefs>> {
+        self.inner.notification_prefs(org, membership).await
+    }
+    async fn digests_due(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<DigestDue>> {
+        self.inner.digests_due(now, limit).await
+    }
+    async fn digests_unplanned(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DigestDue>> {
+        self.inner.digests_unplanned(now, limit).await
+    }
+    async fn digest_tasks(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        categories: Option<&std::collections::BTreeSet<String>>,
+        customers: &DigestCustomers,
+        limit: u32,
+    ) -> StoreResult<(Vec<DigestTask>, u64)> {
+        self.inner
+            .digest_tasks(org, membership, categories, customers, limit)
+            .await
+    }
+    async fn digest_record(
+        &mut self,
+        membership: MembershipId,
+        period: &str,
+    ) -> StoreResult<Option<DigestRecord>> {
+        self.inner.digest_record(membership, period).await
     }
 }
 
@@ -578,6 +632,50 @@ impl Tx for FailingTx {
         self.inner
             .outbox_failed(id, lease_until, error, next_attempt_at)
             .await
+    }
+    async fn retry_outbox(&mut self, id: OutboxId, now: Timestamp) -> StoreResult<bool> {
+        self.inner.retry_outbox(id, now).await
+    }
+    async fn insert_task(&mut self, task: &Task) -> StoreResult<()> {
+        self.check(FailOn::InsertTask)?;
+        self.inner.insert_task(task).await
+    }
+    async fn update_task(&mut self, task: &Task) -> StoreResult<bool> {
+        self.inner.update_task(task).await
+    }
+    async fn put_task_category(
+        &mut self,
+        org: OrgId,
+        category: &TaskCategory,
+        relabel: bool,
+    ) -> StoreResult<()> {
+        self.inner.put_task_category(org, category, relabel).await
+    }
+    async fn set_notification_prefs(
+        &mut self,
+        org: OrgId,
+        membership: MembershipId,
+        prefs: &NotificationPrefs,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_notification_prefs(org, membership, prefs)
+            .await
+    }
+    async fn plan_digest(
+        &mut self,
+        membership: MembershipId,
+        due_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        self.inner.plan_digest(membership, due_at).await
+    }
+    async fn replan_digests_of_identity(&mut self, identity: IdentityId) -> StoreResult<()> {
+        self.inner.replan_digests_of_identity(identity).await
+    }
+    async fn replan_digests_of_org(&mut self, org: OrgId) -> StoreResult<()> {
+        self.inner.replan_digests_of_org(org).await
+    }
+    async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
+        self.inner.record_digest(record).await
     }
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.inner.commit().await

@@ -93,6 +93,11 @@ macro_rules! conformance_suite {
             members_are_filtered_by_group_entity_customer_and_scope,
             scoped_admins_are_not_counted_as_admins_of_the_organization,
             memberships_come_with_their_organizations,
+            tasks_are_kept_per_organization_listed_and_closed,
+            notification_settings_round_trip_and_clear_the_digest_plan,
+            digest_tasks_follow_categories_customers_and_assignees,
+            digest_records_are_unique_per_membership_and_period,
+            concurrent_digest_records_let_exactly_one_win,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

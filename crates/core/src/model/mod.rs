@@ -13,6 +13,7 @@ mod organization;
 mod outbox;
 mod roles;
 mod sign_in;
+mod tasks;
 mod tokens;
 
 pub use audit::{Actor, AuditEvent, AuditQuery, AuditTarget};
@@ -24,9 +25,13 @@ pub use identity::Identity;
 pub use invitation::{Invitation, InvitationState};
 pub use membership::{Membership, MembershipStatus, TransitionError};
 pub use organization::{OrgKind, OrgSettings, Organization, SettingsError};
-pub use outbox::{Notice, OutboxMessage, OutboxStatus};
+pub use outbox::{DigestLine, Notice, OutboxMessage, OutboxStatus};
 pub use roles::{BuiltinRole, Permission};
 pub use sign_in::{SignInAttempt, SignInCode, ThrottleState};
+pub use tasks::{
+    valid_category_key, DigestCustomers, DigestDue, DigestFrequency, DigestRecord, DigestTask,
+    NotificationPrefs, Task, TaskCategory, TaskFilter, TaskStatus,
+};
 pub use tokens::{ApiToken, ApiTokenKind, Session};
 
 /// Parse errors for the small enums stored as text.

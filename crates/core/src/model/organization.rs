@@ -50,6 +50,8 @@ pub struct OrgSettings {
     pub session_idle_timeout_minutes: u32,
     /// A session ends this long after sign-in, used or not.
     pub session_lifetime_hours: u32,
+    /// IANA time zone for members who have not set their own: digests go out at 08:00 in it.
+    pub timezone: String,
 }
 
 impl Default for OrgSettings {
@@ -59,16 +61,21 @@ impl Default for OrgSettings {
             password_min_length: 12,
             session_idle_timeout_minutes: 8 * 60,
             session_lifetime_hours: 7 * 24,
+            timezone: "UTC".to_owned(),
         }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("setting '{setting}' must be between {min} and {max}")]
-pub struct SettingsError {
-    pub setting: &'static str,
-    pub min: u32,
-    pub max: u32,
+pub enum SettingsError {
+    #[error("setting '{setting}' must be between {min} and {max}")]
+    OutOfRange {
+        setting: &'static str,
+        min: u32,
+        max: u32,
+    },
+    #[error("setting 'timezone' must be an IANA time zone such as Europe/Paris or UTC")]
+    TimeZone,
 }
 
 impl OrgSettings {
@@ -77,7 +84,7 @@ impl OrgSettings {
             if (min..=max).contains(&value) {
                 Ok(())
             } else {
-                Err(SettingsError { setting, min, max })
+                Err(SettingsError::OutOfRange { setting, min, max })
             }
         };
         check(
@@ -99,6 +106,9 @@ impl OrgSettings {
             1,
             90 * 24,
         )?;
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(SettingsError::TimeZone);
+        }
         Ok(())
     }
 }
@@ -141,7 +151,19 @@ mod tests {
             password_min_length: 8,
             ..OrgSettings::default()
         };
-        assert_eq!(s.validate().unwrap_err().setting, "password_min_length");
+        assert!(matches!(
+            s.validate().unwrap_err(),
+            SettingsError::OutOfRange {
+                setting: "password_min_length",
+                ..
+            }
+        ));
+        let s = OrgSettings {
+            timezone: "Europe/Pariss".into(),
+            ..OrgSettings::default()
+        };
+        assert_eq!(s.validate(), Err(SettingsError::TimeZone));
+        assert_eq!(OrgSettings::default().timezone, "UTC");
         assert!(serde_json::from_str::<OrgSettings>(r#"{"pasword_min_length": 20}"#).is_err());
         let partial: OrgSettings =
             serde_json::from_str(r#"{"invitation_lifetime_hours": 24}"#).unwrap();

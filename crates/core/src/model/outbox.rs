@@ -42,6 +42,29 @@ pub enum Notice {
     /// The person's membership of an organization was removed (by an admin, or by
     /// themself leaving); their identity and other memberships are untouched.
     AccessRevoked { org_name: String },
+    /// The member's digest of open tasks (seed 002, *Manage notifications*).
+    Digest {
+        org_name: String,
+        /// `daily` or `weekly`.
+        frequency: String,
+        /// The day the period starts, in the member's time zone, e.g. `2026-11-23`.
+        period_start: String,
+        tasks: Vec<DigestLine>,
+        /// Open tasks beyond those listed.
+        more: u64,
+        /// Where to open Roster (and change these settings).
+        link: String,
+    },
+}
+
+/// One task as a digest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLine {
+    /// The category's label.
+    pub category: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub customer: Option<String>,
 }
 
 impl Notice {
@@ -54,6 +77,7 @@ impl Notice {
             Notice::EmailChangeConfirm { .. } => "email_change_confirm",
             Notice::EmailChangeNotice { .. } => "email_change_notice",
             Notice::AccessRevoked { .. } => "access_revoked",
+            Notice::Digest { .. } => "digest",
         }
     }
 }

@@ -181,6 +181,10 @@ impl Roster {
         {
             return Err(AccountError::NotFound);
         }
+        if timezone != identity.timezone {
+            // Digests go out at 08:00 in the person's zone: plan them again in the new one.
+            tx.replan_digests_of_identity(identity_id).await?;
+        }
         tx.append_audit(&AuditEvent::new(
             None,
             Actor::Identity(identity_id),

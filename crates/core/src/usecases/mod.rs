@@ -5,14 +5,17 @@ pub mod access_admin;
 pub mod account;
 pub mod assignments;
 pub mod checks;
+pub mod digests;
 pub mod invitations;
 pub mod inviting;
 pub mod members;
+pub mod notifications;
 pub mod orgs;
 pub mod recovery;
 pub mod sessions;
 pub mod setup;
 pub mod sign_in;
+pub mod tasks;
 pub mod tokens;
 
 use crate::model::{AuditTarget, Organization};

@@ -210,6 +210,10 @@ impl Roster {
         if !tx.update_org(&after).await? {
             return Err(UpdateOrgError::NotFound);
         }
+        if after.settings.timezone != before.settings.timezone {
+            // Members without a zone of their own get digests at 08:00 in this one.
+            tx.replan_digests_of_org(after.id).await?;
+        }
         tx.append_audit(&AuditEvent::new(
             Some(after.id),
             grant.actor(),

@@ -186,7 +186,7 @@ pub struct AcceptBody {
 }
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

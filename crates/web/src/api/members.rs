@@ -167,6 +167,8 @@ pub(super) fn member_error(e: MemberError) -> ApiError {
             match what {
                 "group" => "unknown_group",
                 "customer" => "unknown_customer",
+                "member" => "unknown_member",
+                "task category" => "unknown_category",
                 _ => "unknown_entity",
             },
             format!("There is no {what} {id} in this organization; nothing was changed."),

@@ -12,6 +12,7 @@ mod inviting;
 mod me;
 mod members;
 mod orgs;
+mod tasks;
 mod tokens;
 
 use crate::AppState;
@@ -54,6 +55,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .routes(routes!(orgs::create_org, orgs::list_orgs))
         .routes(routes!(orgs::get_org, orgs::update_org))
         .routes(routes!(me::me, me::update_me))
@@ -108,6 +110,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(access::check))
         .routes(routes!(access::explain))
+        .routes(routes!(tasks::list_tasks, tasks::create_task))
+        .routes(routes!(tasks::get_task, tasks::update_task))
+        .routes(routes!(tasks::task_categories))
+        .routes(routes!(tasks::get_notifications, tasks::set_notifications))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(invitations::describe))

@@ -5,6 +5,7 @@
 mod access;
 mod api;
 mod auth;
+mod digests;
 mod inviting;
 mod matrix;
 mod members;

@@ -37,7 +37,9 @@
 //! `tokens.manage` only admin and operator (a scoped admin's Admin role lacks them);
 //! `customers.read` admin, user, scoped admin and operator; `customers.manage` and
 //! `access.check` admin and operator (organization-wide: a scoped admin's Admin role keeps
-//! only `WITHIN_ADMIN_SCOPE`); an admin scope is set only by an admin
+//! only `WITHIN_ADMIN_SCOPE`); `tasks.write` likewise; the organization's task categories
+//! any member; notification settings `users.read`/`users.manage`, and every member their
+//! own (`me`); an admin scope is set only by an admin
 //! of the whole organization or the operator; `POST /api/v1/orgs` is the operator's alone.
 //!
 //! [`DEVIATIONS`] lists the cells where the code answers otherwise than this policy, for a
@@ -64,6 +66,7 @@ const MATRIX: &str = "
 # --- public: the same answer whoever asks
 GET    /healthz                                                 -           200 200 200 200 200 200 200
 GET    /readyz                                                  -           200 200 200 200 200 200 200
+GET    /metrics                                                 -           200 200 200 200 200 200 200
 POST   /api/v1/auth/sign-in                                     -           200 200 200 200 200 200 200
 POST   /api/v1/auth/password-reset                              -           202 202 202 202 202 202 202
 POST   /api/v1/auth/password-reset/confirm                      -           204 204 204 204 204 204 204
@@ -116,6 +119,12 @@ PUT    /api/v1/orgs/{org}/members/{member}/customers            outsider    401 
 PUT    /api/v1/orgs/{org}/members/{member}/entity               -           401 200 403 403 200 404 200
 PUT    /api/v1/orgs/{org}/members/{member}/entity               outsider    401 200 403 403 404 404 200
 PUT    /api/v1/orgs/{org}/members/{member}/entity               to-lyon     401 200 403 403 403 404 200
+GET    /api/v1/orgs/{org}/members/{member}/notifications        -           401 200 200 403 200 404 200
+GET    /api/v1/orgs/{org}/members/{member}/notifications        me          401 200 200 200 200 404 404
+GET    /api/v1/orgs/{org}/members/{member}/notifications        outsider    401 200 200 403 404 404 200
+PUT    /api/v1/orgs/{org}/members/{member}/notifications        -           401 200 403 403 200 404 200
+PUT    /api/v1/orgs/{org}/members/{member}/notifications        me          401 200 200 200 200 404 404
+PUT    /api/v1/orgs/{org}/members/{member}/notifications        outsider    401 200 403 403 404 404 200
 # --- admin scopes: an admin of the whole organization only
 PUT    /api/v1/orgs/{org}/members/{member}/admin-scope          -           401 200 403 403 403 404 200
 PUT    /api/v1/orgs/{org}/members/{member}/admin-scope          outsider    401 200 403 403 404 404 200
@@ -152,6 +161,12 @@ DELETE /api/v1/orgs/{org}/entities/{entity}                     -           401 
 # --- the check API: access.check (organization-wide)
 POST   /api/v1/orgs/{org}/check                                 -           401 200 403 403 403 404 200
 POST   /api/v1/orgs/{org}/check/explain                         -           401 200 403 403 403 404 200
+# --- tasks: tasks.write (organization-wide); their categories: any member
+POST   /api/v1/orgs/{org}/tasks                                 -           401 201 403 403 403 404 201
+GET    /api/v1/orgs/{org}/tasks                                 -           401 200 403 403 403 404 200
+GET    /api/v1/orgs/{org}/tasks/{task}                          -           401 200 403 403 403 404 200
+PATCH  /api/v1/orgs/{org}/tasks/{task}                          -           401 200 403 403 403 404 200
+GET    /api/v1/orgs/{org}/task-categories                       -           401 200 200 200 200 404 200
 # --- API tokens: tokens.manage
 POST   /api/v1/orgs/{org}/tokens                                -           401 201 403 403 403 404 201
 GET    /api/v1/orgs/{org}/tokens                                -           401 200 403 403 403 404 200
@@ -312,6 +327,8 @@ struct World {
     group: String,
     customer: String,
     role: String,
+    /// An open task (category `renewals`, which notification rows choose).
+    task: String,
     /// A User member of Paris, for the rows that only read a member.
     paris_member: String,
     /// A User member with no entity: outside the scoped admin's reach.
@@ -348,6 +365,7 @@ impl World {
             group: String::new(),
             customer: String::new(),
             role: String::new(),
+            task: String::new(),
             paris_member: String::new(),
             outsider: String::new(),
             signer: String::new(),
@@ -382,6 +400,12 @@ impl World {
             .create(
                 "roles",
                 json!({ "name": "Auditor", "permissions": ["users.read"] }),
+            )
+            .await;
+        w.task = w
+            .create(
+                "tasks",
+                json!({ "category": "renewals", "title": "Renew Initech" }),
             )
             .await;
         w.paris_member = w.active("-").await;
@@ -615,7 +639,7 @@ async fn call(w: &World, row: &Row, caller: Caller) -> Call {
     let v = row.variant;
     match (row.method, row.path, v) {
         // --- public
-        ("GET", "/healthz" | "/readyz", "-") => call,
+        ("GET", "/healthz" | "/readyz" | "/metrics", "-") => call,
         ("POST", "/api/v1/auth/sign-in", "-") => call
             .by(w.fresh_session(caller).await)
             .body(json!({ "email": w.signer, "password": PW })),
@@ -723,6 +747,22 @@ async fn call(w: &World, row: &Row, caller: Caller) -> Call {
         }
         ("GET", "/api/v1/orgs/{org}/members/{member}/sign-in-attempts", "outsider") => {
             call.at(member, &w.outsider)
+        }
+        ("GET", "/api/v1/orgs/{org}/members/{member}/notifications", _) => call.at(
+            member,
+            match v {
+                "me" => "me",
+                "outsider" => &w.outsider,
+                _ => &w.paris_member,
+            },
+        ),
+        ("PUT", "/api/v1/orgs/{org}/members/{member}/notifications", _) => {
+            let target = match v {
+                "me" => "me".to_owned(),
+                _ => w.active(v).await,
+            };
+            call.at(member, &target)
+                .body(json!({ "frequency": "daily", "categories": ["renewals"] }))
         }
         ("PUT", "/api/v1/orgs/{org}/members/{member}/roles", _) => call
             .at(member, &w.active(v).await)
@@ -835,6 +875,18 @@ async fn call(w: &World, row: &Row, caller: Caller) -> Call {
                 "identity_id": w.account(Caller::User).session.identity,
                 "permission": "customers.read",
             })),
+        // --- tasks
+        ("POST", "/api/v1/orgs/{org}/tasks", "-") => call.body(json!({
+            "category": "renewals",
+            "title": w.unique("Renew"),
+        })),
+        ("GET", "/api/v1/orgs/{org}/tasks" | "/api/v1/orgs/{org}/task-categories", "-") => call,
+        ("GET", "/api/v1/orgs/{org}/tasks/{task}", "-") => call.at("{task}", &w.task),
+        ("PATCH", "/api/v1/orgs/{org}/tasks/{task}", "-") => {
+            let body = json!({ "category": "renewals", "title": w.unique("Renew") });
+            call.at("{task}", &w.create("tasks", body).await)
+                .body(json!({ "status": "done" }))
+        }
         // --- API tokens
         ("POST", "/api/v1/orgs/{org}/tokens", "-") => call.body(json!({
             "name": w.unique("token"),
