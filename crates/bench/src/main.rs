@@ -8,6 +8,7 @@
 //! Exit status: 0 when the harness ran, whether or not goals were met; 1 when it could not
 //! (the server did not start, a request got an unexpected answer).
 
+mod digests;
 mod limits;
 mod load;
 mod report;
@@ -244,6 +245,11 @@ async fn measure_load(
     let raw_limit = Limit::bracketing("raw insert txn", raw_before, raw_after);
     step("latency of POST .../invitations");
     let invite_run = scenarios::http_latency(&client, &invite, invite_max, timing).await?;
+    let digest_members = digests::members(timing.quick);
+    step(&format!(
+        "digest scheduler in process: {digest_members} members with a daily digest"
+    ));
+    let digests = digests::digest_row(store, digest_members, raw_limit.clone()).await?;
 
     Ok(vec![
         scenarios::healthz_row(&healthz_limit, &healthz_run),
@@ -252,6 +258,7 @@ async fn measure_load(
         evaluation,
         scenarios::sign_in_row(sign_in_max, &sign_in_run, argon2_limit),
         scenarios::invitations_row(invite_max, &invite_run, raw_limit),
+        digests,
     ])
 }
 

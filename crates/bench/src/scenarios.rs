@@ -25,6 +25,8 @@ pub struct Timing {
     /// From `/readyz` to reading the idle RSS, so start-up work that is still finishing
     /// (the outbox worker's first poll) is counted.
     pub settle: Duration,
+    /// A quick run: smaller data sets too.
+    pub quick: bool,
 }
 
 impl Timing {
@@ -37,6 +39,7 @@ impl Timing {
                 argon2: Duration::from_secs(1),
                 sign_in_measure: Duration::from_secs(3),
                 settle: Duration::from_millis(200),
+                quick,
             }
         } else {
             Self {
@@ -46,6 +49,7 @@ impl Timing {
                 argon2: Duration::from_secs(8),
                 sign_in_measure: Duration::from_secs(60),
                 settle: Duration::from_secs(1),
+                quick,
             }
         }
     }

@@ -291,8 +291,9 @@ pub async fn mail(config: &Config, cmd: MailCommand) -> anyhow::Result<()> {
                     "message {id} is {}; only failed messages can be retried",
                     m.status.as_str()
                 ),
-                Some(_) => bail!(
-                    "message {id} failed before this version kept failed messages' content; it cannot be sent again"
+                Some(m) => bail!(
+                    "message {id} ({}) held a single-use link, dropped when it failed; send the person a new one (Resend email, Send a reset link)",
+                    m.kind
                 ),
             }
         }

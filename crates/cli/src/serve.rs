@@ -57,7 +57,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     tracing::info!("stopping: in-flight requests done, stopping the outbox worker");
     let _ = stop_tx.send(true);
-    // A digest pass stops between memberships; what it did not reach stays due.
+    // A digest pass in progress is dropped after the timeout; its transactions roll back
+    // and what it did not finish stays due.
     let _ = tokio::time::timeout(Duration::from_secs(10), digests).await;
     if tokio::time::timeout(Duration::from_secs(10), worker)
         .await
@@ -86,7 +87,7 @@ async fn digest_scheduler(roster: Roster, mut shutdown: watch::Receiver<bool>) {
                 if pass.queued > 0 {
                     tracing::info!(queued = pass.queued, empty = pass.empty, "digests queued");
                 }
-                let handled = pass.queued + pass.empty + pass.skipped;
+                let handled = pass.queued + pass.empty + pass.skipped + pass.failed;
                 pass.planned >= DIGEST_BATCH as usize || handled >= DIGEST_BATCH as usize
             }
             Err(e) => {

@@ -539,14 +539,16 @@ pub trait Tx: Reads {
     ) -> StoreResult<bool>;
     /// Failed this time: back to pending at `next_attempt_at`, or `failed` for good when
     /// `next_attempt_at` is `None`. A failed message keeps its content so an operator can
-    /// retry it (`roster mail retry`); its links expire on their own. Like
-    /// [`Tx::outbox_sent`], only while the caller holds the lease.
+    /// retry it (`roster mail retry`), unless `scrub` (its content holds a live link: the
+    /// outbox must not be a second place to find one). Like [`Tx::outbox_sent`], only while
+    /// the caller holds the lease.
     async fn outbox_failed(
         &mut self,
         id: OutboxId,
         lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
+        scrub: bool,
     ) -> StoreResult<bool>;
 
     /// A message that failed for good goes back to pending, due now, with a fresh count of
@@ -566,23 +568,36 @@ pub trait Tx: Reads {
     ) -> StoreResult<()>;
 
     /// Also forgets the planned digest time, so the scheduler plans it from the new
-    /// settings. False when there is no such membership in the organization.
+    /// settings, unless it is already due at `now` (that digest is then handled with the
+    /// new settings). False when there is no such membership in the organization.
     async fn set_notification_prefs(
         &mut self,
         org: OrgId,
         membership: MembershipId,
         prefs: &NotificationPrefs,
+        now: Timestamp,
     ) -> StoreResult<bool>;
-    /// When the membership's next digest is due; `None` leaves it to be planned again.
+    /// Moves the membership's next digest time from `expected` (as the caller read it) to
+    /// `due_at` (`None`: plan it again). False when it was no longer `expected` (settings
+    /// changed meanwhile, or another instance got there first): the caller must then do
+    /// nothing for it.
     async fn plan_digest(
         &mut self,
+        org: OrgId,
         membership: MembershipId,
+        expected: Option<Timestamp>,
         due_at: Option<Timestamp>,
+    ) -> StoreResult<bool>;
+    /// The identity's time zone changed: plan its memberships' digests again (those not
+    /// already due at `now`).
+    async fn replan_digests_of_identity(
+        &mut self,
+        identity: IdentityId,
+        now: Timestamp,
     ) -> StoreResult<()>;
-    /// The identity's time zone changed: plan its memberships' digests again.
-    async fn replan_digests_of_identity(&mut self, identity: IdentityId) -> StoreResult<()>;
-    /// The organization's time zone changed: plan its memberships' digests again.
-    async fn replan_digests_of_org(&mut self, org: OrgId) -> StoreResult<()>;
+    /// The organization's time zone changed: plan its memberships' digests again (those
+    /// not already due at `now`).
+    async fn replan_digests_of_org(&mut self, org: OrgId, now: Timestamp) -> StoreResult<()>;
     /// Records that the membership's digest for the period was handled. False when it
     /// already was (by this or another instance): the caller must then send nothing.
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool>;

@@ -498,8 +498,8 @@ mod tests {
         assert_eq!(
             html.matches("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co")
                 .count(),
-            5,
-            "title in the page title, org, category, task, customer:\n{html}"
+            7,
+            "org in the page title, the intro and twice in the settings line; category, task, customer:\n{html}"
         );
         assert!(text.contains(HOSTILE), "{text}");
     }

@@ -31,7 +31,9 @@ pub enum MailSpec {
 /// How the SMTP connection is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmtpSecurity {
-    /// `smtp://`: STARTTLS when the server offers it, plain otherwise.
+    /// `smtp://`: STARTTLS when the server offers it, plain otherwise; required whenever
+    /// a user is given, so a password never travels in clear (nor to a server that
+    /// pretends not to offer STARTTLS).
     StartTlsWhenOffered,
     /// `smtp://…?tls=required`: STARTTLS or no delivery.
     StartTlsRequired,
@@ -48,7 +50,8 @@ pub struct SmtpSpec {
     pub password: Option<Secret>,
     /// An extra root certificate (PEM) to trust, for relays behind a private CA.
     pub ca_file: Option<PathBuf>,
-    /// Connecting and each command; a stuck server must not hold a worker forever.
+    /// Connecting; a whole delivery (greeting, TLS, commands, data) gives up after three
+    /// times this, so a stuck server never holds a worker.
     pub timeout: Duration,
 }
 
@@ -74,6 +77,10 @@ pub enum MailSpecError {
     BadTimeout,
     #[error("a password needs a user name, e.g. smtp://USER:PASSWORD@HOST")]
     PasswordWithoutUser,
+    #[error("the password is given twice, in the URL and in ROSTER_MAIL_PASSWORD_FILE; keep one")]
+    PasswordTwice,
+    #[error("ROSTER_MAIL_PASSWORD_FILE is set but the mail transport is not smtp:// or smtps://")]
+    PasswordWithoutSmtp,
 }
 
 impl MailSpec {
@@ -96,17 +103,20 @@ impl MailSpec {
         Err(MailSpecError::Unknown(shown.to_owned()))
     }
 
-    /// Sets the SMTP password (from `ROSTER_MAIL_PASSWORD_FILE`); other transports have none.
+    /// Sets the SMTP password (from `ROSTER_MAIL_PASSWORD_FILE`).
     pub fn with_password(self, password: Secret) -> Result<Self, MailSpecError> {
         match self {
             MailSpec::Smtp(mut spec) => {
                 if spec.user.is_none() {
                     return Err(MailSpecError::PasswordWithoutUser);
                 }
+                if spec.password.is_some() {
+                    return Err(MailSpecError::PasswordTwice);
+                }
                 spec.password = Some(password);
                 Ok(MailSpec::Smtp(spec))
             }
-            other => Ok(other),
+            _ => Err(MailSpecError::PasswordWithoutSmtp),
         }
     }
 }
@@ -260,6 +270,8 @@ pub enum Transport {
         mailer: AsyncSmtpTransport<Tokio1Executor>,
         /// Where it goes, password masked, for errors.
         shown: String,
+        /// The most one delivery may take. lettre's own timeout covers connecting only.
+        deadline: Duration,
     },
 }
 
@@ -288,6 +300,7 @@ impl Transport {
             MailSpec::Smtp(smtp) => Transport::Smtp {
                 mailer: smtp_mailer(smtp, hello_name)?,
                 shown: smtp.to_string(),
+                deadline: smtp.timeout * 3,
             },
         })
     }
@@ -319,12 +332,19 @@ impl Transport {
                 );
                 Ok(())
             }
-            Transport::Smtp { mailer, shown } => mailer
-                .send(message.clone())
-                .await
-                .map(|_| ())
+            Transport::Smtp {
+                mailer,
+                shown,
+                deadline,
+            } => match tokio::time::timeout(*deadline, mailer.send(message.clone())).await {
+                Ok(Ok(_)) => Ok(()),
                 // lettre's errors name the server's reply, never the credentials.
-                .map_err(|e| DeliveryError(format!("{shown}: {e}"))),
+                Ok(Err(e)) => Err(DeliveryError(format!("{shown}: {e}"))),
+                Err(_) => Err(DeliveryError(format!(
+                    "{shown}: no answer within {} s",
+                    deadline.as_secs()
+                ))),
+            },
         }
     }
 }
@@ -349,21 +369,35 @@ fn smtp_mailer(
     let tls = tls
         .build()
         .map_err(|e| TransportError(format!("mail TLS settings: {e}")))?;
+    let password = match (&spec.user, &spec.password) {
+        (Some(_), None) => return Err(TransportError(
+            "mail: the SMTP user has no password; put it in ROSTER_MAIL_PASSWORD_FILE (or the URL)"
+                .into(),
+        )),
+        (_, password) => password.as_ref().map(|p| p.expose().to_owned()),
+    };
+    // EHLO names the client by domain, or by address literal when the public URL is one.
+    let hello = match hello_name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+    {
+        Ok(std::net::IpAddr::V4(ip)) => ClientId::Ipv4(ip),
+        Ok(std::net::IpAddr::V6(ip)) => ClientId::Ipv6(ip),
+        Err(_) => ClientId::Domain(hello_name.to_owned()),
+    };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(spec.host.clone())
         .port(spec.port)
         .timeout(Some(spec.timeout))
-        .hello_name(ClientId::Domain(hello_name.to_owned()))
+        .hello_name(hello)
         .tls(match spec.security {
+            // Credentials never go over a connection that STARTTLS did not secure.
+            SmtpSecurity::StartTlsWhenOffered if spec.user.is_some() => Tls::Required(tls),
             SmtpSecurity::StartTlsWhenOffered => Tls::Opportunistic(tls),
             SmtpSecurity::StartTlsRequired => Tls::Required(tls),
             SmtpSecurity::ImplicitTls => Tls::Wrapper(tls),
         });
-    if let Some(user) = &spec.user {
-        let password = spec
-            .password
-            .as_ref()
-            .map(|p| p.expose().to_owned())
-            .unwrap_or_default();
+    if let (Some(user), Some(password)) = (&spec.user, password) {
         builder = builder.credentials(Credentials::new(user.clone(), password));
     }
     Ok(builder.build())
@@ -467,7 +501,13 @@ mod tests {
             MailSpec::parse("file:x")
                 .unwrap()
                 .with_password(Secret::presented("p")),
-            Ok(MailSpec::File("x".into()))
+            Err(MailSpecError::PasswordWithoutSmtp)
+        );
+        assert_eq!(
+            MailSpec::parse("smtp://u:p@relay")
+                .unwrap()
+                .with_password(Secret::presented("q")),
+            Err(MailSpecError::PasswordTwice)
         );
         assert_eq!(
             MailSpec::parse("smtp://relay")
@@ -475,6 +515,15 @@ mod tests {
                 .with_password(Secret::presented("p")),
             Err(MailSpecError::PasswordWithoutUser)
         );
+    }
+
+    #[tokio::test]
+    async fn a_user_without_a_password_stops_start_up() {
+        let spec = MailSpec::parse("smtp://roster@relay").unwrap();
+        let err = Transport::from_spec(&spec, "roster.example.com").unwrap_err();
+        assert!(err.0.contains("ROSTER_MAIL_PASSWORD_FILE"), "{err}");
+        let ok = spec.with_password(Secret::presented("pw")).unwrap();
+        assert!(Transport::from_spec(&ok, "127.0.0.1").is_ok());
     }
 
     #[test]

@@ -127,7 +127,14 @@ impl OutboxWorker {
             Err((error, retryable)) => {
                 let next = (retryable && message.attempts < self.settings.max_attempts)
                     .then(|| now + self.backoff(message.attempts));
-                if !tx.outbox_failed(message.id, lease, &error, next).await? {
+                let scrub = message
+                    .notice
+                    .as_ref()
+                    .is_some_and(|n| n.holds_live_token());
+                if !tx
+                    .outbox_failed(message.id, lease, &error, next, scrub)
+                    .await?
+                {
                     tracing::warn!(outbox_id = %message.id, "lease lost before the failure was recorded; another worker owns the message");
                     return Ok(());
                 }

@@ -34,7 +34,7 @@ pub(crate) async fn outbox_counts(c: &mut PgConnection) -> StoreResult<OutboxCou
         "SELECT count(*) FILTER (WHERE status = 'pending') AS pending, \
          count(*) FILTER (WHERE status = 'failed') AS failed, \
          min(created_at) FILTER (WHERE status = 'pending') AS oldest \
-         FROM outbox WHERE status <> 'sent'",
+         FROM outbox WHERE status IN ('pending', 'failed')",
     )
     .fetch_one(c)
     .await
@@ -237,6 +237,7 @@ pub(crate) async fn set_notification_prefs(
     org: OrgId,
     membership: MembershipId,
     prefs: &NotificationPrefs,
+    now: Timestamp,
 ) -> StoreResult<bool> {
     let categories: Option<Vec<String>> = prefs
         .categories
@@ -244,12 +245,14 @@ pub(crate) async fn set_notification_prefs(
         .map(|c| c.iter().cloned().collect());
     let r = sqlx::query(
         "UPDATE memberships SET digest_frequency = $1, digest_categories = $2, \
-         digest_next_at = NULL WHERE org_id = $3 AND id = $4",
+         digest_next_at = CASE WHEN digest_next_at <= $5 THEN digest_next_at END \
+         WHERE org_id = $3 AND id = $4",
     )
     .bind(prefs.frequency.as_str())
     .bind(categories)
     .bind(org.as_uuid())
     .bind(membership.as_uuid())
+    .bind(now)
     .execute(c)
     .await
     .map_err(map_err)?;
@@ -319,7 +322,8 @@ pub(crate) async fn digest_tasks(
         DigestCustomers::None => (false, Vec::new()),
     };
     const MATCHES: &str = "t.org_id = $1 AND t.status = 'open' \
-        AND (t.assignee_id IS NULL OR t.assignee_id = $2) \
+        AND (t.assignee_id IS NULL OR t.assignee_id = $2 OR NOT EXISTS (SELECT 1 \
+             FROM memberships a WHERE a.id = t.assignee_id AND a.status = 'active')) \
         AND ($3::text[] IS NULL OR t.category = ANY($3)) \
         AND ($4 OR t.customer_id IS NULL OR t.customer_id = ANY($5))";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM tasks t WHERE {MATCHES}"))
@@ -383,36 +387,57 @@ pub(crate) async fn digest_record(
 
 pub(crate) async fn plan_digest(
     c: &mut PgConnection,
+    org: OrgId,
     membership: MembershipId,
+    expected: Option<Timestamp>,
     due_at: Option<Timestamp>,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE memberships SET digest_next_at = $1 WHERE id = $2")
-        .bind(due_at)
-        .bind(membership.as_uuid())
-        .execute(c)
-        .await
-        .map_err(map_err)?;
-    Ok(())
+) -> StoreResult<bool> {
+    let r = sqlx::query(
+        "UPDATE memberships SET digest_next_at = $1 \
+         WHERE org_id = $2 AND id = $3 AND digest_next_at IS NOT DISTINCT FROM $4",
+    )
+    .bind(due_at)
+    .bind(org.as_uuid())
+    .bind(membership.as_uuid())
+    .bind(expected)
+    .execute(c)
+    .await
+    .map_err(map_err)?;
+    Ok(r.rows_affected() == 1)
 }
 
+/// Forgets planned digest times that are not due yet at `now`: a due digest is handled
+/// with the new settings rather than skipped.
 pub(crate) async fn replan_digests_of_identity(
     c: &mut PgConnection,
     identity: IdentityId,
+    now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE memberships SET digest_next_at = NULL WHERE identity_id = $1")
-        .bind(identity.as_uuid())
-        .execute(c)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(
+        "UPDATE memberships SET digest_next_at = NULL \
+         WHERE identity_id = $1 AND digest_next_at > $2",
+    )
+    .bind(identity.as_uuid())
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(map_err)?;
     Ok(())
 }
 
-pub(crate) async fn replan_digests_of_org(c: &mut PgConnection, org: OrgId) -> StoreResult<()> {
-    sqlx::query("UPDATE memberships SET digest_next_at = NULL WHERE org_id = $1")
-        .bind(org.as_uuid())
-        .execute(c)
-        .await
-        .map_err(map_err)?;
+pub(crate) async fn replan_digests_of_org(
+    c: &mut PgConnection,
+    org: OrgId,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE memberships SET digest_next_at = NULL WHERE org_id = $1 AND digest_next_at > $2",
+    )
+    .bind(org.as_uuid())
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(map_err)?;
     Ok(())
 }
 

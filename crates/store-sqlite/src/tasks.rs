@@ -253,13 +253,15 @@ pub(crate) async fn set_notification_prefs(
     org: OrgId,
     membership: MembershipId,
     prefs: &NotificationPrefs,
+    now: Timestamp,
 ) -> StoreResult<bool> {
-    let r = sqlx::query(
-        "UPDATE memberships SET digest_frequency = ?, digest_categories = ?, \
-         digest_next_at = NULL WHERE org_id = ? AND id = ?",
-    )
+    let r = sqlx::query(&format!(
+        "UPDATE memberships SET digest_frequency = ?, digest_categories = ?, {REPLAN} \
+         WHERE org_id = ? AND id = ?"
+    ))
     .bind(prefs.frequency.as_str())
     .bind(categories_json(&prefs.categories)?)
+    .bind(ms(now))
     .bind(org.to_string())
     .bind(membership.to_string())
     .execute(c)
@@ -267,6 +269,10 @@ pub(crate) async fn set_notification_prefs(
     .map_err(map_err)?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Forgets a planned digest time unless it is due already (its binding is `now`): a due
+/// digest is handled with the new settings rather than skipped.
+const REPLAN: &str = "digest_next_at = CASE WHEN digest_next_at <= ? THEN digest_next_at END";
 
 fn due(row: &SqliteRow, due_at: Option<Timestamp>) -> StoreResult<DigestDue> {
     Ok(DigestDue {
@@ -339,7 +345,8 @@ pub(crate) async fn digest_tasks(
         DigestCustomers::None => (false, "[]".to_owned()),
     };
     const MATCHES: &str = "t.org_id = ?1 AND t.status = 'open' \
-        AND (t.assignee_id IS NULL OR t.assignee_id = ?2) \
+        AND (t.assignee_id IS NULL OR t.assignee_id = ?2 OR NOT EXISTS (SELECT 1 \
+             FROM memberships a WHERE a.id = t.assignee_id AND a.status = 'active')) \
         AND (?3 IS NULL OR t.category IN (SELECT value FROM json_each(?3))) \
         AND (?4 OR t.customer_id IS NULL OR t.customer_id IN (SELECT value FROM json_each(?5)))";
     let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM tasks t WHERE {MATCHES}"))
@@ -404,32 +411,48 @@ pub(crate) async fn digest_record(
 
 pub(crate) async fn plan_digest(
     c: &mut SqliteConnection,
+    org: OrgId,
     membership: MembershipId,
+    expected: Option<Timestamp>,
     due_at: Option<Timestamp>,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE memberships SET digest_next_at = ? WHERE id = ?")
-        .bind(opt_ms(due_at))
-        .bind(membership.to_string())
-        .execute(c)
-        .await
-        .map_err(map_err)?;
-    Ok(())
+) -> StoreResult<bool> {
+    let r = sqlx::query(
+        "UPDATE memberships SET digest_next_at = ?1 \
+         WHERE org_id = ?2 AND id = ?3 AND digest_next_at IS ?4",
+    )
+    .bind(opt_ms(due_at))
+    .bind(org.to_string())
+    .bind(membership.to_string())
+    .bind(opt_ms(expected))
+    .execute(c)
+    .await
+    .map_err(map_err)?;
+    Ok(r.rows_affected() == 1)
 }
 
 pub(crate) async fn replan_digests_of_identity(
     c: &mut SqliteConnection,
     identity: IdentityId,
+    now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE memberships SET digest_next_at = NULL WHERE identity_id = ?")
-        .bind(identity.to_string())
-        .execute(c)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(&format!(
+        "UPDATE memberships SET {REPLAN} WHERE identity_id = ?"
+    ))
+    .bind(ms(now))
+    .bind(identity.to_string())
+    .execute(c)
+    .await
+    .map_err(map_err)?;
     Ok(())
 }
 
-pub(crate) async fn replan_digests_of_org(c: &mut SqliteConnection, org: OrgId) -> StoreResult<()> {
-    sqlx::query("UPDATE memberships SET digest_next_at = NULL WHERE org_id = ?")
+pub(crate) async fn replan_digests_of_org(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(&format!("UPDATE memberships SET {REPLAN} WHERE org_id = ?"))
+        .bind(ms(now))
         .bind(org.to_string())
         .execute(c)
         .await

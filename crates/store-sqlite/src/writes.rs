@@ -713,18 +713,21 @@ impl Tx for SqliteConn {
         lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
+        scrub: bool,
     ) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE outbox SET \
                status = CASE WHEN ?2 IS NULL THEN 'failed' ELSE 'pending' END, \
                next_attempt_at = coalesce(?2, next_attempt_at), \
-                              last_error = ?1, lease_until = NULL \
+                              payload = CASE WHEN ?2 IS NULL AND ?5 THEN NULL ELSE payload END, \
+               last_error = ?1, lease_until = NULL \
              WHERE id = ?3 AND status = 'pending' AND lease_until = ?4",
         )
         .bind(error)
         .bind(opt_ms(next_attempt_at))
         .bind(id.to_string())
         .bind(ms(lease_until))
+        .bind(scrub)
         .execute(self.c())
         .await
         .map_err(map_err)?;
@@ -753,21 +756,28 @@ impl Tx for SqliteConn {
         org: OrgId,
         membership: MembershipId,
         prefs: &NotificationPrefs,
+        now: Timestamp,
     ) -> StoreResult<bool> {
-        tasks::set_notification_prefs(self.c(), org, membership, prefs).await
+        tasks::set_notification_prefs(self.c(), org, membership, prefs, now).await
     }
     async fn plan_digest(
         &mut self,
+        org: OrgId,
         membership: MembershipId,
+        expected: Option<Timestamp>,
         due_at: Option<Timestamp>,
+    ) -> StoreResult<bool> {
+        tasks::plan_digest(self.c(), org, membership, expected, due_at).await
+    }
+    async fn replan_digests_of_identity(
+        &mut self,
+        identity: IdentityId,
+        now: Timestamp,
     ) -> StoreResult<()> {
-        tasks::plan_digest(self.c(), membership, due_at).await
+        tasks::replan_digests_of_identity(self.c(), identity, now).await
     }
-    async fn replan_digests_of_identity(&mut self, identity: IdentityId) -> StoreResult<()> {
-        tasks::replan_digests_of_identity(self.c(), identity).await
-    }
-    async fn replan_digests_of_org(&mut self, org: OrgId) -> StoreResult<()> {
-        tasks::replan_digests_of_org(self.c(), org).await
+    async fn replan_digests_of_org(&mut self, org: OrgId, now: Timestamp) -> StoreResult<()> {
+        tasks::replan_digests_of_org(self.c(), org, now).await
     }
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
         tasks::record_digest(self.c(), record).await

@@ -678,7 +678,8 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
             b.id,
             lease,
             "connection refused",
-            Some(t0 + Duration::seconds(30))
+            Some(t0 + Duration::seconds(30)),
+            true
         )
         .await
         .unwrap());
@@ -713,7 +714,13 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (b.id, 2));
     assert!(tx
-        .outbox_failed(b.id, t0 + Duration::minutes(2), "mailbox unavailable", None)
+        .outbox_failed(
+            b.id,
+            t0 + Duration::minutes(2),
+            "mailbox unavailable",
+            None,
+            false
+        )
         .await
         .unwrap());
     tx.commit().await.unwrap();
@@ -803,6 +810,31 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
     drop(tx);
     let counts = store.reads().await.unwrap().outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.failed), (2, 0));
+
+    // A message whose content holds a live link is scrubbed when it fails for good, and
+    // then cannot be retried: its person gets a new link instead.
+    let mut tx = store.begin().await.unwrap();
+    let lease = t1 + Duration::minutes(5);
+    let claimed = tx
+        .claim_outbox(t1 + Duration::minutes(2), lease, 10)
+        .await
+        .unwrap();
+    assert!(claimed.iter().any(|m| m.id == later.id));
+    assert!(tx
+        .outbox_failed(later.id, lease, "550 no such user", None, true)
+        .await
+        .unwrap());
+    assert!(!tx.retry_outbox(later.id, lease).await.unwrap());
+    tx.commit().await.unwrap();
+    let dead = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(later.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((dead.status, dead.notice), (OutboxStatus::Failed, None));
 }
 
 pub async fn outbox_results_need_the_current_lease(store: S) {
@@ -824,11 +856,11 @@ pub async fn outbox_results_need_the_current_lease(store: S) {
     assert!(tx.outbox_sent(m.id, lease_b, lease_a).await.unwrap());
     // A's late reports change nothing: no resend, no false failure.
     assert!(!tx
-        .outbox_failed(m.id, lease_a, "timeout", Some(lease_b))
+        .outbox_failed(m.id, lease_a, "timeout", Some(lease_b), false)
         .await
         .unwrap());
     assert!(!tx
-        .outbox_failed(m.id, lease_a, "timeout", None)
+        .outbox_failed(m.id, lease_a, "timeout", None, false)
         .await
         .unwrap());
     assert!(!tx.outbox_sent(m.id, lease_a, lease_b).await.unwrap());

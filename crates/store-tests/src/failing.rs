@@ -628,9 +628,10 @@ impl Tx for FailingTx {
         lease_until: Timestamp,
         error: &str,
         next_attempt_at: Option<Timestamp>,
+        scrub: bool,
     ) -> StoreResult<bool> {
         self.inner
-            .outbox_failed(id, lease_until, error, next_attempt_at)
+            .outbox_failed(id, lease_until, error, next_attempt_at, scrub)
             .await
     }
     async fn retry_outbox(&mut self, id: OutboxId, now: Timestamp) -> StoreResult<bool> {
@@ -656,23 +657,32 @@ impl Tx for FailingTx {
         org: OrgId,
         membership: MembershipId,
         prefs: &NotificationPrefs,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         self.inner
-            .set_notification_prefs(org, membership, prefs)
+            .set_notification_prefs(org, membership, prefs, now)
             .await
     }
     async fn plan_digest(
         &mut self,
+        org: OrgId,
         membership: MembershipId,
+        expected: Option<Timestamp>,
         due_at: Option<Timestamp>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .plan_digest(org, membership, expected, due_at)
+            .await
+    }
+    async fn replan_digests_of_identity(
+        &mut self,
+        identity: IdentityId,
+        now: Timestamp,
     ) -> StoreResult<()> {
-        self.inner.plan_digest(membership, due_at).await
+        self.inner.replan_digests_of_identity(identity, now).await
     }
-    async fn replan_digests_of_identity(&mut self, identity: IdentityId) -> StoreResult<()> {
-        self.inner.replan_digests_of_identity(identity).await
-    }
-    async fn replan_digests_of_org(&mut self, org: OrgId) -> StoreResult<()> {
-        self.inner.replan_digests_of_org(org).await
+    async fn replan_digests_of_org(&mut self, org: OrgId, now: Timestamp) -> StoreResult<()> {
+        self.inner.replan_digests_of_org(org, now).await
     }
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
         self.inner.record_digest(record).await

@@ -98,6 +98,7 @@ macro_rules! conformance_suite {
             digest_tasks_follow_categories_customers_and_assignees,
             digest_records_are_unique_per_membership_and_period,
             concurrent_digest_records_let_exactly_one_win,
+            a_failed_digest_is_rolled_back_and_tried_again,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -68,6 +68,18 @@ pub struct DigestLine {
 }
 
 impl Notice {
+    /// Whether the content carries a single-use link (invitation, reset, email change):
+    /// such a message is scrubbed once it fails for good, and cannot be retried; the
+    /// person is sent a new link instead.
+    pub fn holds_live_token(&self) -> bool {
+        matches!(
+            self,
+            Notice::Invitation { .. }
+                | Notice::PasswordReset { .. }
+                | Notice::EmailChangeConfirm { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Notice::Invitation { .. } => "invitation",

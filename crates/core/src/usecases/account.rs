@@ -183,7 +183,7 @@ impl Roster {
         }
         if timezone != identity.timezone {
             // Digests go out at 08:00 in the person's zone: plan them again in the new one.
-            tx.replan_digests_of_identity(identity_id).await?;
+            tx.replan_digests_of_identity(identity_id, now).await?;
         }
         tx.append_audit(&AuditEvent::new(
             None,

@@ -7,11 +7,12 @@
 //!   memberships that have no time yet (new ones, and those whose settings or time zone
 //!   changed, which clears it), then handles those whose time has come, through an index;
 //!   nobody's time zone is computed on every pass.
-//! - Handling one records `(membership, period)` in the store in the same transaction as
-//!   the email. The record is unique, so whichever instance commits first sends and every
-//!   other one, or a restarted one, sends nothing for that period.
-//! - A digest with nothing in it is recorded and not sent; a member without categories is
-//!   not sent one either.
+//! - Handling one moves its due time on with a compare-and-set, and records
+//!   `(membership, period)` with the email in the same transaction. Whichever instance
+//!   moves it first handles it; the unique record keeps even a lost race or a restart from
+//!   sending a second email for the period.
+//! - A digest with nothing in it is not sent; a member without categories is not sent one
+//!   either. A failure delays only that member, by 15 minutes.
 
 use crate::access::profile_for;
 use crate::access::CustomerReach;
@@ -37,10 +38,12 @@ pub struct DigestPass {
     pub planned: usize,
     /// Digests queued in the outbox.
     pub queued: usize,
-    /// Periods recorded without an email (nothing to list, or no categories).
+    /// Periods passed without an email (nothing to list, or no categories).
     pub empty: usize,
     /// Due memberships that were not active, or whose period another instance handled.
     pub skipped: usize,
+    /// Due memberships whose digest failed this time (tried again 15 minutes later).
+    pub failed: usize,
 }
 
 /// 08:00 on `day` in `tz`. A zone that skips 08:00 that day (none does today) gets the
@@ -152,23 +155,66 @@ impl Roster {
             .await?
             .digests_unplanned(now, batch)
             .await?;
-        if !unplanned.is_empty() {
-            let mut tx = self.store.begin().await?;
-            for due in &unplanned {
-                let next = self.next_due(&mut *tx, due, now).await?;
-                tx.plan_digest(due.membership_id, next).await?;
-                pass.planned += 1;
+        for due in &unplanned {
+            let planned = async {
+                let mut tx = self.store.begin().await?;
+                let Some(next) = self.next_due(&mut *tx, due, now).await? else {
+                    // Not active any more: left for when it is.
+                    return Ok(false);
+                };
+                let moved = tx
+                    .plan_digest(due.org_id, due.membership_id, None, Some(next))
+                    .await?;
+                tx.commit().await?;
+                Ok::<bool, StoreError>(moved)
             }
-            tx.commit().await?;
+            .await;
+            match planned {
+                Ok(true) => pass.planned += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(membership_id = %due.membership_id, error = %e, "planning a digest failed; retrying in 15 minutes");
+                    pass.failed += 1;
+                    self.park(due, None, now).await?;
+                }
+            }
         }
 
         let due = self.store.reads().await?.digests_due(now, batch).await?;
         for d in due {
-            let mut tx = self.store.begin().await?;
-            self.handle_due(&mut *tx, &d, now, &mut pass).await?;
-            tx.commit().await?;
+            let handled = async {
+                let mut tx = self.store.begin().await?;
+                self.handle_due(&mut *tx, &d, now, &mut pass).await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(e) = handled {
+                // One member's failure must not hold up everyone after them: try theirs
+                // again in a while (the period is not recorded, so it is not lost).
+                tracing::error!(membership_id = %d.membership_id, error = %e, "digest failed; retrying in 15 minutes");
+                pass.failed += 1;
+                self.park(&d, Some(d.due_at), now).await?;
+            }
         }
         Ok(pass)
+    }
+
+    /// Puts a membership whose planning or digest failed 15 minutes ahead.
+    async fn park(
+        &self,
+        due: &DigestDue,
+        expected: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        tx.plan_digest(
+            due.org_id,
+            due.membership_id,
+            expected,
+            Some(now + chrono::Duration::minutes(15)),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// When the membership's next digest is due; `None` for one that gets none now (not
@@ -218,13 +264,22 @@ impl Roster {
     ) -> Result<(), StoreError> {
         let Some((m, tz, prefs)) = self.recipient(tx, due).await? else {
             // Deactivated or gone: nothing due until the planner sees it active again.
-            tx.plan_digest(due.membership_id, None).await?;
+            tx.plan_digest(due.org_id, due.membership_id, Some(due.due_at), None)
+                .await?;
             pass.skipped += 1;
             return Ok(());
         };
         let (period, slot) = current_slot(prefs.frequency, tz, now);
-        tx.plan_digest(m.id, Some(next_slot(prefs.frequency, tz, now)))
-            .await?;
+        // Moving the plan on is what claims this membership's turn: an instance that finds
+        // it moved already (another instance, or new settings) does nothing.
+        let next = next_slot(prefs.frequency, tz, now);
+        if !tx
+            .plan_digest(m.org_id, m.id, Some(due.due_at), Some(next))
+            .await?
+        {
+            pass.skipped += 1;
+            return Ok(());
+        }
         if slot > now {
             // Cannot happen (the plan came from the same rules), but never send early.
             pass.skipped += 1;
@@ -239,12 +294,8 @@ impl Roster {
             created_at: now,
         };
         if prefs.categories.as_ref().is_some_and(|c| c.is_empty()) {
-            // No category chosen: no emails (seed 002).
-            if tx.record_digest(&record).await? {
-                pass.empty += 1;
-            } else {
-                pass.skipped += 1;
-            }
+            // No category chosen: no emails (seed 002), and nothing to record.
+            pass.empty += 1;
             return Ok(());
         }
         let customers = digest_customers(self, &mut *tx, &m).await?;
@@ -259,11 +310,8 @@ impl Roster {
             .await?;
         record.task_count = u32::try_from(total).unwrap_or(u32::MAX);
         if tasks.is_empty() {
-            if tx.record_digest(&record).await? {
-                pass.empty += 1;
-            } else {
-                pass.skipped += 1;
-            }
+            // Nothing to list: no email. The plan has moved on, so nothing repeats.
+            pass.empty += 1;
             return Ok(());
         }
         let (Some(identity), Some(org)) =

@@ -94,7 +94,10 @@ async fn write(
     if before == *after {
         return Ok(());
     }
-    if !tx.set_notification_prefs(locked_org, member, after).await? {
+    if !tx
+        .set_notification_prefs(locked_org, member, after, now)
+        .await?
+    {
         return Err(MemberError::NotFound);
     }
     let shown = |p: &NotificationPrefs| json!({ "frequency": p.frequency.as_str(), "categories": p.categories });

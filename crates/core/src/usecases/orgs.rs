@@ -212,7 +212,7 @@ impl Roster {
         }
         if after.settings.timezone != before.settings.timezone {
             // Members without a zone of their own get digests at 08:00 in this one.
-            tx.replan_digests_of_org(after.id).await?;
+            tx.replan_digests_of_org(after.id, now).await?;
         }
         tx.append_audit(&AuditEvent::new(
             Some(after.id),

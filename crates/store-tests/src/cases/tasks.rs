@@ -289,13 +289,24 @@ pub async fn notification_settings_round_trip_and_clear_the_digest_plan(store: S
     assert_eq!(unplanned(&store).await, both);
 
     let t0 = now();
+    let (a, g) = (acme.org.id, globex.org.id);
+    let gm = globex.membership.id;
     let mut tx = store.begin().await.unwrap();
-    tx.plan_digest(m, Some(t0 + Duration::hours(1)))
+    assert!(tx
+        .plan_digest(a, m, None, Some(t0 + Duration::hours(1)))
         .await
-        .unwrap();
-    tx.plan_digest(globex.membership.id, Some(t0 + Duration::hours(2)))
+        .unwrap());
+    assert!(tx
+        .plan_digest(g, gm, None, Some(t0 + Duration::hours(2)))
         .await
-        .unwrap();
+        .unwrap());
+    // Compare-and-set: a plan read before another moved it changes nothing; another
+    // organization's id neither.
+    assert!(!tx.plan_digest(a, m, None, Some(t0)).await.unwrap());
+    assert!(!tx
+        .plan_digest(g, m, Some(t0 + Duration::hours(1)), Some(t0))
+        .await
+        .unwrap());
     tx.commit().await.unwrap();
     assert!(unplanned(&store).await.is_empty());
     assert!(due(&store, t0).await.is_empty());
@@ -305,69 +316,69 @@ pub async fn notification_settings_round_trip_and_clear_the_digest_plan(store: S
     );
     assert_eq!(due(&store, t0 + Duration::hours(3)).await.len(), 2);
 
-    // New settings: stored, and the plan is cleared so the scheduler plans again.
+    // New settings: stored, and a plan not yet due is cleared so the scheduler plans again.
     let chosen = NotificationPrefs {
         frequency: DigestFrequency::Daily,
         categories: Some(BTreeSet::from(["renewals".to_owned(), "sla".to_owned()])),
     };
     let mut tx = store.begin().await.unwrap();
-    assert!(tx
-        .set_notification_prefs(acme.org.id, m, &chosen)
-        .await
-        .unwrap());
+    assert!(tx.set_notification_prefs(a, m, &chosen, t0).await.unwrap());
     assert!(
-        !tx.set_notification_prefs(globex.org.id, m, &chosen)
-            .await
-            .unwrap(),
+        !tx.set_notification_prefs(g, m, &chosen, t0).await.unwrap(),
         "not globex's member"
     );
     tx.commit().await.unwrap();
-    assert_eq!(
-        store
-            .reads()
-            .await
-            .unwrap()
-            .notification_prefs(acme.org.id, m)
-            .await
-            .unwrap(),
-        Some(chosen)
-    );
+    let read = |org| {
+        let store = store.clone();
+        async move {
+            store
+                .reads()
+                .await
+                .unwrap()
+                .notification_prefs(org, m)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(a).await, Some(chosen.clone()));
     assert_eq!(unplanned(&store).await, vec![m]);
-    // None chosen is kept apart from "every category".
+    // A plan already due stays: that digest is handled with the new settings.
     let none = NotificationPrefs {
         frequency: DigestFrequency::Weekly,
         categories: Some(BTreeSet::new()),
     };
     let mut tx = store.begin().await.unwrap();
+    assert!(tx.plan_digest(a, m, None, Some(t0)).await.unwrap());
     assert!(tx
-        .set_notification_prefs(acme.org.id, m, &none)
+        .set_notification_prefs(a, m, &none, t0 + Duration::minutes(1))
         .await
         .unwrap());
     tx.commit().await.unwrap();
     assert_eq!(
-        store
-            .reads()
-            .await
-            .unwrap()
-            .notification_prefs(acme.org.id, m)
-            .await
-            .unwrap(),
-        Some(none)
+        read(a).await,
+        Some(none),
+        "no category is not every category"
     );
+    assert!(unplanned(&store).await.is_empty());
+    assert_eq!(due(&store, t0).await, vec![(m, t0)]);
 
-    // A person's or an organization's time zone change plans theirs again, only theirs.
+    // A time zone change plans again the plans not yet due, of that person or organization
+    // only.
+    let later = t0 + Duration::hours(5);
     let mut tx = store.begin().await.unwrap();
-    tx.plan_digest(m, Some(t0)).await.unwrap();
-    tx.replan_digests_of_identity(globex.identity.id)
+    assert!(tx.plan_digest(a, m, Some(t0), Some(later)).await.unwrap());
+    tx.replan_digests_of_identity(globex.identity.id, t0)
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(unplanned(&store).await, vec![globex.membership.id]);
+    assert_eq!(unplanned(&store).await, vec![gm]);
     let mut tx = store.begin().await.unwrap();
-    tx.plan_digest(globex.membership.id, Some(t0))
-        .await
-        .unwrap();
-    tx.replan_digests_of_org(acme.org.id).await.unwrap();
+    assert!(tx.plan_digest(g, gm, None, Some(later)).await.unwrap());
+    tx.replan_digests_of_org(a, later).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(unplanned(&store).await.is_empty(), "due at `later`: kept");
+    let mut tx = store.begin().await.unwrap();
+    tx.replan_digests_of_org(a, t0).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(unplanned(&store).await, vec![m]);
 }
@@ -377,7 +388,12 @@ pub async fn digest_tasks_follow_categories_customers_and_assignees(store: S) {
     let globex = tenant(&*store, "globex").await;
     let me = acme.membership.id;
     let other = fixtures::identity("other@acme.example");
-    let colleague = fixtures::membership(&acme.org, &other, &[BuiltinRole::User]);
+    let mut colleague = fixtures::membership(&acme.org, &other, &[BuiltinRole::User]);
+    colleague.status = MembershipStatus::Active;
+    // A task assigned to someone who is not active (here: still invited) reaches everyone
+    // rather than nobody.
+    let pending = fixtures::identity("pending@acme.example");
+    let invitee = fixtures::membership(&acme.org, &pending, &[BuiltinRole::User]);
     let initech = customer(acme.org.id, "Initech");
     let hooli = customer(acme.org.id, "Hooli");
     let mut general = task(acme.org.id, "renewals", "General");
@@ -390,12 +406,26 @@ pub async fn digest_tasks_follow_categories_customers_and_assignees(store: S) {
     mine.assignee_id = Some(me);
     let mut theirs = task(acme.org.id, "onboarding", "Assigned to a colleague");
     theirs.assignee_id = Some(colleague.id);
+    let mut stranded = task(acme.org.id, "onboarding", "Assigned to an invitee");
+    stranded.assignee_id = Some(invitee.id);
     let mut closed = task(acme.org.id, "renewals", "Closed");
     closed.status = TaskStatus::Done;
     let foreign = task(globex.org.id, "renewals", "Globex's");
     let mut tx = store.begin().await.unwrap();
     tx.insert_identity(&other).await.unwrap();
     tx.insert_membership(&colleague).await.unwrap();
+    tx.insert_identity(&pending).await.unwrap();
+    tx.insert_membership(&invitee).await.unwrap();
+    assert!(tx
+        .set_membership_status(
+            acme.org.id,
+            me,
+            MembershipStatus::Invited,
+            MembershipStatus::Active,
+            now()
+        )
+        .await
+        .unwrap());
     tx.insert_customer(&initech).await.unwrap();
     tx.insert_customer(&hooli).await.unwrap();
     for t in [
@@ -404,6 +434,7 @@ pub async fn digest_tasks_follow_categories_customers_and_assignees(store: S) {
         &of_hooli,
         &mine,
         &theirs,
+        &stranded,
         &closed,
         &foreign,
     ] {
@@ -423,7 +454,13 @@ pub async fn digest_tasks_follow_categories_customers_and_assignees(store: S) {
                 .await
                 .unwrap()
         ),
-        vec!["General", "For Initech", "For Hooli", "Mine"],
+        vec![
+            "General",
+            "For Initech",
+            "For Hooli",
+            "Mine",
+            "Assigned to an invitee"
+        ],
         "open, unassigned or mine, every category, oldest first"
     );
     let renewals = BTreeSet::from(["renewals".to_owned()]);
@@ -442,7 +479,7 @@ pub async fn digest_tasks_follow_categories_customers_and_assignees(store: S) {
                 .await
                 .unwrap()
         ),
-        vec!["General", "Mine"],
+        vec!["General", "Mine", "Assigned to an invitee"],
         "no customer data: only tasks of no customer"
     );
     assert!(titles(
@@ -461,7 +498,8 @@ pub async fn digest_tasks_follow_categories_customers_and_assignees(store: S) {
             "General",
             "For Initech",
             "For Hooli",
-            "Assigned to a colleague"
+            "Assigned to a colleague",
+            "Assigned to an invitee"
         ]
     );
     // The customer's name comes along; a bounded page still counts them all.
@@ -575,4 +613,80 @@ pub async fn concurrent_digest_records_let_exactly_one_win(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!(kept.outbox_id, winners[0]);
+}
+
+/// A digest whose email cannot be queued leaves no record (so the period is not lost), does
+/// not stop the pass for the members after it, and goes out when tried again.
+pub async fn a_failed_digest_is_rolled_back_and_tried_again(store: S) {
+    use crate::failing::{FailOn, FailingStore};
+    use roster_core::clock::ManualClock;
+    use roster_core::{Links, Roster};
+    use std::sync::Arc;
+
+    let acme = tenant(&*store, "acme").await;
+    activate(&store, &acme.membership).await;
+    let mut tx = store.begin().await.unwrap();
+    add(&mut *tx, &task(acme.org.id, "renewals", "Renew Initech")).await;
+    tx.commit().await.unwrap();
+    let clock = ManualClock::starting_now();
+    // Tuesday 24 November 2026, before 08:00 UTC (the organization's default zone).
+    clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
+            .unwrap()
+            .into(),
+    );
+    let make = |store: S| {
+        Roster::new(
+            store,
+            Arc::new(clock.clone()),
+            Links::new("https://roster.test"),
+        )
+    };
+    let daily = NotificationPrefs {
+        frequency: DigestFrequency::Daily,
+        categories: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .set_notification_prefs(acme.org.id, acme.membership.id, &daily, now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        make(store.clone()).run_digests(10).await.unwrap().planned,
+        1
+    );
+
+    clock.advance(Duration::hours(2));
+    let failing: S = Arc::new(FailingStore::new(store.clone(), FailOn::EnqueueOutbox));
+    let pass = make(failing).run_digests(10).await.unwrap();
+    assert_eq!((pass.failed, pass.queued), (1, 0), "{pass:?}");
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(
+        r.digest_record(acme.membership.id, "daily:2026-11-24")
+            .await
+            .unwrap(),
+        None,
+        "rolled back with the email"
+    );
+    assert_eq!(r.outbox_counts().await.unwrap().pending, 0);
+    drop(r);
+
+    // Not before its retry time; then once.
+    let healthy = make(store.clone());
+    assert_eq!(healthy.run_digests(10).await.unwrap(), Default::default());
+    clock.advance(Duration::minutes(15));
+    assert_eq!(healthy.run_digests(10).await.unwrap().queued, 1);
+    let record = store
+        .reads()
+        .await
+        .unwrap()
+        .digest_record(acme.membership.id, "daily:2026-11-24")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.task_count, 1);
+    assert!(record.outbox_id.is_some());
+    clock.advance(Duration::hours(1));
+    assert_eq!(healthy.run_digests(10).await.unwrap().queued, 0);
 }

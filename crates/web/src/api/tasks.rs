@@ -192,7 +192,15 @@ pub async fn list_tasks(
             .as_deref()
             .map(|s| TaskStatus::parse(s).map_err(|_| bad("status (open or done)")))
             .transpose()?,
-        category: params.category.clone(),
+        category: params
+            .category
+            .clone()
+            .map(|c| {
+                roster_core::model::valid_category_key(&c)
+                    .then_some(c)
+                    .ok_or_else(|| bad("category"))
+            })
+            .transpose()?,
         customer: params
             .customer
             .as_deref()

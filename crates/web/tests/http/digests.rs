@@ -70,7 +70,9 @@ async fn set_zone(app: &TestApp, member: MembershipId, zone: Option<&str>) {
         .update_identity_profile(m.identity_id, None, zone, None, app.clock.now())
         .await
         .unwrap());
-    tx.replan_digests_of_identity(m.identity_id).await.unwrap();
+    tx.replan_digests_of_identity(m.identity_id, app.clock.now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -226,6 +228,12 @@ async fn tasks_are_posted_listed_and_closed_and_bad_ones_change_nothing() {
     assert_eq!(ids(&of_initech), vec![renew.clone()]);
     problem(
         ann.get(&app, &by("status=closed")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    problem(
+        ann.get(&app, &by("category=%00")).await,
         StatusCode::BAD_REQUEST,
         "invalid_query",
     )
