@@ -394,3 +394,93 @@ async fn sqlx_reset(store: &roster_store_postgres::PostgresStore) {
         .await
         .unwrap();
 }
+
+/// Puts a message in the outbox of the SQLite file under `dir` and fails it for good, as
+/// the worker would after its last attempt.
+async fn failed_message(dir: &Path, notice: roster_core::model::Notice) -> String {
+    use roster_core::model::OutboxMessage;
+    let store = roster_store_sqlite::SqliteStore::open(&dir.join("roster-data/roster.db"))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let scrub = notice.holds_live_token();
+    let m = OutboxMessage::new(
+        None,
+        roster_core::email::Email::parse("ada@example.com").unwrap(),
+        notice,
+        now - chrono::Duration::hours(1),
+    );
+    let mut tx = roster_core::store::Store::begin(&store).await.unwrap();
+    tx.enqueue_outbox(&m).await.unwrap();
+    let lease = now + chrono::Duration::minutes(5);
+    let claimed = tx.claim_outbox(now, lease, 100).await.unwrap();
+    assert!(claimed.iter().any(|c| c.id == m.id));
+    for c in claimed.into_iter().filter(|c| c.id == m.id) {
+        assert!(tx
+            .outbox_failed(c.id, lease, "535 authentication failed", None, scrub)
+            .await
+            .unwrap());
+    }
+    tx.commit().await.unwrap();
+    roster_core::store::Store::close(&store).await;
+    m.id.to_string()
+}
+
+#[tokio::test]
+async fn mail_retry_sends_failed_messages_again_but_never_a_dead_link() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["migrate"]).status.success());
+    let granted = failed_message(
+        dir.path(),
+        roster_core::model::Notice::AccessGranted {
+            org_name: "Acme".into(),
+            inviter_name: None,
+            link: "https://roster.test/sign-in".into(),
+        },
+    )
+    .await;
+    let failed = text(&run(dir.path(), &["mail", "list", "--status", "failed"]).stdout);
+    assert!(
+        failed.contains(&granted) && failed.contains("535 authentication failed"),
+        "{failed}"
+    );
+
+    let out = run(dir.path(), &["mail", "retry", &granted]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pending again"));
+    let pending = text(&run(dir.path(), &["mail", "list", "--status", "pending"]).stdout);
+    assert!(pending.contains(&granted), "{pending}");
+    // Pending now: a second retry is refused and says why.
+    let again = run(dir.path(), &["mail", "retry", &granted]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("only failed messages can be retried"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // A reset link that died is gone with its content: the person gets a new one instead.
+    let reset = failed_message(
+        dir.path(),
+        roster_core::model::Notice::PasswordReset {
+            org_name: None,
+            link: "https://roster.test/reset-password#rst_secret".into(),
+            expires_at: chrono::Utc::now(),
+        },
+    )
+    .await;
+    let refused = run(dir.path(), &["mail", "retry", &reset]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("single-use link"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let unknown = run(
+        dir.path(),
+        &["mail", "retry", "0190a0a0-0000-7000-8000-000000000000"],
+    );
+    assert!(text(&unknown.stderr).contains("no message"));
+    let garbage = run(dir.path(), &["mail", "retry", "../etc"]);
+    assert!(text(&garbage.stderr).contains("not a message id"));
+}

@@ -26,6 +26,75 @@ async fn health_and_readiness() {
     assert_eq!(ready, json!({ "status": "ready", "backend": "sqlite" }));
 }
 
+/// `/metrics` shows what waits in the outbox and what failed, while `/readyz` stays ready:
+/// a mail server that is down loses nothing and does not take Roster out of service.
+#[tokio::test]
+async fn metrics_show_the_outbox_backlog_and_failures_while_ready() {
+    use roster_core::clock::Clock;
+    let app = spawn_app().await;
+    let metric = |body: &str, name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    let scrape = || async {
+        let resp = reqwest::get(app.url("/metrics")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        resp.text().await.unwrap()
+    };
+    let body = scrape().await;
+    assert_eq!(metric(&body, "roster_outbox_pending"), 0.0);
+    assert!(body.contains("# TYPE roster_outbox_failed gauge"), "{body}");
+
+    // Two emails wait (the mail server is "down": nobody delivers); one fails for good.
+    let mut tx = app.roster.store.begin().await.unwrap();
+    let queued: Vec<_> = ["ada@example.com", "bob@example.com"]
+        .iter()
+        .map(|to| {
+            roster_core::model::OutboxMessage::new(
+                None,
+                Email::parse(to).unwrap(),
+                roster_core::model::Notice::AccessRevoked {
+                    org_name: "Acme".into(),
+                },
+                app.clock.now(),
+            )
+        })
+        .collect();
+    for m in &queued {
+        tx.enqueue_outbox(m).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    app.clock.advance(Duration::seconds(90));
+    let body = scrape().await;
+    assert_eq!(metric(&body, "roster_outbox_pending"), 2.0);
+    assert_eq!(metric(&body, "roster_outbox_oldest_pending_seconds"), 90.0);
+    let now = app.clock.now();
+    let lease = now + Duration::minutes(5);
+    let mut tx = app.roster.store.begin().await.unwrap();
+    let claimed = tx.claim_outbox(now, lease, 1).await.unwrap();
+    assert!(tx
+        .outbox_failed(claimed[0].id, lease, "550 no such user", None, false)
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    let body = scrape().await;
+    assert_eq!(metric(&body, "roster_outbox_pending"), 1.0);
+    assert_eq!(metric(&body, "roster_outbox_failed"), 1.0);
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "failing mail keeps Roster ready"
+    );
+}
+
 #[tokio::test]
 async fn readiness_fails_when_the_store_is_gone() {
     let app = spawn_app().await;
