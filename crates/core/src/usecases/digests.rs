@@ -158,10 +158,13 @@ impl Roster {
         for due in &unplanned {
             let planned = async {
                 let mut tx = self.store.begin().await?;
-                let Some(next) = self.next_due(&mut *tx, due, now).await? else {
-                    // Not active any more: left for when it is.
-                    return Ok(false);
-                };
+                // Not active any more (or unreadable): looked at again in 15 minutes, when
+                // a handler that finds it inactive leaves it for the planner to take up
+                // once it is active again.
+                let next = self
+                    .next_due(&mut *tx, due, now)
+                    .await?
+                    .unwrap_or(now + chrono::Duration::minutes(15));
                 let moved = tx
                     .plan_digest(due.org_id, due.membership_id, None, Some(next))
                     .await?;

@@ -29,6 +29,9 @@ pub struct SettingsBody {
     pub session_idle_timeout_minutes: u32,
     /// A session ends this long after sign-in (1–2160, default 168).
     pub session_lifetime_hours: u32,
+    /// IANA time zone for members without their own: digests go out at 08:00 in it
+    /// (default `UTC`).
+    pub timezone: String,
 }
 
 impl From<&OrgSettings> for SettingsBody {
@@ -38,6 +41,7 @@ impl From<&OrgSettings> for SettingsBody {
             password_min_length: s.password_min_length,
             session_idle_timeout_minutes: s.session_idle_timeout_minutes,
             session_lifetime_hours: s.session_lifetime_hours,
+            timezone: s.timezone.clone(),
         }
     }
 }

@@ -425,7 +425,7 @@ async fn weekly_digests_go_out_on_monday_at_eight_in_each_zone_across_the_dst_ch
     let ann = admin(&app).await;
     // Before any digest is planned: the organization's zone is Paris; one member has Los
     // Angeles as their own.
-    json_of(
+    let org = json_of(
         ann.send(
             &app,
             Method::PATCH,
@@ -436,6 +436,7 @@ async fn weekly_digests_go_out_on_monday_at_eight_in_each_zone_across_the_dst_ch
         StatusCode::OK,
     )
     .await;
+    assert_eq!(org["settings"]["timezone"], "Europe/Paris");
     problem(
         ann.send(
             &app,
