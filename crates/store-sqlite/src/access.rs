@@ -6,7 +6,7 @@
 
 use crate::convert::{corrupt, ms, parse, time, uuid};
 use crate::map_err;
-use crate::reads::get;
+use crate::reads::{get, page_of};
 use roster_core::access::PermissionCode;
 use roster_core::clock::Timestamp;
 use roster_core::ids::*;
@@ -229,7 +229,7 @@ pub(crate) async fn list_customers(
             .fetch_one(&mut *c)
             .await
             .map_err(map_err)?;
-    let mut items = sqlx::query(&format!(
+    let items = sqlx::query(&format!(
         "{} WHERE {MATCHES} AND (?3 IS NULL OR c.id > ?3) ORDER BY c.id LIMIT ?4",
         customer_select()
     ))
@@ -243,17 +243,7 @@ pub(crate) async fn list_customers(
     .iter()
     .map(customer)
     .collect::<StoreResult<Vec<_>>>()?;
-    let more = items.len() > page.limit as usize;
-    items.truncate(page.limit as usize);
-    Ok(Page {
-        next_after: if more {
-            items.last().map(|c| c.id.as_uuid())
-        } else {
-            None
-        },
-        items,
-        total: u64::try_from(total).unwrap_or(0),
-    })
+    Ok(page_of(items, page.limit, total, |c| c.id.as_uuid()))
 }
 
 pub(crate) async fn customer_by_id(

@@ -180,7 +180,12 @@ pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.*, \
     (SELECT group_concat(s.entity_id, ',') FROM admin_scopes s WHERE s.membership_id = m.id) AS admin_scope_ids \
     FROM memberships m";
 
-fn page_of<T>(mut items: Vec<T>, limit: u32, total: i64, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
+pub(crate) fn page_of<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    total: i64,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> Page<T> {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     Page {

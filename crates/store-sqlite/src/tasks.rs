@@ -3,7 +3,7 @@
 
 use crate::convert::{corrupt, ms, opt_ms, opt_time, opt_uuid, parse, time, uuid};
 use crate::map_err;
-use crate::reads::get;
+use crate::reads::{get, page_of};
 use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
@@ -109,7 +109,7 @@ pub(crate) async fn list_tasks(
         .fetch_one(&mut *c)
         .await
         .map_err(map_err)?;
-    let mut items = sqlx::query(&format!(
+    let items = sqlx::query(&format!(
         "SELECT * FROM tasks WHERE {MATCHES} AND (?6 IS NULL OR id > ?6) ORDER BY id LIMIT ?7"
     ))
     .bind(org.to_string())
@@ -125,17 +125,7 @@ pub(crate) async fn list_tasks(
     .iter()
     .map(task)
     .collect::<StoreResult<Vec<_>>>()?;
-    let more = items.len() > page.limit as usize;
-    items.truncate(page.limit as usize);
-    Ok(Page {
-        next_after: if more {
-            items.last().map(|t| t.id.as_uuid())
-        } else {
-            None
-        },
-        items,
-        total: u64::try_from(total).unwrap_or(0),
-    })
+    Ok(page_of(items, page.limit, total, |t| t.id.as_uuid()))
 }
 
 pub(crate) async fn task_categories(

@@ -1070,14 +1070,7 @@ pub async fn member_permissions(
     authed: Authed,
     ApiPath((org, member)): ApiPath<(String, String)>,
 ) -> Result<Json<MemberPermissionsBody>, ApiError> {
-    let view = if member == "me" {
-        super::members::org_view(&state, &authed, &org).await?
-    } else {
-        org_grant(&state, &authed, &org, Permission::UsersRead)
-            .await?
-            .view()
-    };
-    let id = super::members::member_id(&state, &authed, view.org_id(), &member).await?;
+    let (view, id) = super::members::member_view(&state, &authed, &org, &member).await?;
     let found = state
         .roster
         .member_permissions(&view, id)

@@ -45,6 +45,25 @@ pub(super) async fn member_id(
         .map_err(|_| ApiError::not_found())
 }
 
+/// The view and the member a read of `{member}` needs: one's own (`me`) takes only being a
+/// member; another's takes `users.read`, within the caller's reach.
+pub(super) async fn member_view(
+    state: &AppState,
+    authed: &Authed,
+    org: &str,
+    member: &str,
+) -> Result<(OrgView, MembershipId), ApiError> {
+    let view = if member == "me" {
+        org_view(state, authed, org).await?
+    } else {
+        org_grant(state, authed, org, Permission::UsersRead)
+            .await?
+            .view()
+    };
+    let id = member_id(state, authed, view.org_id(), member).await?;
+    Ok((view, id))
+}
+
 /// Sends the member a link to choose a new password (seed 001, *Send a reset link*). The
 /// same member can get another only 30 seconds later.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/members/{member}/password-reset", tag = "members",
@@ -518,14 +537,7 @@ pub async fn get(
     authed: Authed,
     ApiPath((org, member)): ApiPath<(String, String)>,
 ) -> Result<Json<MemberDetailBody>, ApiError> {
-    let view = if member == "me" {
-        org_view(&state, &authed, &org).await?
-    } else {
-        org_grant(&state, &authed, &org, Permission::UsersRead)
-            .await?
-            .view()
-    };
-    let id = member_id(&state, &authed, view.org_id(), &member).await?;
+    let (view, id) = member_view(&state, &authed, &org, &member).await?;
     let mut found = state
         .roster
         .member_detail(&view, id)

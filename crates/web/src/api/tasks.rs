@@ -383,14 +383,7 @@ pub async fn get_notifications(
     authed: Authed,
     ApiPath((org, member)): ApiPath<(String, String)>,
 ) -> Result<Json<NotificationsBody>, ApiError> {
-    let view = if member == "me" {
-        org_view(&state, &authed, &org).await?
-    } else {
-        org_grant(&state, &authed, &org, Permission::UsersRead)
-            .await?
-            .view()
-    };
-    let id = member_id(&state, &authed, view.org_id(), &member).await?;
+    let (view, id) = super::members::member_view(&state, &authed, &org, &member).await?;
     let settings = state
         .roster
         .notification_settings(&view, id)
