@@ -601,6 +601,9 @@ pub trait Tx: Reads {
     /// Records that the membership's digest for the period was handled. False when it
     /// already was (by this or another instance): the caller must then send nothing.
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool>;
+    /// Forgets digest records made before `before` (a period that old cannot come round
+    /// again); how many went.
+    async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -457,3 +457,12 @@ pub(crate) async fn record_digest(c: &mut PgConnection, r: &DigestRecord) -> Sto
     .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
 }
+
+pub(crate) async fn prune_digests(c: &mut PgConnection, before: Timestamp) -> StoreResult<u64> {
+    let r = sqlx::query("DELETE FROM digests WHERE created_at < $1")
+        .bind(before)
+        .execute(c)
+        .await
+        .map_err(map_err)?;
+    Ok(r.rows_affected())
+}

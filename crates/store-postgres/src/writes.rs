@@ -826,6 +826,9 @@ impl Tx for PgConn {
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
         tasks::record_digest(self.c(), record).await
     }
+    async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64> {
+        tasks::prune_digests(self.c(), before).await
+    }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match self.conn {

@@ -40,7 +40,8 @@ CREATE INDEX tasks_org_status ON tasks (org_id, status, id);
 CREATE INDEX tasks_customer ON tasks (customer_id);
 CREATE INDEX tasks_assignee ON tasks (assignee_id);
 
--- One row per membership and period: the insert that wins decides who sends the digest.
+-- One row per membership and period that sent a digest: a lost race or a restart never
+-- sends that period twice. Rows older than a few weeks are pruned (created_at).
 CREATE TABLE digests (
     membership_id  TEXT NOT NULL REFERENCES memberships (id),
     period         TEXT NOT NULL,
@@ -50,3 +51,4 @@ CREATE TABLE digests (
     created_at     INTEGER NOT NULL,
     PRIMARY KEY (membership_id, period)
 ) STRICT;
+CREATE INDEX digests_created ON digests (created_at);

@@ -466,3 +466,12 @@ pub(crate) async fn record_digest(c: &mut SqliteConnection, r: &DigestRecord) ->
     .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
 }
+
+pub(crate) async fn prune_digests(c: &mut SqliteConnection, before: Timestamp) -> StoreResult<u64> {
+    let r = sqlx::query("DELETE FROM digests WHERE created_at < ?")
+        .bind(ms(before))
+        .execute(c)
+        .await
+        .map_err(map_err)?;
+    Ok(r.rows_affected())
+}

@@ -687,6 +687,9 @@ impl Tx for FailingTx {
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
         self.inner.record_digest(record).await
     }
+    async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64> {
+        self.inner.prune_digests(before).await
+    }
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.inner.commit().await
     }

@@ -28,6 +28,8 @@ use chrono_tz::Tz;
 
 /// Local hour digests go out at.
 pub const DIGEST_HOUR: u32 = 8;
+/// How long a digest record is kept: far longer than a weekly period and its retries.
+const KEEP_RECORDS: chrono::Duration = chrono::Duration::days(35);
 /// Tasks listed in one digest; the rest are counted.
 pub const DIGEST_MAX_TASKS: u32 = 50;
 
@@ -44,6 +46,8 @@ pub struct DigestPass {
     pub skipped: usize,
     /// Due memberships whose digest failed this time (tried again 15 minutes later).
     pub failed: usize,
+    /// Old digest records forgotten.
+    pub pruned: u64,
 }
 
 /// 08:00 on `day` in `tz`. A zone that skips 08:00 that day (none does today) gets the
@@ -199,6 +203,12 @@ impl Roster {
                 self.park(&d, Some(d.due_at), now).await?;
             }
         }
+
+        // A record guards its period only while that period can come round: a week, and
+        // a retry or two after it.
+        let mut tx = self.store.begin().await?;
+        pass.pruned = tx.prune_digests(now - KEEP_RECORDS).await?;
+        tx.commit().await?;
         Ok(pass)
     }
 

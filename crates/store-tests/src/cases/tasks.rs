@@ -564,6 +564,39 @@ pub async fn digest_records_are_unique_per_membership_and_period(store: S) {
         None
     );
     drop(r);
+    // Records are pruned by age: none younger than the cut, all older.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.prune_digests(now() - Duration::days(1)).await.unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
+    assert!(store
+        .reads()
+        .await
+        .unwrap()
+        .digest_record(m.id, "weekly:2026-11-30")
+        .await
+        .unwrap()
+        .is_some());
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.prune_digests(now() + Duration::minutes(1))
+            .await
+            .unwrap(),
+        3
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .reads()
+            .await
+            .unwrap()
+            .digest_record(m.id, "weekly:2026-11-23")
+            .await
+            .unwrap(),
+        None
+    );
     // A rolled-back record was never made.
     let mut tx = store.begin().await.unwrap();
     assert!(tx
