@@ -952,6 +952,20 @@ impl Roster {
         })
     }
 
+    /// The customers the caller's own customer data is limited to in `org`; `None` when they
+    /// reach every customer (an operator, or roles that reach all).
+    pub async fn customer_limit_of(
+        &self,
+        caller: &Caller,
+        org: OrgId,
+    ) -> Result<Option<BTreeSet<CustomerId>>, StoreError> {
+        let mut reads = self.store.reads().await?;
+        Ok(caller_reach(self, &mut *reads, caller, org)
+            .await?
+            .and_then(|(_, limit)| limit)
+            .map(|limit| limit.customers))
+    }
+
     /// One member, as the member page shows them; `None` when absent, removed or another
     /// organization's.
     pub async fn member_detail(

@@ -536,9 +536,11 @@ pub struct MemberDetailBody {
     /// When the pending link stops working; null unless the member is `invited`.
     pub invitation_expires_at: Option<DateTime<Utc>>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
-    /// The customers assigned in this organization; empty means all of them for
-    /// customer-scoped roles.
+    /// The customers assigned in this organization that the reader may see (a reader
+    /// limited to some customers sees only those); no assignment at all means every
+    /// customer for customer-scoped roles.
     pub customers: Vec<Uuid>,
+    /// All the customers assigned, seen or not.
     pub customer_count: usize,
 }
 

@@ -451,6 +451,20 @@ pub async fn list(
     })?;
     let filter = member_filter(&params)?;
     let grant = org_grant(&state, &authed, &org, Permission::UsersRead).await?;
+    // A reader limited to some customers learns nothing of who is assigned to others.
+    if let Some(customer) = filter.customer {
+        let limit = state
+            .roster
+            .customer_limit_of(&authed.caller, grant.org_id())
+            .await?;
+        if limit.is_some_and(|mine| !mine.contains(&customer)) {
+            return Ok(Json(MemberList {
+                items: Vec::new(),
+                next_cursor: None,
+                total: 0,
+            }));
+        }
+    }
     let members = state
         .roster
         .list_members(&grant.view(), &filter, page)
@@ -562,7 +576,19 @@ pub async fn get(
             found.last_sign_in_at = None;
         }
     }
-    Ok(Json(MemberDetailBody::from(&found)))
+    let mut body = MemberDetailBody::from(&found);
+    // A reader limited to some customers sees only those among the member's; the count
+    // stays whole (seed 002 shows how many customers a member has), so an emptied list is
+    // never read as "all customers".
+    if let Some(mine) = state
+        .roster
+        .customer_limit_of(&authed.caller, view.org_id())
+        .await?
+    {
+        body.customers
+            .retain(|c| mine.contains(&roster_core::ids::CustomerId::from_uuid(*c)));
+    }
+    Ok(Json(body))
 }
 
 /// Edits a member's name and email (seed 002), only while the person belongs to no other

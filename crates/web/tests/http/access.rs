@@ -597,6 +597,24 @@ async fn customer_assignments_limit_what_a_user_sees() {
     );
     let detail = json_of(admin.get(&app, &ivy).await, StatusCode::OK).await;
     assert_eq!(detail["customers"], json!([ids[1]]));
+    // Uma, limited to two customers, learns nothing of who is assigned to the third: not
+    // from the member page (the count stays whole, so nobody reads "all customers"), not
+    // from the list's filter.
+    let seen = json_of(uma.get(&app, &ivy).await, StatusCode::OK).await;
+    assert_eq!(
+        (&seen["customers"], &seen["customer_count"]),
+        (&json!([]), &json!(1))
+    );
+    let by = |c: &str| format!("/api/v1/orgs/acme/members?customer={c}");
+    let hidden = json_of(uma.get(&app, &by(&ids[1])).await, StatusCode::OK).await;
+    assert_eq!(
+        (&hidden["total"], &hidden["items"]),
+        (&json!(0), &json!([]))
+    );
+    let shown = json_of(admin.get(&app, &by(&ids[1])).await, StatusCode::OK).await;
+    assert_eq!(shown["total"], 1);
+    let hers = json_of(uma.get(&app, &by(&ids[0])).await, StatusCode::OK).await;
+    assert_eq!(hers["total"], 1, "her own customers filter as before");
     // An assigned customer cannot be deleted: its member would suddenly see them all.
     let path = format!("/api/v1/orgs/acme/customers/{}", ids[0]);
     problem(
