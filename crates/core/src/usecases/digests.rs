@@ -111,6 +111,15 @@ pub fn next_slot(frequency: DigestFrequency, tz: Tz, now: Timestamp) -> Timestam
     at_eight(tz, day.checked_add_days(step(frequency)).unwrap_or(day))
 }
 
+/// An active membership whose digest is due, with what its email needs, read once.
+struct Recipient {
+    membership: Membership,
+    identity: crate::model::Identity,
+    org: crate::model::Organization,
+    tz: Tz,
+    prefs: crate::model::NotificationPrefs,
+}
+
 /// The member's zone: their own, else the organization's, else UTC.
 fn zone_of(identity_tz: Option<&str>, org_tz: &str) -> Tz {
     identity_tz
@@ -241,7 +250,7 @@ impl Roster {
         Ok(self
             .recipient(tx, due)
             .await?
-            .map(|(_, tz, prefs)| next_slot(prefs.frequency, tz, now)))
+            .map(|r| next_slot(r.prefs.frequency, r.tz, now)))
     }
 
     /// The active membership behind a due row, its zone and settings.
@@ -249,7 +258,7 @@ impl Roster {
         &self,
         tx: &mut dyn Tx,
         due: &DigestDue,
-    ) -> Result<Option<(Membership, Tz, crate::model::NotificationPrefs)>, StoreError> {
+    ) -> Result<Option<Recipient>, StoreError> {
         let Some(m) = tx
             .membership(due.org_id, due.membership_id)
             .await?
@@ -265,7 +274,13 @@ impl Roster {
             return Ok(None);
         };
         let tz = zone_of(identity.timezone.as_deref(), &org.settings.timezone);
-        Ok(Some((m, tz, prefs)))
+        Ok(Some(Recipient {
+            membership: m,
+            identity,
+            org,
+            tz,
+            prefs,
+        }))
     }
 
     async fn handle_due(
@@ -275,7 +290,14 @@ impl Roster {
         now: Timestamp,
         pass: &mut DigestPass,
     ) -> Result<(), StoreError> {
-        let Some((m, tz, prefs)) = self.recipient(tx, due).await? else {
+        let Some(Recipient {
+            membership: m,
+            identity,
+            org,
+            tz,
+            prefs,
+        }) = self.recipient(tx, due).await?
+        else {
             // Deactivated or gone: nothing due until the planner sees it active again.
             tx.plan_digest(due.org_id, due.membership_id, Some(due.due_at), None)
                 .await?;
@@ -327,12 +349,6 @@ impl Roster {
             pass.empty += 1;
             return Ok(());
         }
-        let (Some(identity), Some(org)) =
-            (tx.identity(m.identity_id).await?, tx.org(m.org_id).await?)
-        else {
-            pass.skipped += 1;
-            return Ok(());
-        };
         let labels = tx.task_categories(m.org_id).await?;
         let label = |key: &str| {
             labels
