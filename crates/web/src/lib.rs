@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod console;
 pub mod error;
 pub mod pages;
 mod sign_in_pages;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(pages::routes())
+        .merge(console::routes())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

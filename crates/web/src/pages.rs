@@ -38,7 +38,6 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     )?;
     env.add_template("message.html", include_str!("../templates/message.html"))?;
     env.add_template("home.html", include_str!("../templates/home.html"))?;
-    env.add_template("org.html", include_str!("../templates/org.html"))?;
     env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
     env.add_template("forgot.html", include_str!("../templates/forgot.html"))?;
     env.add_template("reset.html", include_str!("../templates/reset.html"))?;
@@ -46,6 +45,7 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "email_change.html",
         include_str!("../templates/email_change.html"),
     )?;
+    crate::console::add_templates(&mut env)?;
     Ok(env)
 }
 
@@ -57,7 +57,6 @@ pub fn routes() -> Router<AppState> {
             "/invitations/{token}",
             get(show_invitation).post(submit_invitation),
         )
-        .route("/orgs/{org}", get(show_org))
         .route("/sign-in", get(s::show_sign_in).post(s::submit_sign_in))
         .route("/sign-out", post(s::submit_sign_out))
         .route(
@@ -74,14 +73,30 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn render(
+/// Pages load only our own stylesheet and script, post forms only to us, and are never
+/// framed (clickjacking a *Delete* button).
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(crate) fn render(
     env: &Arc<Environment<'static>>,
     status: StatusCode,
     name: &str,
     ctx: minijinja::Value,
 ) -> Response {
     match env.get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => {
+            let mut response = (status, Html(html)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static(PAGE_CSP),
+            );
+            headers.insert(
+                header::X_FRAME_OPTIONS,
+                header::HeaderValue::from_static("DENY"),
+            );
+            response
+        }
         Err(e) => {
             tracing::error!(error = %e, template = name, "page failed to render");
             (
@@ -450,70 +465,6 @@ async fn submit_invitation(
     }
 }
 
-/// An organization's page, where a person lands after joining: the organization, their
-/// roles in it, and their other organizations to switch to.
-async fn show_org(
-    State(state): State<AppState>,
-    org: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(Path(org)) = org else {
-        return not_found_page(&state);
-    };
-    let Some(person) = signed_in_person(&state, &headers).await else {
-        let next = format!("/orgs/{org}");
-        let target = if org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            format!("/sign-in?next={next}")
-        } else {
-            "/sign-in".to_owned()
-        };
-        return Redirect::to(&target).into_response();
-    };
-    let memberships = match state.roster.me(person.identity.id).await {
-        Ok(Some((_, ms))) => ms,
-        Ok(None) => return not_found_page(&state),
-        Err(e) => {
-            tracing::error!(error = %e, "organization page failed");
-            return message(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again",
-                "Roster could not load this page just now.",
-            );
-        }
-    };
-    let here = memberships
-        .iter()
-        .find(|(m, o)| m.admits_person() && (o.slug.as_str() == org || o.id.to_string() == org));
-    let Some((membership, current)) = here else {
-        return not_found_page(&state);
-    };
-    let roles: Vec<&str> = membership.roles.iter().map(|r| r.as_str()).collect();
-    let others: Vec<_> = memberships
-        .iter()
-        .filter(|(m, o)| m.admits_person() && o.id != current.id)
-        .map(|(_, o)| context! { name => o.name.as_str(), slug => o.slug.as_str() })
-        .collect();
-    form_page(&state, StatusCode::OK, "org.html", |csrf| {
-        context! {
-            org_name => current.name.as_str(),
-            email => person.identity.email.as_str(),
-            roles => roles.join(", "),
-            others,
-            csrf,
-        }
-    })
-}
-
-fn not_found_page(state: &AppState) -> Response {
-    message(
-        state,
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is no such page, or you are not a member of this organization.",
-    )
-}
-
 /// Home: who is signed in and where they belong.
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let me = match cookie(&headers, state.web.session_cookie_name()) {
@@ -533,7 +484,12 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
             ms.iter()
                 .map(|(m, o)| {
                     let roles: Vec<&str> = m.roles.iter().map(|r| r.as_str()).collect();
-                    context! { name => o.name.as_str(), roles => roles.join(", ") }
+                    context! {
+                        name => o.name.as_str(),
+                        slug => o.slug.as_str(),
+                        open => m.status == roster_core::model::MembershipStatus::Active && m.admits_person(),
+                        roles => roles.join(", "),
+                    }
                 })
                 .collect::<Vec<_>>(),
         ),

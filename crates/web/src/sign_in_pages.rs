@@ -154,8 +154,12 @@ pub(crate) async fn submit_sign_out(
     let Ok(Form(form)) = form else {
         return form_missing(&state);
     };
-    if let FormCsrf::Refused(page) = check_form_csrf(&state, &headers, &form.csrf_token) {
-        return page;
+    // The console's sign-out button carries the session's own form token; the pages before
+    // sign-in carry the double-submit one.
+    if !crate::console::session_form_token_matches(&state, &headers, &form.csrf_token) {
+        if let FormCsrf::Refused(page) = check_form_csrf(&state, &headers, &form.csrf_token) {
+            return page;
+        }
     }
     if let Some(raw) = cookie(&headers, state.web.session_cookie_name()) {
         if let Ok(Some(auth)) = state

@@ -4,6 +4,7 @@
 pub mod access_admin;
 pub mod account;
 pub mod assignments;
+pub mod audit;
 pub mod checks;
 pub mod digests;
 pub mod invitations;

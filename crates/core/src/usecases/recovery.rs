@@ -146,7 +146,7 @@ pub(crate) async fn after_password_set(
 
 /// Seconds left of the cooldown after the identity's latest link, if it is still running.
 async fn cooldown_left(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Reads,
     identity: IdentityId,
     now: Timestamp,
 ) -> Result<Option<u64>, StoreError> {
@@ -349,6 +349,26 @@ impl Roster {
         issue_link(self, &mut *tx, link, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How many seconds are left before the member can be sent another reset link, so the
+    /// console's *Send a reset link (30s)* keeps counting down across a page reload.
+    /// `None` when a link can be sent now, or the member is not visible to the reader.
+    pub async fn reset_link_cooldown(
+        &self,
+        view: &crate::access::OrgView,
+        member: MembershipId,
+    ) -> Result<Option<u64>, StoreError> {
+        let now = self.clock.now();
+        let mut reads = self.store.reads().await?;
+        let Some(membership) = reads
+            .membership(view.org_id(), member)
+            .await?
+            .filter(|m| m.status != MembershipStatus::Removed && view.scope().admits(m))
+        else {
+            return Ok(None);
+        };
+        cooldown_left(&mut *reads, membership.identity_id, now).await
     }
 
     /// Whether a reset link still works, and for which address, so its page can say so

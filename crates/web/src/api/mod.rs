@@ -2,18 +2,19 @@
 //! its path, method and schema from the handler's `#[utoipa::path]`: a route cannot exist
 //! without being documented, and the document cannot list a route that does not exist.
 
-mod access;
-mod assignments;
+pub(crate) mod access;
+pub(crate) mod assignments;
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub mod bodies;
-mod health;
+pub(crate) mod health;
 pub(crate) mod invitations;
-mod inviting;
-mod me;
-mod members;
-mod orgs;
-mod tasks;
-mod tokens;
+pub(crate) mod inviting;
+pub(crate) mod me;
+pub(crate) mod members;
+pub(crate) mod orgs;
+pub(crate) mod tasks;
+pub(crate) mod tokens;
 
 use crate::AppState;
 use utoipa::OpenApi;
@@ -114,6 +115,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::get_task, tasks::update_task))
         .routes(routes!(tasks::task_categories))
         .routes(routes!(tasks::get_notifications, tasks::set_notifications))
+        .routes(routes!(audit::audit_log))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(invitations::describe))

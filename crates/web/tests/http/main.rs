@@ -5,6 +5,9 @@
 mod access;
 mod api;
 mod auth;
+mod console;
+mod console_profile;
+mod console_settings;
 mod digests;
 mod inviting;
 mod matrix;
