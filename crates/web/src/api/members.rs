@@ -23,7 +23,7 @@ use roster_core::usecases::orgs;
 use roster_core::usecases::recovery::AdminResetError;
 
 /// Resolves `{member}`: a membership id, or `me` for the caller's own membership.
-pub(super) async fn member_id(
+pub(crate) async fn member_id(
     state: &AppState,
     authed: &Authed,
     org: roster_core::ids::OrgId,
@@ -47,7 +47,7 @@ pub(super) async fn member_id(
 
 /// The view and the member a read of `{member}` needs: one's own (`me`) takes only being a
 /// member; another's takes `users.read`, within the caller's reach.
-pub(super) async fn member_view(
+pub(crate) async fn member_view(
     state: &AppState,
     authed: &Authed,
     org: &str,
@@ -146,7 +146,7 @@ pub async fn sign_in_attempts(
 
 /// Resolves `{org}` to an organization the caller may see (an active member, or an
 /// operator), as proof for what every member may do.
-pub(super) async fn org_view(
+pub(crate) async fn org_view(
     state: &AppState,
     authed: &Authed,
     org: &str,

@@ -118,6 +118,20 @@ pub(crate) fn not_found(state: &AppState) -> Response {
     )
 }
 
+/// A page with one sentence, for refusals that have no page of their own to return to.
+pub(crate) fn message_page(state: &AppState, status: StatusCode, text: &str) -> Response {
+    message(state, status, "This could not be done", text)
+}
+
+pub(crate) fn forbidden_page(state: &AppState) -> Response {
+    message(
+        state,
+        StatusCode::FORBIDDEN,
+        "You cannot open this page",
+        "Your roles in this organization do not include what this page needs. An admin can change your roles.",
+    )
+}
+
 /// The organization a console page is about, and what the person may do in it now.
 pub(crate) struct Org {
     pub org: Organization,
@@ -149,15 +163,17 @@ impl Person {
         };
         match membership.status {
             MembershipStatus::Active if membership.admits_person() => {}
-            MembershipStatus::Deactivated => return Err(message(
-                state,
-                StatusCode::FORBIDDEN,
-                "Your access is deactivated",
-                &format!(
+            MembershipStatus::Deactivated => {
+                return Err(message(
+                    state,
+                    StatusCode::FORBIDDEN,
+                    "Your access is deactivated",
+                    &format!(
                     "Your access to {} has been deactivated. An admin of {} can activate it again.",
                     found.name, found.name
                 ),
-            )),
+                ))
+            }
             _ => return Err(not_found(state)),
         }
         let held = async {

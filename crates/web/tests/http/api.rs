@@ -638,6 +638,7 @@ async fn openapi_documents_every_route() {
             "GET /api/v1/me/sessions",
             "GET /api/v1/orgs",
             "GET /api/v1/orgs/{org}",
+            "GET /api/v1/orgs/{org}/audit",
             "GET /api/v1/orgs/{org}/customers",
             "GET /api/v1/orgs/{org}/customers/{customer}",
             "GET /api/v1/orgs/{org}/entities",

@@ -34,7 +34,7 @@
 //! out without a session is a no-op that answers 204);
 //! `users.read` routes admit admin, user, scoped admin and operator; `users.invite` and
 //! `users.manage` admin, scoped admin and operator; `roles.manage`, `org.settings` and
-//! `tokens.manage` only admin and operator (a scoped admin's Admin role lacks them);
+//! `tokens.manage` and `audit.read` only admin and operator (a scoped admin's Admin role lacks them);
 //! `customers.read` admin, user, scoped admin and operator; `customers.manage` and
 //! `access.check` admin and operator (organization-wide: a scoped admin's Admin role keeps
 //! only `WITHIN_ADMIN_SCOPE`); `tasks.write` likewise; the organization's task categories
@@ -167,6 +167,8 @@ GET    /api/v1/orgs/{org}/tasks                                 -           401 
 GET    /api/v1/orgs/{org}/tasks/{task}                          -           401 200 403 403 403 404 200
 PATCH  /api/v1/orgs/{org}/tasks/{task}                          -           401 200 403 403 403 404 200
 GET    /api/v1/orgs/{org}/task-categories                       -           401 200 200 200 200 404 200
+# --- the audit log: audit.read (organization-wide: a scoped admin's Admin role lacks it)
+GET    /api/v1/orgs/{org}/audit                                 -           401 200 403 403 403 404 200
 # --- API tokens: tokens.manage
 POST   /api/v1/orgs/{org}/tokens                                -           401 201 403 403 403 404 201
 GET    /api/v1/orgs/{org}/tokens                                -           401 200 403 403 403 404 200
@@ -881,6 +883,7 @@ async fn call(w: &World, row: &Row, caller: Caller) -> Call {
             "title": w.unique("Renew"),
         })),
         ("GET", "/api/v1/orgs/{org}/tasks" | "/api/v1/orgs/{org}/task-categories", "-") => call,
+        ("GET", "/api/v1/orgs/{org}/audit", "-") => call,
         ("GET", "/api/v1/orgs/{org}/tasks/{task}", "-") => call.at("{task}", &w.task),
         ("PATCH", "/api/v1/orgs/{org}/tasks/{task}", "-") => {
             let body = json!({ "category": "renewals", "title": w.unique("Renew") });
