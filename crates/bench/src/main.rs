@@ -187,11 +187,16 @@ async fn measure_load(
             &format!("Bearer {}", access.token),
         )?;
 
+    // The console's System > Users page, as a signed-in admin's browser asks for it.
+    let users_page = load::Target::get(&format!("{base}/orgs/bench/users"))?
+        .with_header(reqwest::header::COOKIE, &person.session_cookie)?;
+
     // Each throughput probe sits between two probes of its limit.
-    step("probing GET /healthz, GET /api/v1/me, POST .../check, GET /healthz");
+    step("probing GET /healthz, GET /api/v1/me, POST .../check, GET /orgs/bench/users, GET /healthz");
     let healthz_before = scenarios::probe_http(&client, &healthz, timing).await?;
     let me_max = scenarios::probe_http(&client, &me, timing).await?;
     let check_max = scenarios::probe_http(&client, &check, timing).await?;
+    let users_page_max = scenarios::probe_http(&client, &users_page, timing).await?;
     let healthz_after = scenarios::probe_http(&client, &healthz, timing).await?;
     let healthz_limit = Limit::bracketing("/healthz", healthz_before, healthz_after);
 
@@ -202,6 +207,9 @@ async fn measure_load(
     let me_run = scenarios::http_latency(&client, &me, me_max, timing).await?;
     step("latency of POST .../check");
     let check_run = scenarios::http_latency(&client, &check, check_max, timing).await?;
+    step("latency of GET /orgs/bench/users");
+    let users_page_run =
+        scenarios::http_latency(&client, &users_page, users_page_max, timing).await?;
     step("check evaluation in process");
     let evaluation = scenarios::evaluation_row(timing);
 
@@ -254,7 +262,8 @@ async fn measure_load(
     Ok(vec![
         scenarios::healthz_row(&healthz_limit, &healthz_run),
         scenarios::me_row(me_max, &me_run, healthz_limit.clone()),
-        scenarios::check_row(check_max, &check_run, healthz_limit),
+        scenarios::check_row(check_max, &check_run, healthz_limit.clone()),
+        scenarios::console_users_row(users_page_max, &users_page_run, healthz_limit),
         evaluation,
         scenarios::sign_in_row(sign_in_max, &sign_in_run, argon2_limit),
         scenarios::invitations_row(invite_max, &invite_run, raw_limit),

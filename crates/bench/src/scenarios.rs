@@ -188,6 +188,23 @@ pub fn me_row(throughput: f64, run: &OpenRun, healthz: Limit) -> Row {
     }
 }
 
+/// The console's *System > Users* page for a signed-in admin: the session, the person's
+/// organizations and permissions, the member list (count and first page of 50), the
+/// names of roles, groups, customers and entities for the filters and the invite dialog,
+/// and the template, all read afresh per request like every API call.
+pub fn console_users_row(throughput: f64, run: &OpenRun, healthz: Limit) -> Row {
+    let ratio = throughput / healthz.per_s;
+    let p99 = run.latency.value_at_quantile(0.99) as f64 / 1000.0;
+    Row {
+        scenario: "GET /orgs/{org}/users (console page)".into(),
+        measured: load_measured(throughput, run),
+        limit: Some(healthz),
+        ratio: Some(ratio),
+        goal: "≥ 5%, p99 ≤ 25 ms".into(),
+        met: Some(ratio >= 0.05 && p99 <= 25.0),
+    }
+}
+
 /// Password sign-in: one argon2id verification plus the store work of a sign-in
 /// (throttle count and take-back, attempt record, new session).
 pub fn sign_in_row(throughput: f64, run: &OpenRun, argon2: Limit) -> Row {
