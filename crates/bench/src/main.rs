@@ -192,7 +192,9 @@ async fn measure_load(
         .with_header(reqwest::header::COOKIE, &person.session_cookie)?;
 
     // Each throughput probe sits between two probes of its limit.
-    step("probing GET /healthz, GET /api/v1/me, POST .../check, GET /orgs/bench/users, GET /healthz");
+    step(
+        "probing GET /healthz, GET /api/v1/me, POST .../check, GET /orgs/bench/users, GET /healthz",
+    );
     let healthz_before = scenarios::probe_http(&client, &healthz, timing).await?;
     let me_max = scenarios::probe_http(&client, &me, timing).await?;
     let check_max = scenarios::probe_http(&client, &check, timing).await?;

@@ -2,6 +2,10 @@
 //! organization in the URL with what the person may do there, the per-session form token
 //! that every state-changing form carries, the urlencoded form reader, and rendering.
 //!
+//! Functions here return `Result<_, Response>`: the error is the whole page to answer
+//! with, built once per request, so its size does not matter (hence the allowance of
+//! clippy's `result_large_err` for this module and its callers).
+//!
 //! The console acts through the REST API's own handlers (see `console/mod.rs`), so the
 //! pages never decide access themselves; what they decide is only what to *show* (the
 //! navigation, the buttons), from the permissions the person holds right now.

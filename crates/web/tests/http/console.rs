@@ -280,6 +280,11 @@ async fn member_page_deactivates_activates_resets_and_deletes() {
     );
     let (_, html) = page(&app, &ada, &format!("{here}?tab=permissions")).await;
     assert!(html.contains("users.read"), "{html}");
+    // Granted by the role, named for people (not its JSON).
+    assert!(
+        html.contains("<td>User (assigned customers)</td>") && !html.contains("&quot;kind"),
+        "{html}"
+    );
     let csrf = csrf_field(&html);
 
     // Deactivate: Jane's next click is refused with a sentence.

@@ -133,7 +133,10 @@ async fn join_through_the_page(app: TestApp) {
         home.contains("signed in as <strong>ada@acme.example</strong>"),
         "{home}"
     );
-    assert!(home.contains("Acme &lt;Tools&gt; (admin)"), "{home}");
+    assert!(
+        home.contains(">Acme &lt;Tools&gt;</a> (admin)"),
+        "the home page links to the console: {home}"
+    );
     let me = c.get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(me.status(), 200);
 
