@@ -2,7 +2,7 @@
 //! `GET /api/v1/orgs/{org}/audit`). Events are written by every other use case; this one
 //! only reads them, newest first, with who acted shown by email where a person did.
 
-use crate::access::OrgGrant;
+use crate::access::{Caller, MemberScope, OrgGrant};
 use crate::clock::Timestamp;
 use crate::ids::{AuditEventId, IdentityId};
 use crate::model::{Actor, AuditEvent, AuditQuery, Permission};
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 /// The filters a reader of the log may set; the organization comes from the grant.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
-    /// An exact action, e.g. `member.deactivated`.
+    /// An exact action, e.g. `membership.deactivated`.
     pub action: Option<String>,
     /// Events about this target (a membership, a role, ...).
     pub target_id: Option<uuid::Uuid>,
@@ -24,6 +24,18 @@ pub struct AuditFilter {
     /// Continue below this event (the `next_cursor` of the previous page).
     pub before: Option<AuditEventId>,
     pub limit: u32,
+}
+
+/// Why a page of the log is not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log covers the whole organization (every member, every customer), so a reader
+    /// whose access is limited to some entities or customers may not read it, even when a
+    /// custom role grants `audit.read`.
+    #[error("the audit log covers the whole organization; your access is limited to some entities or customers")]
+    LimitedReach,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// One page of the log, with the emails of the people who acted in it.
@@ -38,14 +50,25 @@ pub struct AuditPage {
 }
 
 impl Roster {
-    /// A page of the organization's audit log. Needs `audit.read`, which a scoped admin
-    /// does not keep: the log covers the whole organization.
+    /// A page of the organization's audit log. Needs `audit.read` and a reach over the
+    /// whole organization: the log names every member and customer, so a scoped admin or a
+    /// reader limited to some customers (who may hold `audit.read` through a custom role)
+    /// is refused rather than shown what their other pages hide.
     pub async fn audit_log(
         &self,
         grant: &OrgGrant,
+        caller: &Caller,
         filter: &AuditFilter,
-    ) -> Result<AuditPage, StoreError> {
+    ) -> Result<AuditPage, AuditError> {
         debug_assert_eq!(grant.permission(), Permission::AuditRead);
+        if !matches!(grant.scope(), MemberScope::All)
+            || self
+                .customer_limit_of(caller, grant.org_id())
+                .await?
+                .is_some()
+        {
+            return Err(AuditError::LimitedReach);
+        }
         let limit = filter.limit.clamp(1, 1000);
         let mut reads = self.store.reads().await?;
         let events = reads

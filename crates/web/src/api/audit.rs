@@ -10,7 +10,7 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use roster_core::ids::{AuditEventId, IdentityId};
 use roster_core::model::{Actor, Permission};
-use roster_core::usecases::audit::{AuditFilter, AuditPage};
+use roster_core::usecases::audit::{AuditError, AuditFilter, AuditPage};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ pub struct AuditParams {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// An exact action, e.g. `member.deactivated`.
+    /// An exact action, e.g. `membership.deactivated`.
     pub action: Option<String>,
     /// Events about this target id (a membership, a role, a token, ...).
     pub target: Option<String>,
@@ -48,7 +48,7 @@ pub struct AuditEventBody {
     pub id: Uuid,
     pub at: DateTime<Utc>,
     pub actor: AuditActorBody,
-    /// Dotted verb, e.g. `member.deactivated`.
+    /// Dotted verb, e.g. `membership.deactivated`.
     pub action: String,
     /// What the event is about: `membership`, `role`, `api_token`, ...
     pub target_kind: Option<String>,
@@ -183,7 +183,7 @@ pub(crate) fn audit_filter(params: &AuditParams) -> Result<AuditFilter, ApiError
         (status = 200, body = AuditList),
         (status = 400, description = "`invalid_query`, `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`forbidden`: needs `audit.read`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: needs `audit.read`; `limited_reach`: the caller's access is limited to some entities or customers", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn audit_log(
@@ -194,6 +194,13 @@ pub async fn audit_log(
 ) -> Result<Json<AuditList>, ApiError> {
     let filter = audit_filter(&params)?;
     let grant = org_grant(&state, &authed, &org, Permission::AuditRead).await?;
-    let page = state.roster.audit_log(&grant, &filter).await?;
-    Ok(Json((&page).into()))
+    match state.roster.audit_log(&grant, &authed.caller, &filter).await {
+        Ok(page) => Ok(Json((&page).into())),
+        Err(AuditError::LimitedReach) => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "limited_reach",
+            "The audit log covers the whole organization, and your access is limited to some entities or customers. An admin of the whole organization can read it.",
+        )),
+        Err(AuditError::Store(e)) => Err(e.into()),
+    }
 }

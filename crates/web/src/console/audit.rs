@@ -122,6 +122,9 @@ async fn show(
             (rows, list.0.next_cursor, StatusCode::OK, None)
         }
         Err(e) if e.code == "forbidden" || e.code == "not_found" => return forbidden_page(&state),
+        Err(e) if e.code == "limited_reach" => {
+            return super::shell::message_page(&state, e.status, &sentence(&e))
+        }
         Err(e) => (Vec::new(), None, e.status, Some(sentence(&e))),
     };
     let filters = query.filters();
@@ -181,6 +184,7 @@ async fn export(
     };
     let mut csv = String::from("time,actor,action,target_kind,target_id,details\r\n");
     let mut rows = 0;
+    let mut truncated = false;
     query.cursor = None;
     loop {
         let answer = audit_log(
@@ -219,8 +223,18 @@ async fn export(
         }
         match list.next_cursor {
             Some(c) if rows < EXPORT_LIMIT => query.cursor = Some(c),
-            _ => break,
+            Some(_) => {
+                truncated = true;
+                break;
+            }
+            None => break,
         }
+    }
+    if truncated {
+        // The file says where it stopped: narrow the period to export the rest.
+        csv.push_str(&format!(
+            "\"\",\"\",\"export.truncated\",\"\",\"\",\"{{\"\"rows\"\":{rows}}}\"\r\n"
+        ));
     }
     let name = format!("attachment; filename=\"audit-{}.csv\"", org.slug());
     let mut response = csv.into_response();

@@ -162,11 +162,13 @@ async fn render(
         },
         _ => {}
     }
-    let customer_names: Vec<String> = vocabulary
+    // Assignments the pick list does not show (beyond its length) go back unchanged with
+    // *Confirm selection*, which replaces the whole set.
+    let hidden_customers: Vec<String> = detail
         .customers
         .iter()
-        .filter(|c| detail.customers.contains(&c.id))
-        .map(|c| c.name.clone())
+        .filter(|id| !vocabulary.customers.iter().any(|c| c.id == **id))
+        .map(|id| id.to_string())
         .collect();
     let notice = query
         .done
@@ -188,7 +190,7 @@ async fn render(
             member_groups => detail.member.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
             member_customers => detail.customers.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             member_entity => detail.member.entity.map(|e| e.to_string()),
-            customer_names,
+            hidden_customers,
             vocabulary => vocabulary.to_value(),
             is_self,
             tab,
@@ -349,9 +351,20 @@ async fn act(
                 categories: (!all).then(|| form.all("categories")),
                 all_categories: all.then_some(true),
             };
+            // One's own settings are one's own to change (`me`), without `users.manage`.
+            let target = if member == org.membership.id.to_string() {
+                "me".to_owned()
+            } else {
+                member.clone()
+            };
             (
                 "notifications",
-                tasks::set_notifications(st(), authed(), path(), ApiJson(body))
+                tasks::set_notifications(
+                    st(),
+                    authed(),
+                    ApiPath((slug.clone(), target)),
+                    ApiJson(body),
+                )
                     .await
                     .map(|_| "notifications"),
             )

@@ -1488,6 +1488,9 @@ async fn tokens_page(
     .await
     {
         Ok(axum::Json(l)) => l.items,
+        // A token just created shows its secret even if the list cannot be read: it is
+        // the only time it can be shown.
+        Err(_) if created.is_some() => Vec::new(),
         Err(e) => return failed(state, &e),
     };
     let now = state.roster.clock.now();

@@ -23,6 +23,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/orgs/{org}/users/invite", post(invite))
 }
 
+/// The most customers a pick list shows.
+const MAX_PICK_LIST: usize = 2_000;
+
 /// The names a console page shows instead of ids: the organization's roles, groups,
 /// customers and entities, as far as the person may read them (what they may not read
 /// is simply left out of pick lists and filters).
@@ -43,19 +46,32 @@ impl Vocabulary {
         let roles = api_access::list_roles(st(), authed(), slug()).await;
         let groups = api_access::list_groups(st(), authed(), slug()).await;
         let entities = api_access::list_entities(st(), authed(), slug()).await;
-        let customers = api_access::list_customers(
-            st(),
-            authed(),
-            slug(),
-            ApiQuery(ListParams {
-                limit: Some(200),
-                cursor: None,
-            }),
-        )
-        .await;
-        let (customers, customers_total) = customers
-            .map(|c| (c.0.items, c.0.total))
-            .unwrap_or_default();
+        // Customers page by page, up to a pick list's worth; a form that replaces a set of
+        // assignments keeps those it did not show (see the member page).
+        let mut customers = Vec::new();
+        let mut customers_total = 0;
+        let mut cursor = None;
+        while customers.len() < MAX_PICK_LIST {
+            let Ok(page) = api_access::list_customers(
+                st(),
+                authed(),
+                slug(),
+                ApiQuery(ListParams {
+                    limit: Some(200),
+                    cursor: cursor.take(),
+                }),
+            )
+            .await
+            else {
+                break;
+            };
+            customers_total = page.0.total;
+            customers.extend(page.0.items);
+            match page.0.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
         Self {
             roles: roles.map(|r| r.0.items).unwrap_or_default(),
             groups: groups.map(|g| g.0.items).unwrap_or_default(),

@@ -514,6 +514,39 @@ async fn console_pages_show_nothing_of_another_organization_and_respect_roles() 
         "{html}"
     );
     let jane_csrf = csrf_field(&page(&app, &jane_browser, "/orgs/acme").await.1);
+    // Her own notifications are hers to change from her member page, without users.manage.
+    let resp = submit(
+        &app,
+        &jane_browser,
+        &format!("/orgs/acme/users/{jane}/notifications"),
+        &[
+            ("csrf_token", &jane_csrf),
+            ("frequency", "daily"),
+            ("all_categories", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page(
+        &app,
+        &jane_browser,
+        &format!("/orgs/acme/users/{jane}?tab=notifications"),
+    )
+    .await;
+    assert!(html.contains("value=\"daily\" checked"), "{html}");
+    // Someone else's are not.
+    let resp = submit(
+        &app,
+        &jane_browser,
+        &format!("/orgs/acme/users/{ada_row}/notifications"),
+        &[
+            ("csrf_token", &jane_csrf),
+            ("frequency", "daily"),
+            ("all_categories", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = submit(
         &app,
         &jane_browser,
@@ -631,6 +664,68 @@ async fn audit_log_page_filters_and_exports_csv() {
         lines[1].contains("\"ada@acme.example\",\"membership.deactivated\",\"membership\""),
         "{csv}"
     );
+
+    // A reader limited to some customers may not read the log, even with `audit.read`
+    // from a custom role: it names every customer and assignment.
+    let role: Value = api
+        .post(
+            &app,
+            "/api/v1/orgs/acme/roles",
+            json!({ "name": "Auditor", "permissions": ["audit.read"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let customer: Value = api
+        .post(
+            &app,
+            "/api/v1/orgs/acme/customers",
+            json!({ "name": "Initech" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let put = |path: String, body: Value| {
+        let api = &api;
+        let app = &app;
+        async move { api.send(app, reqwest::Method::PUT, &path, Some(body)).await }
+    };
+    let resp = put(
+        format!("/api/v1/orgs/acme/members/{jane}/roles"),
+        json!({ "roles": ["user", role["id"]] }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let jane_browser = signed_in(&app, "jane@acme.example", USER_PW).await;
+    let (status, html) = page(&app, &jane_browser, "/orgs/acme/audit").await;
+    assert_eq!(
+        status, 200,
+        "the whole organization's customers are hers: {html}"
+    );
+    let resp = put(
+        format!("/api/v1/orgs/acme/members/{jane}/customers"),
+        json!({ "customers": [customer["id"]] }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let (status, html) = page(&app, &jane_browser, "/orgs/acme/audit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("limited to some entities or customers"),
+        "{html}"
+    );
+    assert_eq!(
+        page(&app, &jane_browser, "/orgs/acme/audit.csv").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let resp = jane_browser
+        .get(app.url("/api/v1/orgs/acme/audit"))
+        .send()
+        .await
+        .unwrap();
+    crate::support::problem(resp, StatusCode::FORBIDDEN, "limited_reach").await;
 
     // The API answers the same, and only with audit.read.
     let list: Value = api
