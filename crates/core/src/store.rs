@@ -18,8 +18,8 @@ use crate::model::{
     ApiToken, AuditEvent, AuditQuery, BuiltinRole, CustomRole, Customer, DigestCustomers,
     DigestDue, DigestRecord, DigestTask, Entity, Group, Identity, IdentityToken, Invitation,
     Membership, MembershipStatus, NotificationPrefs, Organization, OutboxMessage, OutboxStatus,
-    Page, PageRequest, Session, SignInAttempt, Task, TaskCategory, TaskFilter, ThrottleState,
-    TokenPurpose,
+    Page, PageRequest, Session, SignInAttempt, SsoConnection, SsoLogin, Task, TaskCategory,
+    TaskFilter, ThrottleState, TokenPurpose,
 };
 use crate::names::Slug;
 use crate::secrets::SecretHash;
@@ -40,6 +40,9 @@ pub enum StoreError {
     /// case), or a customer has this external id.
     #[error("this name is taken in the organization")]
     NameTaken,
+    /// Another organization's SSO connection claims this email domain.
+    #[error("another organization claims this email domain")]
+    DomainClaimed,
     #[error("the database is busy; try again")]
     Busy,
     #[error("stored data is not valid: {0}")]
@@ -294,6 +297,14 @@ pub trait Reads: Send {
         membership: MembershipId,
         period: &str,
     ) -> StoreResult<Option<DigestRecord>>;
+
+    /// The organization's single sign-on connection, if it has one.
+    async fn sso_connection(&mut self, org: OrgId) -> StoreResult<Option<SsoConnection>>;
+    /// The connection that claims `domain` (lowercase), in whichever organization.
+    async fn sso_connection_for_domain(
+        &mut self,
+        domain: &str,
+    ) -> StoreResult<Option<SsoConnection>>;
 }
 
 /// Changes, inside one transaction.
@@ -604,6 +615,22 @@ pub trait Tx: Reads {
     /// Forgets digest records made before `before` (a period that old cannot come round
     /// again); how many went.
     async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64>;
+
+    /// Creates or replaces the organization's connection, with exactly its claimed
+    /// domains. `DomainClaimed` (and nothing changed) when another organization claims
+    /// one of them.
+    async fn put_sso_connection(&mut self, connection: &SsoConnection) -> StoreResult<()>;
+    /// Removes the connection and its domain claims; false when there is none.
+    async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool>;
+    async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()>;
+    /// Takes the sign-in whose state has this hash: deletes it and returns it when it has
+    /// not expired at `now`, so a state is used at most once. Also forgets every sign-in
+    /// that expired before `now`.
+    async fn take_sso_login(
+        &mut self,
+        state_hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<SsoLogin>>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

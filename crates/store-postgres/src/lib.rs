@@ -11,6 +11,7 @@ mod access;
 mod convert;
 mod reads;
 mod sign_in;
+mod sso;
 mod tasks;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -2,7 +2,7 @@
 
 use crate::access::{self, id_list};
 use crate::convert::{corrupt, count, get, parse, permissions};
-use crate::{map_err, sign_in, tasks, PgConn};
+use crate::{map_err, sign_in, sso, tasks, PgConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
 use roster_core::email::Email;
@@ -718,5 +718,14 @@ impl Reads for PgConn {
         period: &str,
     ) -> StoreResult<Option<DigestRecord>> {
         tasks::digest_record(self.c(), membership, period).await
+    }
+    async fn sso_connection(&mut self, org: OrgId) -> StoreResult<Option<SsoConnection>> {
+        sso::connection_of(self.c(), org).await
+    }
+    async fn sso_connection_for_domain(
+        &mut self,
+        domain: &str,
+    ) -> StoreResult<Option<SsoConnection>> {
+        sso::connection_for_domain(self.c(), domain).await
     }
 }

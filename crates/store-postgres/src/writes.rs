@@ -6,13 +6,14 @@
 use crate::access::{self, Link};
 use crate::convert::{int, permissions_json};
 use crate::reads::{identity, org, outbox};
-use crate::{map_err, sign_in, tasks, Conn, PgConn};
+use crate::{map_err, sign_in, sso, tasks, Conn, PgConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
 use roster_core::email::Email;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::search_key;
+use roster_core::secrets::SecretHash;
 use roster_core::store::{StoreError, StoreResult, Tx};
 use std::collections::BTreeSet;
 
@@ -828,6 +829,22 @@ impl Tx for PgConn {
     }
     async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64> {
         tasks::prune_digests(self.c(), before).await
+    }
+    async fn put_sso_connection(&mut self, connection: &SsoConnection) -> StoreResult<()> {
+        sso::put_connection(self.c(), connection).await
+    }
+    async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool> {
+        sso::delete_connection(self.c(), org).await
+    }
+    async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()> {
+        sso::insert_login(self.c(), login).await
+    }
+    async fn take_sso_login(
+        &mut self,
+        state_hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<SsoLogin>> {
+        sso::take_login(self.c(), state_hash, now).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -9,6 +9,7 @@ mod access;
 mod convert;
 mod reads;
 mod sign_in;
+mod sso;
 mod tasks;
 mod writes;
 

@@ -2,7 +2,7 @@
 
 use crate::access::{self, id_list};
 use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, permissions, time, uuid};
-use crate::{map_err, sign_in, tasks, SqliteConn};
+use crate::{map_err, sign_in, sso, tasks, SqliteConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
 use roster_core::email::Email;
@@ -712,5 +712,14 @@ impl Reads for SqliteConn {
         period: &str,
     ) -> StoreResult<Option<DigestRecord>> {
         tasks::digest_record(self.c(), membership, period).await
+    }
+    async fn sso_connection(&mut self, org: OrgId) -> StoreResult<Option<SsoConnection>> {
+        sso::connection_of(self.c(), org).await
+    }
+    async fn sso_connection_for_domain(
+        &mut self,
+        domain: &str,
+    ) -> StoreResult<Option<SsoConnection>> {
+        sso::connection_for_domain(self.c(), domain).await
     }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod listing;
 mod members;
 mod sign_in;
+mod sso;
 mod tasks;
 
 pub use access::*;
@@ -12,6 +13,7 @@ pub use accounts::*;
 pub use listing::*;
 pub use members::*;
 pub use sign_in::*;
+pub use sso::*;
 pub use tasks::*;
 
 use crate::failing::{FailOn, FailingStore};

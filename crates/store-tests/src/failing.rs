@@ -311,6 +311,15 @@ impl Reads for FailingTx {
     ) -> StoreResult<Option<DigestRecord>> {
         self.inner.digest_record(membership, period).await
     }
+    async fn sso_connection(&mut self, org: OrgId) -> StoreResult<Option<SsoConnection>> {
+        self.inner.sso_connection(org).await
+    }
+    async fn sso_connection_for_domain(
+        &mut self,
+        domain: &str,
+    ) -> StoreResult<Option<SsoConnection>> {
+        self.inner.sso_connection_for_domain(domain).await
+    }
 }
 
 #[async_trait]
@@ -689,6 +698,22 @@ impl Tx for FailingTx {
     }
     async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64> {
         self.inner.prune_digests(before).await
+    }
+    async fn put_sso_connection(&mut self, connection: &SsoConnection) -> StoreResult<()> {
+        self.inner.put_sso_connection(connection).await
+    }
+    async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool> {
+        self.inner.delete_sso_connection(org).await
+    }
+    async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()> {
+        self.inner.insert_sso_login(login).await
+    }
+    async fn take_sso_login(
+        &mut self,
+        state_hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<SsoLogin>> {
+        self.inner.take_sso_login(state_hash, now).await
     }
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.inner.commit().await

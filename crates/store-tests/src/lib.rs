@@ -99,6 +99,14 @@ macro_rules! conformance_suite {
             digest_records_are_unique_per_membership_and_period,
             concurrent_digest_records_let_exactly_one_win,
             a_failed_digest_is_rolled_back_and_tried_again,
+            sso_connections_round_trip_and_are_found_by_their_domains,
+            replacing_an_sso_connection_replaces_its_fields_and_domains,
+            a_domain_claimed_by_one_organization_is_refused_to_another,
+            concurrent_claims_of_one_domain_let_exactly_one_win,
+            deleting_an_sso_connection_frees_its_domains,
+            sso_logins_are_taken_once,
+            expired_sso_logins_are_refused_and_pruned,
+            concurrent_sso_login_takes_let_exactly_one_win,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

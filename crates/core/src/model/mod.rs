@@ -13,6 +13,7 @@ mod organization;
 mod outbox;
 mod roles;
 mod sign_in;
+mod sso;
 mod tasks;
 mod tokens;
 
@@ -28,6 +29,7 @@ pub use organization::{OrgKind, OrgSettings, Organization, SettingsError};
 pub use outbox::{DigestLine, Notice, OutboxMessage, OutboxStatus};
 pub use roles::{BuiltinRole, Permission};
 pub use sign_in::{SignInAttempt, SignInCode, ThrottleState};
+pub use sso::{email_domain, valid_domain, SsoConnection, SsoLogin};
 pub use tasks::{
     valid_category_key, DigestCustomers, DigestDue, DigestFrequency, DigestRecord, DigestTask,
     NotificationPrefs, Task, TaskCategory, TaskFilter, TaskStatus,

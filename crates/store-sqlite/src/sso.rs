@@ -1,0 +1,209 @@
+//! Single sign-on: each organization's OpenID Connect connection with the email domains it
+//! claims, and the sign-ins sent to the provider and not yet back. The `Reads` and `Tx`
+//! impls call these.
+//!
+//! A domain is the primary key of `sso_domains`, so the database itself refuses a second
+//! organization's claim; a connection's domains are a set, read back sorted. Replacing a
+//! connection happens inside a savepoint, so a refused claim leaves the caller's
+//! transaction exactly as it was.
+
+use crate::convert::{corrupt, ms, parse, time, uuid};
+use crate::map_err;
+use crate::reads::get;
+use roster_core::clock::Timestamp;
+use roster_core::ids::OrgId;
+use roster_core::model::{BuiltinRole, SsoConnection, SsoLogin};
+use roster_core::secrets::SecretHash;
+use roster_core::store::{StoreError, StoreResult};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Connection, SqliteConnection};
+use std::collections::BTreeSet;
+
+/// The connection's columns plus `domains`, a JSON array.
+const CONNECTION: &str = "SELECT c.*, (SELECT json_group_array(d.domain) FROM sso_domains d \
+     WHERE d.org_id = c.org_id) AS domains FROM sso_connections c";
+
+fn connection(row: &SqliteRow) -> StoreResult<SsoConnection> {
+    let mut domains: Vec<String> = parse(serde_json::from_str(&get::<String>(row, "domains")?))?;
+    domains.sort();
+    Ok(SsoConnection {
+        org_id: OrgId::from_uuid(uuid(&get::<String>(row, "org_id")?)?),
+        issuer: get(row, "issuer")?,
+        client_id: get(row, "client_id")?,
+        client_secret: get(row, "client_secret")?,
+        scopes: parse(serde_json::from_str(&get::<String>(row, "scopes")?))?,
+        domains,
+        default_role: get::<Option<String>>(row, "default_role")?
+            .map(|r| parse(BuiltinRole::parse(&r)))
+            .transpose()?,
+        enforce: get::<i64>(row, "enforce")? != 0,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
+    })
+}
+
+fn login(row: &SqliteRow) -> StoreResult<SsoLogin> {
+    Ok(SsoLogin {
+        state_hash: SecretHash::from_stored(get::<String>(row, "state_hash")?),
+        org_id: OrgId::from_uuid(uuid(&get::<String>(row, "org_id")?)?),
+        nonce: get(row, "nonce")?,
+        pkce_verifier: get(row, "pkce_verifier")?,
+        email_hint: get(row, "email_hint")?,
+        next: get(row, "next")?,
+        created_at: time(get(row, "created_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
+    })
+}
+
+/// A domain another organization holds (SQLite names the column:
+/// `UNIQUE constraint failed: sso_domains.domain`) is `DomainClaimed`.
+fn claim_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db)
+            if db.is_unique_violation() && db.message().contains("sso_domains.domain") =>
+        {
+            StoreError::DomainClaimed
+        }
+        _ => map_err(e),
+    }
+}
+
+pub(crate) async fn connection_of(
+    c: &mut SqliteConnection,
+    org: OrgId,
+) -> StoreResult<Option<SsoConnection>> {
+    sqlx::query(&format!("{CONNECTION} WHERE c.org_id = ?"))
+        .bind(org.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(connection)
+        .transpose()
+}
+
+pub(crate) async fn connection_for_domain(
+    c: &mut SqliteConnection,
+    domain: &str,
+) -> StoreResult<Option<SsoConnection>> {
+    sqlx::query(&format!(
+        "{CONNECTION} WHERE c.org_id = (SELECT org_id FROM sso_domains WHERE domain = ?)"
+    ))
+    .bind(domain)
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?
+    .as_ref()
+    .map(connection)
+    .transpose()
+}
+
+/// Creates or replaces the row (every field as given, `created_at` included) and its
+/// domains, inside a savepoint: when another organization claims a domain, the savepoint is
+/// rolled back and the caller's transaction holds what it held before.
+pub(crate) async fn put_connection(
+    c: &mut SqliteConnection,
+    conn: &SsoConnection,
+) -> StoreResult<()> {
+    let mut savepoint = c.begin().await.map_err(map_err)?;
+    match write_connection(&mut savepoint, conn).await {
+        Ok(()) => savepoint.commit().await.map_err(map_err),
+        Err(e) => {
+            savepoint.rollback().await.map_err(map_err)?;
+            Err(e)
+        }
+    }
+}
+
+async fn write_connection(c: &mut SqliteConnection, conn: &SsoConnection) -> StoreResult<()> {
+    let scopes = serde_json::to_string(&conn.scopes).map_err(|e| corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO sso_connections (org_id, issuer, client_id, client_secret, scopes, \
+         default_role, enforce, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (org_id) DO UPDATE SET issuer = excluded.issuer, \
+         client_id = excluded.client_id, client_secret = excluded.client_secret, \
+         scopes = excluded.scopes, default_role = excluded.default_role, \
+         enforce = excluded.enforce, created_at = excluded.created_at, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(conn.org_id.to_string())
+    .bind(&conn.issuer)
+    .bind(&conn.client_id)
+    .bind(&conn.client_secret)
+    .bind(scopes)
+    .bind(conn.default_role.map(BuiltinRole::as_str))
+    .bind(i64::from(conn.enforce))
+    .bind(ms(conn.created_at))
+    .bind(ms(conn.updated_at))
+    .execute(&mut *c)
+    .await
+    .map_err(map_err)?;
+    sqlx::query("DELETE FROM sso_domains WHERE org_id = ?")
+        .bind(conn.org_id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(map_err)?;
+    for domain in conn.domains.iter().collect::<BTreeSet<_>>() {
+        sqlx::query("INSERT INTO sso_domains (domain, org_id) VALUES (?, ?)")
+            .bind(domain)
+            .bind(conn.org_id.to_string())
+            .execute(&mut *c)
+            .await
+            .map_err(claim_err)?;
+    }
+    Ok(())
+}
+
+/// Its domains go with it (`ON DELETE CASCADE`).
+pub(crate) async fn delete_connection(c: &mut SqliteConnection, org: OrgId) -> StoreResult<bool> {
+    let r = sqlx::query("DELETE FROM sso_connections WHERE org_id = ?")
+        .bind(org.to_string())
+        .execute(c)
+        .await
+        .map_err(map_err)?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn insert_login(c: &mut SqliteConnection, l: &SsoLogin) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sso_logins (state_hash, org_id, nonce, pkce_verifier, email_hint, next, \
+         created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(l.state_hash.as_str())
+    .bind(l.org_id.to_string())
+    .bind(&l.nonce)
+    .bind(&l.pkce_verifier)
+    .bind(&l.email_hint)
+    .bind(l.next.as_deref())
+    .bind(ms(l.created_at))
+    .bind(ms(l.expires_at))
+    .execute(c)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Deletes the sign-in and returns it when it is live at `now` (`expires_at > now`, as for
+/// every other expiring record), then forgets every sign-in no longer live at `now`.
+/// Writers are serialised (`BEGIN IMMEDIATE`), so of two takes of one state only the first
+/// finds the row.
+pub(crate) async fn take_login(
+    c: &mut SqliteConnection,
+    state_hash: &SecretHash,
+    now: Timestamp,
+) -> StoreResult<Option<SsoLogin>> {
+    let taken = sqlx::query("DELETE FROM sso_logins WHERE state_hash = ? RETURNING *")
+        .bind(state_hash.as_str())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(login)
+        .transpose()?;
+    sqlx::query("DELETE FROM sso_logins WHERE expires_at <= ?")
+        .bind(ms(now))
+        .execute(c)
+        .await
+        .map_err(map_err)?;
+    Ok(taken.filter(|l| l.expires_at > now))
+}
