@@ -55,6 +55,19 @@ impl ApiError {
         }
     }
 
+    /// An address whose domain signs in through `org_name`'s identity provider only.
+    pub fn sso_enforced(org_name: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "sso_enforced",
+            format!(
+                "{org_name} signs the people of this email domain in through its identity \
+                 provider (single sign-on): they have no password here, and they join {org_name} \
+                 by signing in through the provider."
+            ),
+        )
+    }
+
     pub fn with_diagnostics(mut self, diagnostics: serde_json::Value) -> Self {
         self.diagnostics = Some(Box::new(diagnostics));
         self

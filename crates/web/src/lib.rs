@@ -9,6 +9,7 @@ pub mod console;
 pub mod error;
 pub mod pages;
 mod sign_in_pages;
+mod sso;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};

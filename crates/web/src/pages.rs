@@ -39,6 +39,10 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     env.add_template("message.html", include_str!("../templates/message.html"))?;
     env.add_template("home.html", include_str!("../templates/home.html"))?;
     env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
+    env.add_template(
+        "sign_in_error.html",
+        include_str!("../templates/sign_in_error.html"),
+    )?;
     env.add_template("forgot.html", include_str!("../templates/forgot.html"))?;
     env.add_template("reset.html", include_str!("../templates/reset.html"))?;
     env.add_template(
@@ -59,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/sign-in", get(s::show_sign_in).post(s::submit_sign_in))
         .route("/sign-out", post(s::submit_sign_out))
+        .route("/sso/callback", get(crate::sso::callback))
         .route(
             "/password-reset",
             get(s::show_forgot).post(s::submit_forgot),

@@ -17,6 +17,7 @@ use minijinja::context;
 use roster_core::secrets::Secret;
 use roster_core::usecases::account::AccountError;
 use roster_core::usecases::recovery::ConfirmResetError;
+use roster_core::usecases::recovery::ResetRequestError;
 use roster_core::usecases::sign_in::{explain, SignInError, SignInInput};
 use serde::Deserialize;
 
@@ -68,6 +69,8 @@ pub(crate) async fn show_sign_in(
 pub(crate) struct SignInForm {
     csrf_token: String,
     email: String,
+    /// Empty when the person gives only their email (single sign-on).
+    #[serde(default)]
     password: String,
     next: Option<String>,
 }
@@ -85,6 +88,44 @@ pub(crate) async fn submit_sign_in(
         return page;
     }
     let next = local_path(form.next.as_deref());
+    // Email first: an address whose domain an organization's SSO connection claims goes to
+    // its provider — always when the organization enforces it, else when no password was
+    // typed (people of that domain may keep a password where SSO is not enforced).
+    match state.roster.sso_for_email(&form.email).await {
+        Ok(Some((org, connection))) if connection.enforce || form.password.is_empty() => {
+            let next = form.next.as_deref().map(|_| next.clone());
+            return crate::sso::start(
+                &state,
+                &org,
+                &connection,
+                &form.email,
+                next,
+                client.as_string(),
+            )
+            .await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            return message(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "Roster could not check your sign-in just now.",
+            );
+        }
+    }
+    if form.password.is_empty() {
+        return form_page(&state, StatusCode::BAD_REQUEST, "sign_in.html", |csrf| {
+            context! {
+                csrf,
+                next,
+                email => form.email,
+                diagnostics => (),
+                ask_password => true,
+            }
+        });
+    }
     let previous = cookie(&headers, state.web.session_cookie_name()).map(Secret::presented);
     match state
         .roster
@@ -116,6 +157,7 @@ pub(crate) async fn submit_sign_in(
                 time => r.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 email => r.email,
                 reference => r.reference,
+                organization => r.organization,
             };
             let mut page = form_page(&state, status, "sign_in.html", |csrf| {
                 context! { csrf, next, email => form.email, diagnostics }
@@ -210,14 +252,27 @@ pub(crate) async fn submit_forgot(
     if let FormCsrf::Refused(page) = check_form_csrf(&state, &headers, &form.csrf_token) {
         return page;
     }
-    if let Err(e) = state.roster.request_password_reset(&form.email).await {
-        tracing::error!(error = %e, "password reset request failed");
-        return message(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Please try again",
-            "Roster could not take your request just now.",
-        );
+    match state.roster.request_password_reset(&form.email).await {
+        Ok(()) => {}
+        Err(ResetRequestError::SsoEnforced { org_name }) => {
+            return message(
+                &state,
+                StatusCode::CONFLICT,
+                "Sign in through your organization",
+                &format!(
+                    "{org_name} signs the people of this email domain in through its identity provider (single sign-on), so there is no password to reset. Go to Sign in and enter only your email."
+                ),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "password reset request failed");
+            return message(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "Roster could not take your request just now.",
+            );
+        }
     }
     message(
         &state,

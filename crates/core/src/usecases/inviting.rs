@@ -121,6 +121,17 @@ impl Roster {
         };
         let entity = entity_to_set(&mut *tx, &locked, input.entity).await?;
         let org = &locked.org;
+        // With single sign-on enforced for the address's domain, members of this
+        // organization come through the provider (just in time), not by invitation.
+        if let Some(domain) = crate::model::email_domain(input.email.as_str()) {
+            if let Some(c) = tx.sso_connection_for_domain(&domain).await? {
+                if c.enforce && c.org_id == org.id {
+                    return Err(MemberError::SsoEnforced {
+                        org_name: org.name.to_string(),
+                    });
+                }
+            }
+        }
 
         // The identity is held until commit, and read again under that hold: an admin of
         // another organization re-addressing it meanwhile either finishes first (and the

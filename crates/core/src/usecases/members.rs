@@ -57,6 +57,10 @@ pub enum MemberError {
     /// Inviting someone whose invitation is still pending: resend it instead.
     #[error("this person's invitation is pending")]
     InvitationPending,
+    /// Inviting an address of a domain this organization signs in through single sign-on
+    /// only: its members come through the provider.
+    #[error("{org_name} signs this address in through single sign-on")]
+    SsoEnforced { org_name: String },
     /// Resending or cancelling an invitation of a member who is not pending.
     #[error("the member has no pending invitation")]
     NotPending,

@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod sessions;
 pub mod setup;
 pub mod sign_in;
+pub mod sso;
 pub mod tasks;
 pub mod tokens;
 

@@ -43,8 +43,26 @@ pub enum AdminResetError {
     NotActive,
     #[error("a reset link was just sent; wait {retry_after_seconds} s")]
     Cooldown { retry_after_seconds: u64 },
+    /// The member's email domain signs in through `org_name`'s identity provider only.
+    #[error(
+        "{org_name} signs this address in through single sign-on; it has no password to reset"
+    )]
+    SsoEnforced { org_name: String },
     #[error(transparent)]
     Random(#[from] RandomError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why *Forgot password* sends nothing, when it says so.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetRequestError {
+    /// The address's domain signs in through `org_name`'s identity provider only. This is
+    /// about the domain, not the account, so saying it reveals no one.
+    #[error(
+        "{org_name} signs this address in through single sign-on; it has no password to reset"
+    )]
+    SsoEnforced { org_name: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -239,7 +257,12 @@ impl Roster {
     /// anyone — one write transaction counting the request — and issues the link, if there
     /// is one to issue, in the background, so neither the answer nor its timing says which.
     /// Requests during the cooldown or past the hourly limit for an address are dropped.
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), StoreError> {
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), ResetRequestError> {
+        if let Some(org) = self.sso_enforced_for(email.trim()).await? {
+            return Err(ResetRequestError::SsoEnforced {
+                org_name: org.name.to_string(),
+            });
+        }
         let now = self.clock.now();
         let key = email_throttle_key(email.trim());
         let mut tx = self.store.begin().await?;
@@ -326,6 +349,21 @@ impl Roster {
         }
         if membership.status != MembershipStatus::Active {
             return Err(AdminResetError::NotActive);
+        }
+        // A domain whose organization enforces single sign-on has no passwords to reset.
+        if let Some(identity) = tx.identity(membership.identity_id).await? {
+            if let Some(domain) = crate::model::email_domain(identity.email.as_str()) {
+                if let Some(c) = tx.sso_connection_for_domain(&domain).await? {
+                    if c.enforce {
+                        let org_name = tx
+                            .org(c.org_id)
+                            .await?
+                            .map(|o| o.name.to_string())
+                            .unwrap_or_default();
+                        return Err(AdminResetError::SsoEnforced { org_name });
+                    }
+                }
+            }
         }
         // Holding the identity serialises two admins (or two instances) racing the cooldown.
         let identity = tx

@@ -69,6 +69,9 @@ pub struct SignInRefusal {
     pub email: String,
     /// Seconds until the throttle lifts, for [`SignInCode::Throttled`].
     pub retry_after_seconds: Option<u64>,
+    /// The organization the refusal is about, when there is one to name (single sign-on:
+    /// the organization whose provider is used, or which enforces it).
+    pub organization: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +153,29 @@ impl Roster {
         let email_key = email_throttle_key(&email);
         let ip_key = ip_throttle_key(input.client_ip.as_deref());
         let window_start = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+
+        // An organization that enforces single sign-on for the email's domain turns
+        // passwords off for it: no password is checked, and the person is told where to go.
+        if let Some(org) = self.sso_enforced_for(&email).await? {
+            let identity = self.identity_for_attempt(&email).await?;
+            let refused = self
+                .refuse(
+                    &email,
+                    identity,
+                    input.client_ip,
+                    SignInCode::SsoEnforced,
+                    None,
+                    now,
+                )
+                .await?;
+            return Err(match refused {
+                SignInError::Refused(r) => SignInError::Refused(SignInRefusal {
+                    organization: Some(org.name.to_string()),
+                    ..r
+                }),
+                other => other,
+            });
+        }
 
         // Count the attempt against its email first, in its own transaction, so parallel
         // guesses at one account see each other's counts before any of them is verified.
@@ -338,7 +364,7 @@ impl Roster {
     ) -> Result<SignInError, SignInError> {
         let reference = new_reference()?;
         let mut tx = self.store.begin().await?;
-        if code != SignInCode::NotificationsOnly {
+        if code != SignInCode::NotificationsOnly && code != SignInCode::SsoEnforced {
             let key = ip_throttle_key(client_ip.as_deref());
             let window_start = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
             tx.hit_throttle(IP_SCOPE, &key, now, window_start).await?;
@@ -363,6 +389,7 @@ impl Roster {
             at: now,
             email: email.to_owned(),
             retry_after_seconds,
+            organization: None,
         }))
     }
 
@@ -411,7 +438,10 @@ impl Roster {
 
 /// Writes the attempt and its audit event. The audit trail keeps no email of an unknown
 /// identity beyond the attempt record, and never a password.
-async fn record_attempt(tx: &mut dyn Tx, attempt: SignInAttempt) -> Result<(), StoreError> {
+pub(crate) async fn record_attempt(
+    tx: &mut dyn Tx,
+    attempt: SignInAttempt,
+) -> Result<(), StoreError> {
     tx.insert_sign_in_attempt(&attempt).await?;
     let (action, actor) = if attempt.code.succeeded() {
         (
@@ -456,6 +486,43 @@ pub fn explain(public_code: &str) -> (&'static str, &'static str) {
              for a while.",
             "You: wait and try again, or reset your password. If it keeps happening, your \
              operator can look it up with the reference.",
+        ),
+        "sso_enforced" => (
+            "Your organization signs its people in through its identity provider (single \
+             sign-on): passwords are turned off for your email's domain.",
+            "You: choose Sign in with only your email, and your organization's provider \
+             takes over. Its admin can turn enforcement off.",
+        ),
+        "sso_provider_error" => (
+            "Your organization's identity provider did not complete the sign-in, or its \
+             answer could not be verified (its signature, issuer, audience, expiry or nonce).",
+            "Try again. If it keeps happening, an admin of your organization can check the \
+             connection with Test connection; quote the reference.",
+        ),
+        "sso_state_invalid" => (
+            "This sign-in came back from the identity provider too late, twice, or without \
+             the sign-in it belongs to.",
+            "You: start again from the sign-in page.",
+        ),
+        "sso_email_unverified" => (
+            "Your identity provider did not confirm that you own this email address.",
+            "Your organization's identity provider admin: mark the address verified.",
+        ),
+        "sso_domain_not_claimed" => (
+            "Your email's domain is not one this organization's single sign-on connection \
+             claims.",
+            "An admin of your organization: add the domain to the connection.",
+        ),
+        "sso_no_default_role" => (
+            "You are not a member of this organization yet, and its single sign-on connection \
+             has no default role for new members.",
+            "An admin of your organization: invite you, or set a default role on the \
+             connection.",
+        ),
+        "sso_member_deactivated" => (
+            "Your identity provider signed you in, but your access to this organization is \
+             deactivated.",
+            "An admin of your organization can activate it again.",
         ),
         _ => (
             "The sign-in did not complete.",

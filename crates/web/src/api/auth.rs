@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roster_core::secrets::Secret;
 use roster_core::usecases::account::AccountError;
-use roster_core::usecases::recovery::ConfirmResetError;
+use roster_core::usecases::recovery::{ConfirmResetError, ResetRequestError};
 use roster_core::usecases::sign_in::{explain, SignInError, SignInInput, SignInRefusal};
 use serde_json::json;
 
@@ -30,7 +30,9 @@ pub(crate) fn refusal(r: &SignInRefusal) -> ApiError {
         "time": r.at,
         "email": r.email,
         "reference": r.reference,
+        "organization": r.organization,
     });
+    let org = r.organization.as_deref().unwrap_or("Your organization");
     let e = match code {
         "notifications_only" => ApiError::new(
             StatusCode::FORBIDDEN,
@@ -42,6 +44,23 @@ pub(crate) fn refusal(r: &SignInRefusal) -> ApiError {
             "Too many failed sign-ins. Wait before trying again, or reset your password.",
             r.retry_after_seconds.unwrap_or(60),
         ),
+        "sso_enforced" => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "sso_enforced",
+            format!(
+                "{org} signs the people of this email domain in through its identity provider \
+                 (single sign-on); passwords are turned off. Sign in with only your email to \
+                 go to the provider."
+            ),
+        ),
+        "sso_member_deactivated" => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "sso_member_deactivated",
+            format!("Your access to {org} is deactivated. An admin of {org} can activate it."),
+        ),
+        sso if sso.starts_with("sso_") => {
+            ApiError::new(StatusCode::UNAUTHORIZED, sso, explain(sso).0)
+        }
         _ => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -66,7 +85,7 @@ pub(crate) fn sign_in_error(e: SignInError) -> ApiError {
         (status = 200, body = SignedInBody, description = "signed in; the session cookie is set"),
         (status = 400, description = "`malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`: unknown email, wrong password, no password, deactivated or removed everywhere — one answer", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`notifications_only` (only after the right password)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`notifications_only` (only after the right password); `sso_enforced`: the email's domain signs in through its organization's identity provider only", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`sign_in_throttled`, with `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`busy`: too many passwords being checked at once", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -113,14 +132,21 @@ pub struct ResetRequested {
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
     request_body = ResetRequestBody,
     responses(
-        (status = 202, body = ResetRequested, description = "always the same answer"),
+        (status = 202, body = ResetRequested, description = "the same answer for every address that can have a password"),
+        (status = 409, description = "`sso_enforced`: the address's domain signs in through an organization's identity provider only (a fact about the domain, not the account)", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`malformed_json`, `invalid_body`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn request_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetRequestBody>,
 ) -> Result<Response, ApiError> {
-    state.roster.request_password_reset(&body.email).await?;
+    match state.roster.request_password_reset(&body.email).await {
+        Ok(()) => {}
+        Err(ResetRequestError::SsoEnforced { org_name }) => {
+            return Err(ApiError::sso_enforced(&org_name))
+        }
+        Err(ResetRequestError::Store(e)) => return Err(e.into()),
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(ResetRequested {

@@ -109,6 +109,7 @@ pub async fn send_reset_link(
             ),
             retry_after_seconds,
         )),
+        Err(AdminResetError::SsoEnforced { org_name }) => Err(ApiError::sso_enforced(&org_name)),
         Err(AdminResetError::Random(e)) => Err(e.into()),
         Err(AdminResetError::Store(e)) => Err(e.into()),
     }
@@ -192,6 +193,7 @@ pub(super) fn member_error(e: MemberError) -> ApiError {
             },
             format!("There is no {what} {id} in this organization; nothing was changed."),
         ),
+        MemberError::SsoEnforced { org_name } => ApiError::sso_enforced(&org_name),
         MemberError::OutsideCustomers => ApiError::new(
             StatusCode::FORBIDDEN,
             "outside_customers",

@@ -13,6 +13,7 @@ pub(crate) mod inviting;
 pub(crate) mod me;
 pub(crate) mod members;
 pub(crate) mod orgs;
+pub(crate) mod sso;
 pub(crate) mod tasks;
 pub(crate) mod tokens;
 
@@ -116,6 +117,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::task_categories))
         .routes(routes!(tasks::get_notifications, tasks::set_notifications))
         .routes(routes!(audit::audit_log))
+        .routes(routes!(sso::get_sso, sso::put_sso, sso::delete_sso))
+        .routes(routes!(sso::test_sso))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(invitations::describe))

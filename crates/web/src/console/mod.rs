@@ -18,6 +18,7 @@ mod member;
 mod profile;
 mod settings;
 pub(crate) mod shell;
+mod sso;
 mod users;
 
 use crate::AppState;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(settings::routes())
         .merge(profile::routes())
+        .merge(sso::routes())
 }
 
 /// The console's templates, embedded in the binary.
@@ -64,6 +66,10 @@ pub fn add_templates(env: &mut Environment<'static>) -> Result<(), minijinja::Er
     env.add_template(
         "console/audit.html",
         include_str!("../../templates/console/audit.html"),
+    )?;
+    env.add_template(
+        "console/settings/sso.html",
+        include_str!("../../templates/console/settings/sso.html"),
     )?;
     settings::add_templates(env)?;
     profile::add_templates(env)?;

@@ -632,6 +632,7 @@ async fn openapi_documents_every_route() {
             "DELETE /api/v1/orgs/{org}/members/{member}",
             "DELETE /api/v1/orgs/{org}/members/{member}/invitation",
             "DELETE /api/v1/orgs/{org}/roles/{role}",
+            "DELETE /api/v1/orgs/{org}/sso",
             "DELETE /api/v1/orgs/{org}/tokens/{id}",
             "GET /api/v1/invitations/{token}",
             "GET /api/v1/me",
@@ -652,6 +653,7 @@ async fn openapi_documents_every_route() {
             "GET /api/v1/orgs/{org}/members/{member}/sign-in-attempts",
             "GET /api/v1/orgs/{org}/roles",
             "GET /api/v1/orgs/{org}/roles/{role}",
+            "GET /api/v1/orgs/{org}/sso",
             "GET /api/v1/orgs/{org}/task-categories",
             "GET /api/v1/orgs/{org}/tasks",
             "GET /api/v1/orgs/{org}/tasks/{task}",
@@ -688,6 +690,7 @@ async fn openapi_documents_every_route() {
             "POST /api/v1/orgs/{org}/members/{member}/invitation/resend",
             "POST /api/v1/orgs/{org}/members/{member}/password-reset",
             "POST /api/v1/orgs/{org}/roles",
+            "POST /api/v1/orgs/{org}/sso/test",
             "POST /api/v1/orgs/{org}/tasks",
             "POST /api/v1/orgs/{org}/tokens",
             "PUT /api/v1/orgs/{org}/members/{member}/admin-scope",
@@ -696,6 +699,7 @@ async fn openapi_documents_every_route() {
             "PUT /api/v1/orgs/{org}/members/{member}/groups",
             "PUT /api/v1/orgs/{org}/members/{member}/notifications",
             "PUT /api/v1/orgs/{org}/members/{member}/roles",
+            "PUT /api/v1/orgs/{org}/sso",
         ]
     );
     let c = Client::new();

@@ -34,7 +34,7 @@
 //! out without a session is a no-op that answers 204);
 //! `users.read` routes admit admin, user, scoped admin and operator; `users.invite` and
 //! `users.manage` admin, scoped admin and operator; `roles.manage`, `org.settings` and
-//! `tokens.manage` and `audit.read` only admin and operator (a scoped admin's Admin role lacks them);
+//! `tokens.manage`, `audit.read` and single sign-on (`org.settings`) only admin and operator (a scoped admin's Admin role lacks them);
 //! `customers.read` admin, user, scoped admin and operator; `customers.manage` and
 //! `access.check` admin and operator (organization-wide: a scoped admin's Admin role keeps
 //! only `WITHIN_ADMIN_SCOPE`); `tasks.write` likewise; the organization's task categories
@@ -169,6 +169,11 @@ PATCH  /api/v1/orgs/{org}/tasks/{task}                          -           401 
 GET    /api/v1/orgs/{org}/task-categories                       -           401 200 200 200 200 404 200
 # --- the audit log: audit.read (organization-wide: a scoped admin's Admin role lacks it)
 GET    /api/v1/orgs/{org}/audit                                 -           401 200 403 403 403 404 200
+# --- single sign-on: org.settings (organization-wide)
+GET    /api/v1/orgs/{org}/sso                                   -           401 200 403 403 403 404 200
+PUT    /api/v1/orgs/{org}/sso                                   -           401 200 403 403 403 404 200
+DELETE /api/v1/orgs/{org}/sso                                   -           401 204 403 403 403 404 204
+POST   /api/v1/orgs/{org}/sso/test                              -           401 200 403 403 403 404 200
 # --- API tokens: tokens.manage
 POST   /api/v1/orgs/{org}/tokens                                -           401 201 403 403 403 404 201
 GET    /api/v1/orgs/{org}/tokens                                -           401 200 403 403 403 404 200
@@ -884,6 +889,27 @@ async fn call(w: &World, row: &Row, caller: Caller) -> Call {
         })),
         ("GET", "/api/v1/orgs/{org}/tasks" | "/api/v1/orgs/{org}/task-categories", "-") => call,
         ("GET", "/api/v1/orgs/{org}/audit", "-") => call,
+        // A connection exists before each call (the DELETE of the previous cell removed
+        // it); its issuer refuses connections at once, so the test answers fast.
+        (
+            "GET" | "PUT" | "DELETE" | "POST",
+            "/api/v1/orgs/{org}/sso" | "/api/v1/orgs/{org}/sso/test",
+            "-",
+        ) => {
+            let body = json!({
+                "issuer": "http://127.0.0.1:9",
+                "client_id": "roster",
+                "client_secret": "matrix secret",
+                "domains": ["sso-matrix.example"],
+                "default_role": "user",
+            });
+            w.as_admin("PUT", &format!("{ACME}/sso"), body.clone())
+                .await;
+            match row.method {
+                "PUT" => call.body(body),
+                _ => call,
+            }
+        }
         ("GET", "/api/v1/orgs/{org}/tasks/{task}", "-") => call.at("{task}", &w.task),
         ("PATCH", "/api/v1/orgs/{org}/tasks/{task}", "-") => {
             let body = json!({ "category": "renewals", "title": w.unique("Renew") });
