@@ -387,6 +387,19 @@ impl Roster {
             },
         )
         .await?;
+        // The organization's admins see every refused sign-in through their connection in
+        // their audit log, members or not (a person the provider knows but Roster does not).
+        if let Some(org) = org {
+            tx.append_audit(&AuditEvent::new(
+                Some(org.id),
+                Actor::System,
+                "sso.sign_in_refused",
+                super::org_target(org),
+                json!({ "code": code.as_str(), "reference": reference, "email": email }),
+                now,
+            ))
+            .await?;
+        }
         tx.commit().await?;
         Ok(SignInError::Refused(SignInRefusal {
             code,

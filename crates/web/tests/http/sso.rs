@@ -220,8 +220,32 @@ async fn refusals_land_on_the_error_page_with_their_code_and_reference() {
 
     // The provider signs in someone of a domain the connection does not claim.
     let resp = sso(&app, &browser(), "alice@acme.example", "eve").await;
-    refused(resp, StatusCode::UNAUTHORIZED, "sso_domain_not_claimed").await;
+    let html = refused(resp, StatusCode::UNAUTHORIZED, "sso_domain_not_claimed").await;
     assert_eq!(members(&app, &ada, "eve").await["total"], 0);
+    // Not a member, so not on a member's attempts: on the organization's audit log.
+    let reference = html
+        .split("<dt>Reference</dt><dd><code>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let log: Value = ada
+        .get(&app, "/api/v1/orgs/acme/audit?action=sso.sign_in_refused")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["details"]["reference"] == reference.as_str()
+                && e["details"]["code"] == "sso_domain_not_claimed"),
+        "{log}"
+    );
 
     // The person cancels at the provider.
     let c = browser();
