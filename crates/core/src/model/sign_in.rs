@@ -34,10 +34,13 @@ pub enum SignInCode {
     SsoNoDefaultRole,
     /// The provider said yes; the member is deactivated here.
     SsoMemberDeactivated,
+    /// The account also belongs to other organizations: one organization's provider does
+    /// not sign it in.
+    SsoAccountElsewhere,
 }
 
 impl SignInCode {
-    pub const ALL: [SignInCode; 14] = [
+    pub const ALL: [SignInCode; 15] = [
         SignInCode::Succeeded,
         SignInCode::UnknownEmail,
         SignInCode::WrongPassword,
@@ -52,6 +55,7 @@ impl SignInCode {
         SignInCode::SsoDomainNotClaimed,
         SignInCode::SsoNoDefaultRole,
         SignInCode::SsoMemberDeactivated,
+        SignInCode::SsoAccountElsewhere,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl SignInCode {
             SignInCode::SsoDomainNotClaimed => "sso_domain_not_claimed",
             SignInCode::SsoNoDefaultRole => "sso_no_default_role",
             SignInCode::SsoMemberDeactivated => "sso_member_deactivated",
+            SignInCode::SsoAccountElsewhere => "sso_account_elsewhere",
         }
     }
 

@@ -125,7 +125,10 @@ impl Roster {
         // organization come through the provider (just in time), not by invitation.
         if let Some(domain) = crate::model::email_domain(input.email.as_str()) {
             if let Some(c) = tx.sso_connection_for_domain(&domain).await? {
-                if c.enforce && c.org_id == org.id {
+                if c.enforce
+                    && c.org_id == org.id
+                    && super::sso::governs(&mut *tx, &c, input.email.as_str()).await?
+                {
                     return Err(MemberError::SsoEnforced {
                         org_name: org.name.to_string(),
                     });

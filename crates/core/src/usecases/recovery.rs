@@ -354,7 +354,9 @@ impl Roster {
         if let Some(identity) = tx.identity(membership.identity_id).await? {
             if let Some(domain) = crate::model::email_domain(identity.email.as_str()) {
                 if let Some(c) = tx.sso_connection_for_domain(&domain).await? {
-                    if c.enforce {
+                    if c.enforce
+                        && super::sso::governs(&mut *tx, &c, identity.email.as_str()).await?
+                    {
                         let org_name = tx
                             .org(c.org_id)
                             .await?

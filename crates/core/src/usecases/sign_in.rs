@@ -519,6 +519,11 @@ pub fn explain(public_code: &str) -> (&'static str, &'static str) {
             "An admin of your organization: invite you, or set a default role on the \
              connection.",
         ),
+        "sso_account_elsewhere" => (
+            "This account also belongs to other organizations, so one organization's identity \
+             provider cannot sign it in.",
+            "You: sign in with your email and password.",
+        ),
         "sso_member_deactivated" => (
             "Your identity provider signed you in, but your access to this organization is \
              deactivated.",

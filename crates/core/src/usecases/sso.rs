@@ -21,7 +21,7 @@ use crate::model::{
 use crate::names::DisplayName;
 use crate::roster::Roster;
 use crate::secrets::Secret;
-use crate::store::StoreError;
+use crate::store::{Reads, StoreError};
 use chrono::Duration;
 use serde_json::json;
 
@@ -175,6 +175,29 @@ fn settings_grant(grant: &OrgGrant) -> Result<(), SsoError> {
     }
 }
 
+/// Whether `connection`'s organization governs the person at `email`: nobody has the
+/// address yet, or its identity belongs to no other organization (removed memberships do
+/// not count). A claimed domain is not proof of owning it, so one organization's provider
+/// must never speak for an account that other organizations share: it could otherwise
+/// claim their people's domain and sign in as them everywhere.
+pub(crate) async fn governs(
+    reads: &mut dyn Reads,
+    connection: &SsoConnection,
+    email: &str,
+) -> Result<bool, StoreError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(true);
+    };
+    let Some(identity) = reads.identity_by_email(&email).await? else {
+        return Ok(true);
+    };
+    Ok(reads
+        .memberships_of_identity(identity.id)
+        .await?
+        .iter()
+        .all(|m| m.org_id == connection.org_id || m.status == MembershipStatus::Removed))
+}
+
 /// What the audit trail keeps of a connection (never the secret).
 fn audit_details(c: &SsoConnection) -> serde_json::Value {
     json!({
@@ -305,14 +328,21 @@ impl Roster {
             .map(|org| (org, connection)))
     }
 
-    /// The organization that enforces SSO for `email`'s domain, if one does: passwords,
-    /// resets and manual invitations are refused for it.
+    /// The organization that enforces SSO for `email`, if one does: passwords, resets and
+    /// manual invitations are refused for it. Enforcement governs only the people the
+    /// organization alone holds (see [`governs`]): someone who also belongs elsewhere keeps
+    /// their password, so a connection can never lock out another organization's people.
     pub async fn sso_enforced_for(&self, email: &str) -> Result<Option<Organization>, StoreError> {
-        Ok(self
-            .sso_for_email(email)
+        let Some((org, connection)) = self.sso_for_email(email).await? else {
+            return Ok(None);
+        };
+        if !connection.enforce {
+            return Ok(None);
+        }
+        let mut reads = self.store.reads().await?;
+        Ok(governs(&mut *reads, &connection, email)
             .await?
-            .filter(|(_, c)| c.enforce)
-            .map(|(org, _)| org))
+            .then_some(org))
     }
 
     /// Remembers a sign-in sent to the provider, for its callback.
@@ -458,7 +488,18 @@ impl Roster {
             None => None,
         };
         let (identity, created_identity) = match identity {
-            Some(identity) => (identity, false),
+            Some(identity) => {
+                let elsewhere = tx
+                    .memberships_of_identity(identity.id)
+                    .await?
+                    .iter()
+                    .any(|m| m.org_id != org.id && m.status != MembershipStatus::Removed);
+                if elsewhere {
+                    drop(tx);
+                    return Err(refuse(SignInCode::SsoAccountElsewhere).await?);
+                }
+                (identity, false)
+            }
             None => {
                 if connection.default_role.is_none() {
                     drop(tx);

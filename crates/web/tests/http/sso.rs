@@ -672,3 +672,44 @@ async fn the_console_page_sets_up_and_tests_the_connection() {
         StatusCode::SEE_OTHER
     );
 }
+
+/// A claimed domain is not proof of owning it: an organization's provider never signs in,
+/// nor locks out, an account that other organizations share.
+#[tokio::test]
+async fn a_provider_cannot_sign_in_or_lock_out_an_account_other_organizations_share() {
+    let app = spawn_app().await;
+    let Some(provider) = provider(&app, None).await else {
+        return;
+    };
+    app.admin("Globex", "gil@globex.example", ADMIN_PW).await;
+    app.add_member(
+        "globex",
+        "carol@acme.example",
+        ADMIN_PW,
+        &[BuiltinRole::User],
+    )
+    .await;
+    let ada = connect(&app, &provider, json!({ "enforce": true })).await;
+
+    let resp = sso(&app, &browser(), "carol@acme.example", "carol").await;
+    let html = refused(resp, StatusCode::UNAUTHORIZED, "sso_account_elsewhere").await;
+    assert!(html.contains("belongs to other organizations"), "{html}");
+    assert_eq!(
+        members(&app, &ada, "carol").await["total"],
+        0,
+        "no membership in Acme"
+    );
+
+    // Enforcement does not reach her either: her password and resets still work.
+    let resp = app
+        .sign_in_raw(&Client::new(), "carol@acme.example", ADMIN_PW)
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = Client::new()
+        .post(app.url("/api/v1/auth/password-reset"))
+        .json(&json!({ "email": "carol@acme.example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+}
