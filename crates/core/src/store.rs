@@ -300,6 +300,14 @@ pub trait Reads: Send {
 
     /// The organization's single sign-on connection, if it has one.
     async fn sso_connection(&mut self, org: OrgId) -> StoreResult<Option<SsoConnection>>;
+    /// The identity an organization's provider knows by (`issuer`, `subject`), linked at
+    /// the person's first SSO sign-in.
+    async fn sso_subject(
+        &mut self,
+        org: OrgId,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<IdentityId>>;
     /// The connection that claims `domain` (lowercase), in whichever organization.
     async fn sso_connection_for_domain(
         &mut self,
@@ -622,6 +630,16 @@ pub trait Tx: Reads {
     async fn put_sso_connection(&mut self, connection: &SsoConnection) -> StoreResult<()>;
     /// Removes the connection and its domain claims; false when there is none.
     async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool>;
+    /// Links (`org`, `issuer`, `subject`) to `identity`, replacing an earlier link of the
+    /// same subject.
+    async fn link_sso_subject(
+        &mut self,
+        org: OrgId,
+        issuer: &str,
+        subject: &str,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()>;
     /// Takes the sign-in whose state has this hash: deletes it and returns it when it has
     /// not expired at `now`, so a state is used at most once. Also forgets every sign-in

@@ -728,4 +728,12 @@ impl Reads for PgConn {
     ) -> StoreResult<Option<SsoConnection>> {
         sso::connection_for_domain(self.c(), domain).await
     }
+    async fn sso_subject(
+        &mut self,
+        org: OrgId,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<IdentityId>> {
+        sso::subject(self.c(), org, issuer, subject).await
+    }
 }

@@ -1,6 +1,6 @@
 //! Single sign-on: each organization's OpenID Connect connection with the email domains it
-//! claims, and the sign-ins sent to the provider and not yet back. The `Reads` and `Tx`
-//! impls call these.
+//! claims, the provider's subjects linked to identities, and the sign-ins sent to the
+//! provider and not yet back. The `Reads` and `Tx` impls call these.
 //!
 //! A domain is the primary key of `sso_domains` (constraint `sso_domains_domain`), so the
 //! database itself refuses a second organization's claim, also between two transactions in
@@ -12,13 +12,14 @@
 use crate::convert::{get, parse};
 use crate::map_err;
 use roster_core::clock::Timestamp;
-use roster_core::ids::OrgId;
+use roster_core::ids::{IdentityId, OrgId};
 use roster_core::model::{BuiltinRole, SsoConnection, SsoLogin};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{StoreError, StoreResult};
 use sqlx::postgres::PgRow;
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
+use uuid::Uuid;
 
 /// The connection's columns plus `domains`, a `text[]`.
 const CONNECTION: &str = "SELECT c.*, ARRAY(SELECT d.domain FROM sso_domains d \
@@ -166,6 +167,53 @@ pub(crate) async fn delete_connection(c: &mut PgConnection, org: OrgId) -> Store
         .await
         .map_err(map_err)?;
     Ok(r.rows_affected() > 0)
+}
+
+/// The identity linked to (`org`, `issuer`, `subject`), compared exactly.
+pub(crate) async fn subject(
+    c: &mut PgConnection,
+    org: OrgId,
+    issuer: &str,
+    subject: &str,
+) -> StoreResult<Option<IdentityId>> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT identity_id FROM sso_subjects \
+         WHERE org_id = $1 AND issuer = $2 AND subject = $3",
+    )
+    .bind(org.as_uuid())
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?;
+    Ok(id.map(IdentityId::from_uuid))
+}
+
+/// Links the subject to `identity` as of `at`, replacing an earlier link (identity and
+/// time) of the same (`org`, `issuer`, `subject`). Two links of one new subject in flight
+/// at once: the second insert waits for the first and, once it commits, updates its row.
+pub(crate) async fn link_subject(
+    c: &mut PgConnection,
+    org: OrgId,
+    issuer: &str,
+    subject: &str,
+    identity: IdentityId,
+    at: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sso_subjects (org_id, issuer, subject, identity_id, linked_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, issuer, subject) DO UPDATE SET \
+         identity_id = excluded.identity_id, linked_at = excluded.linked_at",
+    )
+    .bind(org.as_uuid())
+    .bind(issuer)
+    .bind(subject)
+    .bind(identity.as_uuid())
+    .bind(at)
+    .execute(c)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 pub(crate) async fn insert_login(c: &mut PgConnection, l: &SsoLogin) -> StoreResult<()> {

@@ -1,6 +1,6 @@
 //! Single sign-on: each organization's OpenID Connect connection with the email domains it
-//! claims, and the sign-ins sent to the provider and not yet back. The `Reads` and `Tx`
-//! impls call these.
+//! claims, the provider's subjects linked to identities, and the sign-ins sent to the
+//! provider and not yet back. The `Reads` and `Tx` impls call these.
 //!
 //! A domain is the primary key of `sso_domains`, so the database itself refuses a second
 //! organization's claim; a connection's domains are a set, read back sorted. Replacing a
@@ -11,7 +11,7 @@ use crate::convert::{corrupt, ms, parse, time, uuid};
 use crate::map_err;
 use crate::reads::get;
 use roster_core::clock::Timestamp;
-use roster_core::ids::OrgId;
+use roster_core::ids::{IdentityId, OrgId};
 use roster_core::model::{BuiltinRole, SsoConnection, SsoLogin};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{StoreError, StoreResult};
@@ -162,6 +162,52 @@ pub(crate) async fn delete_connection(c: &mut SqliteConnection, org: OrgId) -> S
         .await
         .map_err(map_err)?;
     Ok(r.rows_affected() > 0)
+}
+
+/// The identity linked to (`org`, `issuer`, `subject`), compared exactly.
+pub(crate) async fn subject(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    issuer: &str,
+    subject: &str,
+) -> StoreResult<Option<IdentityId>> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT identity_id FROM sso_subjects WHERE org_id = ? AND issuer = ? AND subject = ?",
+    )
+    .bind(org.to_string())
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?
+    .map(|id| uuid(&id).map(IdentityId::from_uuid))
+    .transpose()
+}
+
+/// Links the subject to `identity` as of `at`, replacing an earlier link (identity and
+/// time) of the same (`org`, `issuer`, `subject`).
+pub(crate) async fn link_subject(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    issuer: &str,
+    subject: &str,
+    identity: IdentityId,
+    at: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sso_subjects (org_id, issuer, subject, identity_id, linked_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, issuer, subject) DO UPDATE SET \
+         identity_id = excluded.identity_id, linked_at = excluded.linked_at",
+    )
+    .bind(org.to_string())
+    .bind(issuer)
+    .bind(subject)
+    .bind(identity.to_string())
+    .bind(ms(at))
+    .execute(c)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 pub(crate) async fn insert_login(c: &mut SqliteConnection, l: &SsoLogin) -> StoreResult<()> {

@@ -792,6 +792,16 @@ impl Tx for SqliteConn {
     async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool> {
         sso::delete_connection(self.c(), org).await
     }
+    async fn link_sso_subject(
+        &mut self,
+        org: OrgId,
+        issuer: &str,
+        subject: &str,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sso::link_subject(self.c(), org, issuer, subject, identity, at).await
+    }
     async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()> {
         sso::insert_login(self.c(), login).await
     }

@@ -320,6 +320,14 @@ impl Reads for FailingTx {
     ) -> StoreResult<Option<SsoConnection>> {
         self.inner.sso_connection_for_domain(domain).await
     }
+    async fn sso_subject(
+        &mut self,
+        org: OrgId,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<IdentityId>> {
+        self.inner.sso_subject(org, issuer, subject).await
+    }
 }
 
 #[async_trait]
@@ -704,6 +712,18 @@ impl Tx for FailingTx {
     }
     async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool> {
         self.inner.delete_sso_connection(org).await
+    }
+    async fn link_sso_subject(
+        &mut self,
+        org: OrgId,
+        issuer: &str,
+        subject: &str,
+        identity: IdentityId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner
+            .link_sso_subject(org, issuer, subject, identity, at)
+            .await
     }
     async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()> {
         self.inner.insert_sso_login(login).await

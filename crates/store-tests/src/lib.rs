@@ -104,6 +104,8 @@ macro_rules! conformance_suite {
             a_domain_claimed_by_one_organization_is_refused_to_another,
             concurrent_claims_of_one_domain_let_exactly_one_win,
             deleting_an_sso_connection_frees_its_domains,
+            sso_subjects_are_linked_per_organization_and_issuer,
+            relinking_an_sso_subject_replaces_its_identity,
             sso_logins_are_taken_once,
             expired_sso_logins_are_refused_and_pruned,
             concurrent_sso_login_takes_let_exactly_one_win,

@@ -1,5 +1,7 @@
 //! Single sign-on: each organization's connection with the email domains it claims (one
-//! organization per domain), and the sign-ins sent to the provider, each taken once.
+//! organization per domain), the provider's subjects linked to identities (per
+//! organization and issuer, one identity per subject), and the sign-ins sent to the
+//! provider, each taken once.
 //!
 //! A connection's domains are a set: they read back sorted (bytewise) and without
 //! duplicates, whatever order they were put in. Every other field reads back as put,
@@ -10,7 +12,7 @@ use super::S;
 use crate::fixtures::{self, now, tenant};
 use chrono::Duration;
 use roster_core::clock::Timestamp;
-use roster_core::ids::OrgId;
+use roster_core::ids::{IdentityId, OrgId};
 use roster_core::model::*;
 use roster_core::secrets::{Secret, SecretHash};
 use roster_core::store::{Reads, StoreError};
@@ -49,6 +51,21 @@ async fn owner(r: &mut dyn Reads, domain: &str) -> Option<OrgId> {
         .await
         .unwrap()
         .map(|c| c.org_id)
+}
+
+const ISSUER: &str = "https://login.acme.example/realms/staff";
+
+async fn link(store: &S, org: OrgId, issuer: &str, subject: &str, identity: IdentityId) {
+    let mut tx = store.begin().await.unwrap();
+    tx.link_sso_subject(org, issuer, subject, identity, now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn linked(store: &S, org: OrgId, issuer: &str, subject: &str) -> Option<IdentityId> {
+    let mut r = store.reads().await.unwrap();
+    r.sso_subject(org, issuer, subject).await.unwrap()
 }
 
 fn login(org: OrgId, created_at: Timestamp, lifetime: Duration) -> (SsoLogin, SecretHash) {
@@ -484,4 +501,162 @@ pub async fn concurrent_sso_login_takes_let_exactly_one_win(store: S) {
         }
     }
     assert_eq!(taken, vec![l], "exactly one take of a state");
+}
+
+pub async fn sso_subjects_are_linked_per_organization_and_issuer(store: S) {
+    let acme = tenant(&*store, "acme").await;
+    let initech = tenant(&*store, "initech").await;
+    let ada = acme.identity.id;
+    assert_eq!(linked(&store, acme.org.id, ISSUER, "sub-1").await, None);
+
+    let mut tx = store.begin().await.unwrap();
+    tx.link_sso_subject(acme.org.id, ISSUER, "sub-1", ada, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.sso_subject(acme.org.id, ISSUER, "sub-1").await.unwrap(),
+        Some(ada),
+        "the transaction reads its own write"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        linked(&store, acme.org.id, ISSUER, "sub-1").await,
+        Some(ada)
+    );
+
+    // Another organization, issuer or subject finds nothing; all three compare exactly.
+    assert_eq!(
+        linked(&store, initech.org.id, ISSUER, "sub-1").await,
+        None,
+        "another organization"
+    );
+    assert_eq!(linked(&store, OrgId::new(), ISSUER, "sub-1").await, None);
+    for issuer in [
+        "https://acme.okta.example",
+        "https://login.acme.example/realms/staff/",
+        "https://LOGIN.acme.example/realms/staff",
+        "",
+    ] {
+        assert_eq!(
+            linked(&store, acme.org.id, issuer, "sub-1").await,
+            None,
+            "issuer {issuer:?}"
+        );
+    }
+    for subject in ["sub-2", "SUB-1", "sub-1 ", "sub", ""] {
+        assert_eq!(
+            linked(&store, acme.org.id, ISSUER, subject).await,
+            None,
+            "subject {subject:?}"
+        );
+    }
+
+    // The same issuer and subject in another organization is a link of its own, and so is
+    // another issuer's subject of the same name; an identity may have several.
+    link(&store, initech.org.id, ISSUER, "sub-1", initech.identity.id).await;
+    link(
+        &store,
+        acme.org.id,
+        "https://acme.okta.example",
+        "sub-1",
+        initech.identity.id,
+    )
+    .await;
+    link(
+        &store,
+        acme.org.id,
+        "https://acme.okta.example",
+        "sub-9",
+        ada,
+    )
+    .await;
+    assert_eq!(
+        linked(&store, acme.org.id, ISSUER, "sub-1").await,
+        Some(ada)
+    );
+    assert_eq!(
+        linked(&store, initech.org.id, ISSUER, "sub-1").await,
+        Some(initech.identity.id)
+    );
+    assert_eq!(
+        linked(&store, acme.org.id, "https://acme.okta.example", "sub-1").await,
+        Some(initech.identity.id)
+    );
+    assert_eq!(
+        linked(&store, acme.org.id, "https://acme.okta.example", "sub-9").await,
+        Some(ada)
+    );
+
+    // A link in a transaction that is dropped links nothing.
+    let mut tx = store.begin().await.unwrap();
+    tx.link_sso_subject(acme.org.id, ISSUER, "sub-2", ada, now())
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(linked(&store, acme.org.id, ISSUER, "sub-2").await, None);
+}
+
+pub async fn relinking_an_sso_subject_replaces_its_identity(store: S) {
+    let acme = tenant(&*store, "acme").await;
+    let first = acme.identity.id;
+    let second = fixtures::identity("grace@acme.example");
+    let third = fixtures::identity("alan@acme.example");
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&second).await.unwrap();
+    tx.insert_identity(&third).await.unwrap();
+    tx.commit().await.unwrap();
+    let t0 = now();
+
+    link(&store, acme.org.id, ISSUER, "sub-1", first).await;
+    link(&store, acme.org.id, ISSUER, "sub-2", first).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.link_sso_subject(
+        acme.org.id,
+        ISSUER,
+        "sub-1",
+        second.id,
+        t0 + Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tx.sso_subject(acme.org.id, ISSUER, "sub-1").await.unwrap(),
+        Some(second.id)
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        linked(&store, acme.org.id, ISSUER, "sub-1").await,
+        Some(second.id),
+        "replaced"
+    );
+    assert_eq!(
+        linked(&store, acme.org.id, ISSUER, "sub-2").await,
+        Some(first),
+        "another subject of the old identity stays"
+    );
+
+    // Twice in one transaction, and linked again to the identity it already has: the last
+    // link wins, never a duplicate.
+    let mut tx = store.begin().await.unwrap();
+    for identity in [third.id, second.id, second.id] {
+        tx.link_sso_subject(acme.org.id, ISSUER, "sub-1", identity, now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(
+        linked(&store, acme.org.id, ISSUER, "sub-1").await,
+        Some(second.id)
+    );
+
+    // A replacement in a transaction that is dropped leaves the link as it was.
+    let mut tx = store.begin().await.unwrap();
+    tx.link_sso_subject(acme.org.id, ISSUER, "sub-1", third.id, now())
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(
+        linked(&store, acme.org.id, ISSUER, "sub-1").await,
+        Some(second.id)
+    );
 }
