@@ -91,7 +91,7 @@ pub(crate) async fn submit_sign_in(
     // Email first: an address whose domain an organization's SSO connection claims goes to
     // its provider — always when the organization enforces it, else when no password was
     // typed (people of that domain may keep a password where SSO is not enforced).
-    match state.roster.sso_for_email(&form.email).await {
+    match state.roster.sso_route_for(&form.email).await {
         Ok(Some((org, connection))) if connection.enforce || form.password.is_empty() => {
             let next = form.next.as_deref().map(|_| next.clone());
             return crate::sso::start(

@@ -7,12 +7,13 @@
 //! `state` is 256 random bits whose hash finds the stored sign-in, once; the nonce and
 //! the PKCE verifier never leave the server until the provider's answer is checked.
 
+use crate::auth::cookie;
 use crate::client::ClientIp;
 use crate::pages::{message, render};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -148,7 +149,35 @@ pub(crate) async fn start(
             "Roster could not start the sign-in just now.",
         );
     }
-    Redirect::to(url.as_str()).into_response()
+    let mut response = Redirect::to(url.as_str()).into_response();
+    // The state goes back to this browser only: the callback requires the same value in
+    // this cookie, so a callback URL made with someone else's sign-in (login CSRF) fails.
+    if let Ok(v) = state_cookie(state, state_secret.expose(), 600).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn state_cookie_name(state: &AppState) -> &'static str {
+    if state.web.secure_cookies {
+        "__Host-roster_sso_state"
+    } else {
+        "roster_sso_state"
+    }
+}
+
+/// `SameSite=Lax`: the provider's redirect back is a top-level navigation from another
+/// site, on which a `Strict` cookie would not be sent.
+fn state_cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.web.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        state_cookie_name(state)
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -162,11 +191,35 @@ pub(crate) struct CallbackQuery {
 pub(crate) async fn callback(
     State(state): State<AppState>,
     client_ip: ClientIp,
+    headers: HeaderMap,
     query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Response {
+    let mut response = finish(&state, client_ip, &headers, query).await;
+    if let Ok(v) = state_cookie(&state, "", 0).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn finish(
+    state: &AppState,
+    client_ip: ClientIp,
+    headers: &HeaderMap,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Response {
+    let state = state.clone();
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let ip = client_ip.as_string();
-    let login = match query.state.as_deref().filter(|s| !s.is_empty()) {
+    // This browser must be the one that started the sign-in (constant-time comparison).
+    let bound = cookie(headers, state_cookie_name(&state)).unwrap_or_default();
+    let presented = query.state.as_deref().unwrap_or_default();
+    let same_browser =
+        !bound.is_empty() && Secret::presented(presented).matches(&Secret::presented(bound).hash());
+    let login = match query
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && same_browser)
+    {
         Some(s) => match state.roster.take_sso_login(&Secret::presented(s)).await {
             Ok(login) => login,
             Err(e) => {
@@ -264,6 +317,7 @@ async fn verify(
         .claims(&verifier, &Nonce::new(login.nonce.clone()))
         .map_err(|e| format!("ID token refused: {e}"))?;
     Ok(SsoClaims {
+        subject: claims.subject().to_string(),
         email: claims.email().map(|e| e.to_string()).unwrap_or_default(),
         email_verified: claims.email_verified() == Some(true),
         name: claims

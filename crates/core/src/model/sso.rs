@@ -8,7 +8,7 @@ use crate::ids::OrgId;
 use crate::secrets::SecretHash;
 
 /// An organization's OpenID Connect connection. At most one per organization.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SsoConnection {
     pub org_id: OrgId,
     /// The provider's issuer URL; its discovery document is at
@@ -30,6 +30,22 @@ pub struct SsoConnection {
     pub enforce: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Everything but the secret, so a connection in a log line never carries it.
+impl std::fmt::Debug for SsoConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoConnection")
+            .field("org_id", &self.org_id)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("domains", &self.domains)
+            .field("default_role", &self.default_role)
+            .field("enforce", &self.enforce)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SsoConnection {

@@ -323,6 +323,12 @@ impl Roster {
             if !tx.set_initial_password_hash(identity.id, hash, now).await? {
                 return Err(AcceptError::SignInRequired);
             }
+            // Sessions from before the first password can only have come through an
+            // organization's single sign-on, whose provider vouched for this address before
+            // its owner set a password here: they end, so no one else's provider keeps a
+            // door into the organization joined now.
+            tx.revoke_sessions_of_identity(identity.id, None, now)
+                .await?;
         }
         tx.mark_email_verified(identity.id, now).await?;
         let membership = tx

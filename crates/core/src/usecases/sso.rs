@@ -68,6 +68,8 @@ impl From<StoreError> for SsoError {
 /// What the provider said about the person, after the web edge verified the ID token.
 #[derive(Clone, Debug)]
 pub struct SsoClaims {
+    /// The provider's stable id of the person (`sub`).
+    pub subject: String,
     pub email: String,
     pub email_verified: bool,
     pub name: Option<String>,
@@ -92,7 +94,9 @@ fn valid_issuer(issuer: &str) -> bool {
 }
 
 fn clean_input(input: SsoConnectionInput) -> Result<SsoConnectionInput, SsoError> {
-    let issuer = input.issuer.trim().trim_end_matches('/').to_owned();
+    // Kept exactly as entered (but for spaces): providers compare issuers as exact
+    // strings, and some (Auth0) end theirs with a slash.
+    let issuer = input.issuer.trim().to_owned();
     if !valid_issuer(&issuer) || issuer.len() > 500 {
         return Err(SsoError::Invalid(
             "issuer must be the provider's https URL (http only on this machine's loopback), without query or fragment".into(),
@@ -141,6 +145,11 @@ fn clean_input(input: SsoConnectionInput) -> Result<SsoConnectionInput, SsoError
                 "'{d}' is not an email domain such as acme.example"
             )));
         }
+        if PUBLIC_MAIL_DOMAINS.contains(&d.as_str()) {
+            return Err(SsoError::Invalid(format!(
+                "'{d}' is a public mail service: no organization can claim it"
+            )));
+        }
         if !domains.contains(&d) {
             domains.push(d);
         }
@@ -151,10 +160,20 @@ fn clean_input(input: SsoConnectionInput) -> Result<SsoConnectionInput, SsoError
         ));
     }
     domains.sort();
-    if input.default_role == Some(BuiltinRole::Notifications) {
-        return Err(SsoError::Invalid(
-            "default_role cannot be notifications: such members never sign in".into(),
-        ));
+    match input.default_role {
+        Some(BuiltinRole::Notifications) => {
+            return Err(SsoError::Invalid(
+                "default_role cannot be notifications: such members never sign in".into(),
+            ))
+        }
+        // Whoever the provider vouches for would become a full admin, able to change this
+        // very connection: admins are made one by one, by an admin.
+        Some(BuiltinRole::Admin) => {
+            return Err(SsoError::Invalid(
+                "default_role cannot be admin: give Admin to members one by one".into(),
+            ))
+        }
+        _ => {}
     }
     Ok(SsoConnectionInput {
         issuer,
@@ -195,8 +214,38 @@ pub(crate) async fn governs(
         .memberships_of_identity(identity.id)
         .await?
         .iter()
-        .all(|m| m.org_id == connection.org_id || m.status == MembershipStatus::Removed))
+        .all(|m| m.org_id == connection.org_id || !belongs(m)))
 }
+
+/// Whether a membership makes the person part of its organization: active or deactivated.
+/// A pending invitation does not (yet), nor does a removal.
+fn belongs(m: &Membership) -> bool {
+    matches!(
+        m.status,
+        MembershipStatus::Active | MembershipStatus::Deactivated
+    )
+}
+
+/// Email domains of public mail services: nobody owns them for an organization, so no
+/// connection may claim them.
+const PUBLIC_MAIL_DOMAINS: [&str; 16] = [
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "ymail.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.de",
+    "mail.com",
+];
 
 /// What the audit trail keeps of a connection (never the secret).
 fn audit_details(c: &SsoConnection) -> serde_json::Value {
@@ -240,6 +289,13 @@ impl Roster {
         let secret_changed = input.client_secret.is_some();
         let client_secret = match (input.client_secret, &existing) {
             (Some(s), _) => s,
+            // The stored secret goes only to the provider it was given for: pointing the
+            // connection elsewhere without it would hand it to that other server.
+            (None, Some(e)) if e.issuer != input.issuer || e.client_id != input.client_id => {
+                return Err(SsoError::Invalid(
+                    "client_secret is required when the issuer or client_id changes".into(),
+                ))
+            }
             (None, Some(e)) => e.client_secret.clone(),
             (None, None) => {
                 return Err(SsoError::Invalid(
@@ -326,6 +382,22 @@ impl Roster {
             .org(connection.org_id)
             .await?
             .map(|org| (org, connection)))
+    }
+
+    /// Where the sign-in page sends `email`: the connection claiming its domain, when that
+    /// organization governs the person (see [`governs`]). Someone who also belongs to
+    /// other organizations keeps signing in with their password.
+    pub async fn sso_route_for(
+        &self,
+        email: &str,
+    ) -> Result<Option<(Organization, SsoConnection)>, StoreError> {
+        let Some((org, connection)) = self.sso_for_email(email).await? else {
+            return Ok(None);
+        };
+        let mut reads = self.store.reads().await?;
+        Ok(governs(&mut *reads, &connection, email)
+            .await?
+            .then_some((org, connection)))
     }
 
     /// The organization that enforces SSO for `email`, if one does: passwords, resets and
@@ -483,9 +555,22 @@ impl Roster {
         let mut tx = self.store.begin().await?;
         // Holding the organization serialises two first sign-ins of one person.
         tx.org_for_update(org.id).await?;
-        let identity = match tx.identity_by_email(&email).await? {
-            Some(found) => tx.identity_for_update(found.id).await?,
+        // The person the provider knows by this subject (linked at their first sign-in),
+        // else the one with this verified email.
+        let linked = match tx
+            .sso_subject(org.id, &connection.issuer, &claims.subject)
+            .await?
+        {
+            Some(id) => tx.identity_for_update(id).await?,
             None => None,
+        };
+        let by_subject = linked.is_some();
+        let identity = match linked {
+            Some(identity) => Some(identity),
+            None => match tx.identity_by_email(&email).await? {
+                Some(found) => tx.identity_for_update(found.id).await?,
+                None => None,
+            },
         };
         let (identity, created_identity) = match identity {
             Some(identity) => {
@@ -493,7 +578,7 @@ impl Roster {
                     .memberships_of_identity(identity.id)
                     .await?
                     .iter()
-                    .any(|m| m.org_id != org.id && m.status != MembershipStatus::Removed);
+                    .any(|m| m.org_id != org.id && belongs(m));
                 if elsewhere {
                     drop(tx);
                     return Err(refuse(SignInCode::SsoAccountElsewhere).await?);
@@ -564,7 +649,27 @@ impl Roster {
             drop(tx);
             return Err(refuse(SignInCode::NotificationsOnly).await?);
         }
-        // The provider's name wins: it is kept in sync at each sign-in.
+        // The provider's email and name win: they are kept in sync at each sign-in. The
+        // email changes only for the person linked by subject (the provider says their
+        // address changed), to a verified address of a claimed domain, and never onto
+        // another account's address.
+        let mut email_changed = false;
+        if by_subject && identity.email.key() != email.key() {
+            // Checked first: a refused write would end a PostgreSQL transaction.
+            if tx.identity_by_email(&email).await?.is_none() {
+                email_changed = tx.set_identity_email(identity.id, &email, now).await?;
+            } else {
+                tracing::info!(identity = %identity.id, "the provider's new email belongs to another account; not synced");
+            }
+        }
+        tx.link_sso_subject(
+            org.id,
+            &connection.issuer,
+            &claims.subject,
+            identity.id,
+            now,
+        )
+        .await?;
         let name_changed = name.is_some() && name != identity.name && !created_identity;
         if name_changed {
             tx.update_identity_profile(
@@ -621,6 +726,7 @@ impl Roster {
                 "issuer": connection.issuer,
                 "membership": joined,
                 "name_synced": name_changed,
+                "email_synced": email_changed,
             }),
             now,
         ))
@@ -628,6 +734,7 @@ impl Roster {
         tx.commit().await?;
         let identity = Identity {
             name: if name_changed { name } else { identity.name },
+            email: if email_changed { email } else { identity.email },
             ..identity
         };
         Ok(SignedIn {
@@ -678,7 +785,7 @@ mod tests {
     #[test]
     fn connections_are_cleaned_and_refused_with_reasons() {
         let clean = clean_input(input()).unwrap();
-        assert_eq!(clean.issuer, "https://login.acme.example");
+        assert_eq!(clean.issuer, "https://login.acme.example/");
         assert_eq!(clean.domains, ["acme.example", "eu.acme.example"]);
         for broken in [
             SsoConnectionInput {

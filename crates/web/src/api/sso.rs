@@ -63,7 +63,8 @@ pub struct SsoConnectionRequest {
     /// Default: `email`, `profile`.
     pub scopes: Option<Vec<String>>,
     pub domains: Vec<String>,
-    /// `admin`, `user` or `marketing`; null or absent: no one new is let in.
+    /// `user` or `marketing`; null or absent: no one new is let in. (Never `admin`: admins
+    /// are made one by one.)
     pub default_role: Option<String>,
     #[serde(default)]
     pub enforce: bool,
@@ -143,7 +144,7 @@ pub async fn put_sso(
         Some(r) => Some(BuiltinRole::parse(r).map_err(|_| {
             ApiError::bad_request(
                 "invalid_body",
-                "default_role must be admin, user or marketing, or null",
+                "default_role must be user or marketing, or null",
             )
         })?),
     };

@@ -76,7 +76,28 @@ impl Provider {
         redirect_uri: &str,
         accounts: Value,
     ) -> Option<Provider> {
-        Self::launch(client_id, client_secret, redirect_uri, accounts, None).await
+        Self::launch(client_id, client_secret, redirect_uri, accounts, None, 0).await
+    }
+
+    /// As [`Provider::start`], on a given port: a provider started again where it was
+    /// keeps its issuer (its people's `sub` stay theirs), with other accounts' claims.
+    pub async fn restart_on(
+        port: u16,
+        client_id: &str,
+        client_secret: &str,
+        redirect_uri: &str,
+        accounts: Value,
+    ) -> Option<Provider> {
+        Self::launch(client_id, client_secret, redirect_uri, accounts, None, port).await
+    }
+
+    /// The port the provider listens on.
+    pub fn port(&self) -> u16 {
+        self.issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the issuer ends with a port")
     }
 
     /// As [`Provider::start`], but its token endpoint hands out ID tokens altered as
@@ -94,6 +115,7 @@ impl Provider {
             redirect_uri,
             accounts,
             Some(tamper),
+            0,
         )
         .await
     }
@@ -104,6 +126,7 @@ impl Provider {
         redirect_uri: &str,
         accounts: Value,
         tamper: Option<Tamper>,
+        port: u16,
     ) -> Option<Provider> {
         let (node, e2e) = tools()?;
         let script = e2e.join("oidc-provider.mjs");
@@ -111,8 +134,8 @@ impl Provider {
         let mut child = Command::new(node)
             .arg(&script)
             .current_dir(&e2e)
-            // The script lets the system pick the port and reports it: no race.
-            .env("PORT", "0")
+            // 0: the script lets the system pick the port and reports it (no race).
+            .env("PORT", port.to_string())
             .env("CLIENT_ID", client_id)
             .env("CLIENT_SECRET", client_secret)
             .env("REDIRECT_URI", redirect_uri)

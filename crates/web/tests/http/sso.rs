@@ -691,7 +691,33 @@ async fn a_provider_cannot_sign_in_or_lock_out_an_account_other_organizations_sh
     .await;
     let ada = connect(&app, &provider, json!({ "enforce": true })).await;
 
-    let resp = sso(&app, &browser(), "carol@acme.example", "carol").await;
+    // The sign-in page keeps her on the password path...
+    let c = browser();
+    let html = c
+        .get(app.url("/sign-in"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = c
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("csrf_token", csrf_field(&html).as_str()),
+            ("email", "carol@acme.example"),
+            ("password", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "asks for her password"
+    );
+    // ...and a provider asserting her address anyway (whatever was typed) is refused.
+    let resp = sso(&app, &browser(), "newcomer@acme.example", "carol").await;
     let html = refused(resp, StatusCode::UNAUTHORIZED, "sso_account_elsewhere").await;
     assert!(html.contains("belongs to other organizations"), "{html}");
     assert_eq!(
@@ -712,4 +738,177 @@ async fn a_provider_cannot_sign_in_or_lock_out_an_account_other_organizations_sh
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
+}
+
+/// The provider knows a person by their subject: when it says their address changed, the
+/// member keeps their membership and gets the new address.
+#[tokio::test]
+async fn the_email_follows_the_provider_for_the_same_subject() {
+    let app = spawn_app().await;
+    let Some(first) = provider(&app, None).await else {
+        return;
+    };
+    let ada = connect(&app, &first, json!({})).await;
+    assert_eq!(
+        sso(&app, &browser(), "alice@acme.example", "alice")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let port = first.port();
+    drop(first);
+    let renamed = json!({ "alice": { "email": "alice.liddell@acme.example", "email_verified": true, "name": "Alice Liddell" } });
+    let Some(_again) = Provider::restart_on(
+        port,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &app.url("/sso/callback"),
+        renamed,
+    )
+    .await
+    else {
+        return;
+    };
+    let resp = sso(&app, &browser(), "alice.liddell@acme.example", "alice").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let list = members(&app, &ada, "alice").await;
+    assert_eq!(list["total"], 1, "the same member: {list}");
+    assert_eq!(list["items"][0]["email"], "alice.liddell@acme.example");
+}
+
+/// Login CSRF: a callback URL made with someone else's sign-in does not sign this browser
+/// in — the state must come back to the browser that started it.
+#[tokio::test]
+async fn a_callback_only_signs_in_the_browser_that_started_it() {
+    let app = spawn_app().await;
+    let Some(provider) = provider(&app, None).await else {
+        return;
+    };
+    connect(&app, &provider, json!({})).await;
+    let attacker = browser();
+    let authorize = to_provider(&app, &attacker, "alice@acme.example").await;
+    let callback = sign_in_at_provider(&attacker, &authorize, "alice").await;
+    let victim = browser();
+    let resp = victim.get(&callback).send().await.unwrap();
+    refused(resp, StatusCode::UNAUTHORIZED, "sso_state_invalid").await;
+    assert_eq!(
+        victim
+            .get(app.url("/orgs/acme"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER,
+        "the victim's browser is not signed in"
+    );
+}
+
+#[tokio::test]
+async fn connection_changes_that_would_hand_out_power_or_the_secret_are_refused() {
+    let app = spawn_app().await;
+    let Some(provider) = provider(&app, None).await else {
+        return;
+    };
+    let ada = connect(&app, &provider, json!({})).await;
+    for (body, says) in [
+        // The stored secret goes only to the provider it was given for.
+        (
+            json!({ "issuer": "https://elsewhere.example", "client_id": CLIENT_ID, "domains": ["acme.example"] }),
+            "client_secret is required",
+        ),
+        (
+            json!({ "issuer": provider.issuer, "client_id": "other", "domains": ["acme.example"] }),
+            "client_secret is required",
+        ),
+        // Nobody becomes an admin just by signing in.
+        (
+            json!({ "issuer": provider.issuer, "client_id": CLIENT_ID, "domains": ["acme.example"], "default_role": "admin" }),
+            "cannot be admin",
+        ),
+        // Nobody owns a public mail domain.
+        (
+            json!({ "issuer": provider.issuer, "client_id": CLIENT_ID, "domains": ["gmail.com"] }),
+            "public mail service",
+        ),
+    ] {
+        let resp = ada
+            .send(&app, Method::PUT, "/api/v1/orgs/acme/sso", Some(body))
+            .await;
+        let problem = problem(resp, StatusCode::BAD_REQUEST, "invalid_body").await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
+    }
+    let got: Value = ada
+        .get(&app, "/api/v1/orgs/acme/sso")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["issuer"], provider.issuer.as_str());
+    assert_eq!(got["default_role"], "user");
+}
+
+/// A person made by one organization's provider who is then invited elsewhere: a pending
+/// invitation changes nothing; once they set their first password (accepting it), the
+/// sessions that provider gave them end, so it has no door into the other organization.
+#[tokio::test]
+async fn the_first_password_ends_sessions_a_provider_gave_before_it() {
+    let app = spawn_app().await;
+    let Some(provider) = provider(&app, None).await else {
+        return;
+    };
+    connect(&app, &provider, json!({})).await;
+    let gil = app.admin("Globex", "gil@globex.example", ADMIN_PW).await;
+    let sso_browser = browser();
+    assert_eq!(
+        sso(&app, &sso_browser, "alice@acme.example", "alice")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let resp = gil
+        .post(
+            &app,
+            "/api/v1/orgs/globex/invitations",
+            json!({ "email": "alice@acme.example", "roles": ["user"] }),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // Pending elsewhere: Acme's provider still signs her in.
+    assert_eq!(
+        sso(&app, &browser(), "alice@acme.example", "alice")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let mail = app.deliver().await;
+    let (_, eml) = mail
+        .iter()
+        .find(|(to, _)| to.contains("alice@acme.example"))
+        .unwrap();
+    let token = crate::support::token_from_email(eml, &app.base);
+    let resp = Client::new()
+        .post(app.url(&format!("/api/v1/invitations/{token}/accept")))
+        .json(&json!({ "password": "a fresh passphrase here", "password_confirmation": "a fresh passphrase here" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        sso_browser
+            .get(app.url("/orgs/acme"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER,
+        "the provider's session ended"
+    );
+    // She now belongs to two organizations: Acme's provider no longer speaks for her.
+    let resp = sso(&app, &browser(), "newcomer@acme.example", "alice").await;
+    refused(resp, StatusCode::UNAUTHORIZED, "sso_account_elsewhere").await;
 }
