@@ -123,17 +123,10 @@ impl Roster {
         let org = &locked.org;
         // With single sign-on enforced for the address's domain, members of this
         // organization come through the provider (just in time), not by invitation.
-        if let Some(domain) = crate::model::email_domain(input.email.as_str()) {
-            if let Some(c) = tx.sso_connection_for_domain(&domain).await? {
-                if c.enforce
-                    && c.org_id == org.id
-                    && super::sso::governs(&mut *tx, &c, input.email.as_str()).await?
-                {
-                    return Err(MemberError::SsoEnforced {
-                        org_name: org.name.to_string(),
-                    });
-                }
-            }
+        if enforced_here(&mut *tx, org, input.email.as_str()).await? {
+            return Err(MemberError::SsoEnforced {
+                org_name: org.name.to_string(),
+            });
         }
 
         // The identity is held until commit, and read again under that hold: an admin of
@@ -252,8 +245,15 @@ impl Roster {
                 });
             }
         }
-        tx.revoke_invitations_of(locked.org.id, member, now).await?;
         let person = view(&mut *tx, locked.org.id, member).await?;
+        // An invitation from before single sign-on was enforced is not sent again: the
+        // person joins through the provider.
+        if enforced_here(&mut *tx, &locked.org, person.email.as_str()).await? {
+            return Err(MemberError::SsoEnforced {
+                org_name: locked.org.name.to_string(),
+            });
+        }
+        tx.revoke_invitations_of(locked.org.id, member, now).await?;
         let inviter_name = inviter_name(&mut *tx, caller).await?;
         issue_invitation(
             self,
@@ -334,4 +334,22 @@ async fn pending_member(
         return Err(MemberError::NotPending);
     }
     Ok(m)
+}
+
+/// Whether `org` enforces single sign-on for `email` and governs the person: then they
+/// join through the provider, not by invitation.
+async fn enforced_here(
+    tx: &mut dyn crate::store::Tx,
+    org: &crate::model::Organization,
+    email: &str,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(domain) = crate::model::email_domain(email) else {
+        return Ok(false);
+    };
+    match tx.sso_connection_for_domain(&domain).await? {
+        Some(c) if c.enforce && c.org_id == org.id => {
+            super::sso::governs(&mut *tx, &c, email).await
+        }
+        _ => Ok(false),
+    }
 }

@@ -912,3 +912,43 @@ async fn the_first_password_ends_sessions_a_provider_gave_before_it() {
     let resp = sso(&app, &browser(), "newcomer@acme.example", "alice").await;
     refused(resp, StatusCode::UNAUTHORIZED, "sso_account_elsewhere").await;
 }
+
+#[tokio::test]
+async fn an_invitation_from_before_enforcement_is_not_sent_again() {
+    let app = spawn_app().await;
+    let Some(provider) = provider(&app, None).await else {
+        return;
+    };
+    let ada = connect(&app, &provider, json!({})).await;
+    let resp = ada
+        .post(
+            &app,
+            "/api/v1/orgs/acme/invitations",
+            json!({ "email": "pat@acme.example", "roles": ["user"] }),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let pat: Value = resp.json().await.unwrap();
+    let resp = ada
+        .send(&app, Method::PUT, "/api/v1/orgs/acme/sso", Some(json!({
+            "issuer": provider.issuer, "client_id": CLIENT_ID, "domains": ["acme.example"], "default_role": "user", "enforce": true,
+        })))
+        .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "the secret is kept for the same provider"
+    );
+    app.clock.advance(chrono::Duration::seconds(60));
+    let resp = ada
+        .post(
+            &app,
+            &format!(
+                "/api/v1/orgs/acme/members/{}/invitation/resend",
+                pat["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    problem(resp, StatusCode::CONFLICT, "sso_enforced").await;
+}
