@@ -1,7 +1,11 @@
 // The admin console's main journey, in a real headless Chromium, by visible labels only.
 //
 // Env: ROSTER_BASE_URL (the running server), ROSTER_MAIL_DIR (its `--mail file:DIR`),
-// ROSTER_SCREENSHOTS (where PNGs go), ROSTER_TEST_CHROMIUM (else `chromium` on PATH).
+// ROSTER_SCREENSHOTS (where PNGs go), ROSTER_TEST_CHROMIUM (else `chromium` on PATH);
+// ROSTER_OIDC_ISSUER, ROSTER_OIDC_CLIENT_ID, ROSTER_OIDC_CLIENT_SECRET: a running
+// e2e/oidc-provider.mjs whose one client has the redirect URI `<ROSTER_BASE_URL>/sso/callback`
+// and whose accounts are `sam` (sam@sso-acme.example, verified, "Sam Single") and
+// `unverified` (una@sso-acme.example, email_verified false).
 // ROSTER_E2E_KEEP_GOING=1 runs the later steps after a failed one (to see how far the
 // pages are); the exit status is still 1.
 //
@@ -19,6 +23,7 @@ import {
   newContext,
   screenshot,
   seenEmails,
+  stayOn,
   step,
   waitForEmail,
 } from './lib.mjs';
@@ -28,12 +33,19 @@ const BASE = env('ROSTER_BASE_URL').replace(/\/$/, '');
 const MAIL = env('ROSTER_MAIL_DIR');
 env('ROSTER_SCREENSHOTS');
 const KEEP_GOING = process.env.ROSTER_E2E_KEEP_GOING === '1';
+const OIDC_ISSUER = env('ROSTER_OIDC_ISSUER').replace(/\/$/, '');
+const OIDC_CLIENT_ID = env('ROSTER_OIDC_CLIENT_ID');
+const OIDC_CLIENT_SECRET = env('ROSTER_OIDC_CLIENT_SECRET');
 
 const ADMIN = 'admin@acme.example';
 const ADMIN_PASSWORD = 'Violet-harbor-lantern-42';
 const JANE = 'jane@acme.example';
 const JANE_PASSWORD = 'Copper-meadow-orbit-77';
 const ORG_PATH = /\/orgs\/acme\/?(\?.*)?$/;
+// Single sign-on: the domain Acme's connection claims, and the provider's accounts.
+const SSO_DOMAIN = 'sso-acme.example';
+const SAM = `sam@${SSO_DOMAIN}`;
+const UNVERIFIED = `una@${SSO_DOMAIN}`;
 
 // ---------------------------------------------------------------------------------------
 // Locators, by what a person sees
@@ -108,6 +120,56 @@ async function countdown(page) {
   const seconds = Number(/\((\d+)s\)/.exec(label)[1]);
   check(await b.isDisabled(), `the button "${label}" is not disabled`);
   return seconds;
+}
+
+/**
+ * In a fresh context: the sign-in page with `email` and no password, then the provider's
+ * login page (screenshot `providerShot` when given) signed in as `login` with any
+ * password. Returns the page, back at Roster (wherever the provider's answer led), and
+ * adds it to `pages` (the step's, for its failure screenshots) as soon as it opens. A
+ * Content-Security-Policy message on the way fails with what Chromium said.
+ */
+async function signInThroughProvider(browser, pages, who, email, login, providerShot) {
+  const context = await newContext(browser);
+  // The provider's development page imports a web font from the internet: stay local.
+  await stayOn(context, [BASE, OIDC_ISSUER]);
+  const page = await context.newPage();
+  pages.push(page);
+  watch(page, who);
+  const csp = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy|form-action/i.test(m.text())) csp.push(`${m.type()}: ${m.text()}`);
+  });
+  const cspSaid = () => (csp.length ? `; Chromium said:\n  ${csp.join('\n  ')}` : '');
+  await page.goto(`${BASE}/sign-in`);
+  await visible(h1(page, 'Sign in'));
+  await page.getByLabel('Email', exact).fill(email);
+  await page.getByLabel('Password', exact).fill('');
+  await button(page, 'Sign in').click();
+  try {
+    await page.waitForURL((u) => u.href.startsWith(`${OIDC_ISSUER}/interaction/`));
+  } catch (e) {
+    throw new Error(
+      `the sign-in form did not lead to the provider's login page (now on ${page.url()})${cspSaid()}\n` +
+        e.message.split('\n')[0],
+    );
+  }
+  check(!csp.length, `a Content-Security-Policy message on the way to the provider${cspSaid()}`);
+  // The provider's own page (not ours: no labels, only placeholders): by name attribute.
+  const loginField = page.locator('input[name="login"]');
+  await visible(loginField);
+  if (providerShot) await screenshot(page, providerShot);
+  await loginField.fill(login);
+  await page.locator('input[name="password"]').fill('any password');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  try {
+    await page.waitForURL((u) => u.href.startsWith(`${BASE}/`));
+  } catch (e) {
+    throw new Error(`the provider did not send ${login} back to Roster (now on ${page.url()})${cspSaid()}\n${e.message.split('\n')[0]}`);
+  }
+  await loaded(page);
+  check(!csp.length, `a Content-Security-Policy message on the way back from the provider${cspSaid()}`);
+  return page;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -434,6 +496,65 @@ try {
       await visible(admin.getByRole('heading', { level: 1 }));
       await capture(admin, `settings-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`);
     }
+  });
+
+  await run('13 single sign-on', admin, async () => {
+    // The connection, by the form's labels.
+    await openFromSidebar(admin, 'Single sign-on');
+    await admin.getByLabel('Issuer URL', exact).fill(OIDC_ISSUER);
+    await admin.getByLabel('Client ID', exact).fill(OIDC_CLIENT_ID);
+    await admin.getByLabel('Client secret', exact).fill(OIDC_CLIENT_SECRET);
+    await admin.getByLabel('Email domains', exact).fill(SSO_DOMAIN);
+    await admin.getByLabel('Default role for new members', exact).selectOption({ label: 'User' });
+    const enforce = admin.getByRole('checkbox', { name: 'Require single sign-on for these domains', exact: true });
+    check(!(await enforce.isChecked()), 'a new connection already requires single sign-on');
+    await button(main(admin), 'Save').click();
+    await loaded(admin);
+    await visible(notice(admin, 'Single sign-on saved.'));
+    check(
+      (await admin.getByLabel('Issuer URL', exact).inputValue()) === OIDC_ISSUER,
+      'the saved form does not show the issuer',
+    );
+    await button(main(admin), 'Test connection').click();
+    await loaded(admin);
+    await visible(notice(admin, `${OIDC_ISSUER} answered its discovery document`));
+    await visible(control(main(admin), 'Remove connection'));
+    await capture(admin, 'settings-sso');
+  });
+
+  const ssoPages = [admin];
+  await run('14 sign-in through the provider', ssoPages, async () => {
+    // Sam is no member yet: the provider vouches for the address, and the connection's
+    // default role makes a member of them at this first sign-in.
+    const sam = await signInThroughProvider(browser, ssoPages, 'sam', SAM, 'sam', 'sso-provider');
+    // Back from the provider, on the organization's page.
+    check(ORG_PATH.test(sam.url()), `single sign-on landed on ${sam.url()}, not /orgs/acme`);
+    await visible(h1(sam, 'Acme'));
+    await a11yCheck(sam, 'signed in through the provider');
+    await sam.context().close();
+
+    await openFromSidebar(admin, 'Users');
+    const samRow = row(main(admin), 'Sam Single');
+    await visible(samRow);
+    await visible(samRow.getByRole('cell', { name: SAM, exact: true }));
+    await visible(samRow.getByRole('cell', { name: 'User', exact: true }));
+    await visible(samRow.getByText('Active', exact));
+
+    // An address the provider has not verified is refused, with diagnostics.
+    const una = await signInThroughProvider(browser, ssoPages, 'unverified', UNVERIFIED, 'unverified');
+    await visible(h1(una, 'Sign-in did not complete'));
+    const alert = una.getByRole('alert');
+    await visible(alert);
+    await visible(alert.getByText('sso_email_unverified', exact));
+    const text = await alert.innerText();
+    const reference = /Reference\s+(\S+)/.exec(text);
+    check(reference && reference[1] !== '—', `the refusal shows no reference: "${text}"`);
+    check(/Who can fix it/.test(text), `the refusal does not say who can fix it: "${text}"`);
+    await capture(una, 'sso-error');
+    await una.context().close();
+    await admin.reload();
+    await loaded(admin);
+    check((await row(main(admin), UNVERIFIED).count()) === 0, `${UNVERIFIED} became a member`);
   });
 
   if (failures.length) {

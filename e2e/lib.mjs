@@ -60,6 +60,19 @@ export async function newContext(browser) {
   return context;
 }
 
+/**
+ * Keeps `context` on the given origins (e.g. the server under test and the test OpenID
+ * provider): any other request is aborted before it leaves the browser. The provider's
+ * development login page imports a web font from the internet, for one.
+ */
+export async function stayOn(context, origins) {
+  const allowed = new Set(origins.map((o) => new URL(o).origin));
+  await context.route(
+    (url) => /^https?:$/.test(url.protocol) && !allowed.has(url.origin),
+    (route) => route.abort('blockedbyclient'),
+  );
+}
+
 // ---------------------------------------------------------------------------------------
 // Accessibility smoke check
 
@@ -190,13 +203,14 @@ async function visibleText(page) {
 /**
  * Runs one step of a journey: logs `ok: <name>`, or saves `failed-<name>.png` (one per
  * page given, numbered after the first) and throws with each page's URL and visible text.
+ * An array of pages is read when the step fails, so a step may add the pages it opens.
  */
 export async function step(name, pages, body) {
-  const list = (Array.isArray(pages) ? pages : [pages]).filter(Boolean);
   const started = Date.now();
   try {
     await body();
   } catch (e) {
+    const list = (Array.isArray(pages) ? pages : [pages]).filter((p) => p && !p.isClosed());
     const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
     const where = [];
     for (const [i, page] of list.entries()) {

@@ -1,11 +1,14 @@
 //! The admin console in a real headless Chromium: `roster serve` (SQLite in a temporary
 //! directory, email to files), `roster setup` for the first organization, then
 //! `node e2e/journey.mjs` (Playwright) walks the console by its visible labels and checks
-//! each page's accessibility basics. Screenshots land in `target/screenshots`.
+//! each page's accessibility basics. Screenshots land in `target/screenshots`. For the
+//! single sign-on step a real OpenID provider runs beside it (`node e2e/oidc-provider.mjs`,
+//! the `oidc-provider` package) with one client whose redirect URI is Roster's
+//! `/sso/callback`.
 //!
 //! It needs `node` on PATH, Chromium (`ROSTER_TEST_CHROMIUM`, else `chromium` on PATH) and
-//! `e2e/node_modules` (`npm ci --prefix e2e`). Without them it skips loudly, or fails when
-//! `ROSTER_REQUIRE_BROWSER=1` (as CI sets).
+//! `e2e/node_modules` with playwright-core and oidc-provider (`npm ci --prefix e2e`).
+//! Without them it skips loudly, or fails when `ROSTER_REQUIRE_BROWSER=1` (as CI sets).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +21,19 @@ use std::time::{Duration, Instant};
 
 /// How long the journey may take before it is stopped (it normally takes a few seconds).
 const JOURNEY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the OpenID provider may take to start (it normally takes well under a second).
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The provider's one client, as the journey configures it in the console.
+const OIDC_CLIENT_ID: &str = "roster-console";
+const OIDC_CLIENT_SECRET: &str = "console-journey-client-secret";
+/// The provider's accounts (the login is the subject): `sam` signs in and becomes a member
+/// just in time; `unverified` has an address the provider has not verified, so Roster
+/// refuses it (`sso_email_unverified`).
+const OIDC_ACCOUNTS: &str = r#"{
+  "sam": {"email": "sam@sso-acme.example", "email_verified": true, "name": "Sam Single"},
+  "unverified": {"email": "una@sso-acme.example", "email_verified": false, "name": "Una Verified"}
+}"#;
 
 fn workspace() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -75,11 +91,15 @@ fn tools() -> Option<Tools> {
             found
         }
     };
-    if !e2e
-        .join("node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        missing.push("e2e/node_modules/playwright-core is missing (npm ci --prefix e2e)".into());
+    for package in ["playwright-core", "oidc-provider"] {
+        if !e2e
+            .join(format!("node_modules/{package}/package.json"))
+            .is_file()
+        {
+            missing.push(format!(
+                "e2e/node_modules/{package} is missing (npm ci --prefix e2e)"
+            ));
+        }
     }
     if missing.is_empty() {
         return Some(Tools {
@@ -211,6 +231,101 @@ fn drain(pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     })
 }
 
+/// A running `e2e/oidc-provider.mjs`: its issuer, and what it prints (read on threads so
+/// that it never blocks on a full pipe).
+struct Provider {
+    issuer: String,
+    child: Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Provider {
+    fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        // Closing its stdin (dropping the child) would stop it too; this does not wait for
+        // node to notice.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the OpenID provider on a port of its choosing (it reports it: no race) and
+/// returns once it listens.
+fn start_provider(tools: &Tools, redirect_uri: &str) -> Provider {
+    let mut child = Command::new(&tools.node)
+        .arg("oidc-provider.mjs")
+        .current_dir(&tools.e2e)
+        .env("PORT", "0")
+        .env("CLIENT_ID", OIDC_CLIENT_ID)
+        .env("CLIENT_SECRET", OIDC_CLIENT_SECRET)
+        .env("REDIRECT_URI", redirect_uri)
+        .env("ACCOUNTS", OIDC_ACCOUNTS)
+        .env("TAMPER", "none")
+        .env_remove("NODE_OPTIONS")
+        .env_remove("DEBUG")
+        // Kept open: the provider exits when its stdin closes (the test is gone).
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let out = output.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(issuer) = line.strip_prefix("listening ") {
+                let _ = ready_tx.send(issuer.trim().to_owned());
+            }
+            if let Ok(mut out) = out.lock() {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        // Dropping `ready_tx` tells the waiter that the provider is gone.
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let out = output.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut out) = out.lock() {
+                out.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    let mut provider = Provider {
+        issuer: String::new(),
+        child,
+        output,
+    };
+    match ready_rx.recv_timeout(PROVIDER_TIMEOUT) {
+        Ok(issuer) => provider.issuer = issuer,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            let status = provider.child.wait().ok();
+            panic!(
+                "e2e/oidc-provider.mjs exited ({status:?}) before listening:\n{}",
+                provider.output()
+            );
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!(
+            "e2e/oidc-provider.mjs did not listen within {PROVIDER_TIMEOUT:?}:\n{}",
+            provider.output()
+        ),
+    }
+    provider
+}
+
 /// A fresh folder for the screenshots: `target/screenshots`, emptied of earlier PNGs.
 fn screenshots() -> PathBuf {
     let dir = workspace().join("target/screenshots");
@@ -248,12 +363,17 @@ fn console_journey_in_chromium() {
         String::from_utf8_lossy(&setup.stderr)
     );
 
+    let base = format!("http://{addr}");
+    let provider = start_provider(&tools, &format!("{base}/sso/callback"));
     let served = start_serve(dir.path(), &addr);
     let shots = screenshots();
     let mut child = Command::new(&tools.node)
         .arg("journey.mjs")
         .current_dir(&tools.e2e)
-        .env("ROSTER_BASE_URL", format!("http://{addr}"))
+        .env("ROSTER_BASE_URL", &base)
+        .env("ROSTER_OIDC_ISSUER", &provider.issuer)
+        .env("ROSTER_OIDC_CLIENT_ID", OIDC_CLIENT_ID)
+        .env("ROSTER_OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET)
         .env("ROSTER_MAIL_DIR", dir.path().join("mail"))
         .env("ROSTER_SCREENSHOTS", &shots)
         .env("ROSTER_TEST_CHROMIUM", &tools.chromium)
@@ -280,6 +400,8 @@ fn console_journey_in_chromium() {
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     let (stopped, log) = stop(served);
+    let provider_output = provider.output();
+    drop(provider);
 
     // The steps passed, straight to stderr so that a passing run shows them too.
     let _ = writeln!(
@@ -292,7 +414,8 @@ fn console_journey_in_chromium() {
     assert!(
         passed,
         "the console journey {}\n--- journey stdout ---\n{stdout}\n--- journey stderr ---\n{stderr}\n\
-         --- server log ---\n{}\n(screenshots in {})",
+         --- server log ---\n{}\n--- OpenID provider output ---\n{provider_output}\n\
+         (screenshots in {})",
         match status {
             Some(s) => format!("failed ({s})"),
             None => format!("did not finish within {JOURNEY_TIMEOUT:?}"),

@@ -93,7 +93,9 @@ pub(crate) async fn submit_sign_in(
     // typed (people of that domain may keep a password where SSO is not enforced).
     match state.roster.sso_route_for(&form.email).await {
         Ok(Some((org, connection))) if connection.enforce || form.password.is_empty() => {
-            let next = form.next.as_deref().map(|_| next.clone());
+            // The page's default target ("/") means none: the provider's return lands on
+            // the organization's page.
+            let next = (next != "/").then(|| next.clone());
             return crate::sso::start(
                 &state,
                 &org,
