@@ -148,6 +148,60 @@ pub async fn closed_loop(
     Ok(counted.load(Ordering::Relaxed) as f64 / duration.as_secs_f64())
 }
 
+/// [`closed_loop`] for requests that may take seconds each: it measures for at least
+/// `duration` *and* until `min_completions` requests have completed (for `max_duration` at
+/// most), and divides by the time it measured, so a probe of a slow request still counts
+/// enough of them to mean something.
+pub async fn closed_loop_until(
+    client: &Client,
+    target: &Target,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    min_completions: u64,
+    max_duration: Duration,
+) -> anyhow::Result<f64> {
+    let counted = Arc::new(AtomicU64::new(0));
+    // Nanoseconds from `from` to the completion that ended the measurement; 0 until then.
+    let ended = Arc::new(AtomicU64::new(0));
+    let from = Instant::now() + warmup;
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (client, target, counted, ended) = (
+            client.clone(),
+            target.clone(),
+            counted.clone(),
+            ended.clone(),
+        );
+        callers.spawn(async move {
+            while ended.load(Ordering::Relaxed) == 0 {
+                target.send(&client).await?;
+                let done = Instant::now();
+                if done < from || ended.load(Ordering::Relaxed) != 0 {
+                    continue;
+                }
+                let n = counted.fetch_add(1, Ordering::Relaxed) + 1;
+                let measured = done - from;
+                if (measured >= duration && n >= min_completions) || measured >= max_duration {
+                    let nanos = u64::try_from(measured.as_nanos()).unwrap_or(u64::MAX);
+                    let _ = ended.compare_exchange(
+                        0,
+                        nanos.max(1),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(joined) = callers.join_next().await {
+        joined??;
+    }
+    let seconds = ended.load(Ordering::Relaxed) as f64 / 1e9;
+    Ok(counted.load(Ordering::Relaxed) as f64 / seconds)
+}
+
 /// What an open-model run saw.
 pub struct OpenRun {
     /// The arrival rate asked for (req/s).

@@ -11,6 +11,7 @@
 mod digests;
 mod limits;
 mod load;
+mod members;
 mod report;
 mod scenarios;
 mod seed;
@@ -41,6 +42,9 @@ struct Args {
     /// The roster binary to measure [default: `roster` beside this program]
     #[arg(long, value_name = "FILE")]
     roster_bin: Option<PathBuf>,
+    /// Members seeded for the member-list scenarios [default: 1000000; 20000 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1000..))]
+    members: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -115,15 +119,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(20.0),
     ));
 
-    match measure_load(&binary, &store, &server, timing).await {
-        Ok(load_rows) => rows.extend(load_rows),
+    let person = match measure_load(&binary, &store, &server, timing).await {
+        Ok((load_rows, person)) => {
+            rows.extend(load_rows);
+            person
+        }
         Err(e) => {
             return Err(e.context(format!(
                 "during the load scenarios; the server log ends:\n{}\n",
                 server.log_tail()
             )))
         }
-    }
+    };
     let memory = server.memory();
     rows.push(scenarios::memory_row(
         "memory: RSS after the load",
@@ -136,6 +143,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None,
     ));
     server.stop().await.context("stopping the server")?;
+
+    let members = args
+        .members
+        .map_or_else(|| members::count(args.quick), |n| n as usize);
+    match member_list(&binary, &store, &person, members, timing).await {
+        Ok(list_rows) => rows.extend(list_rows),
+        Err(e) => {
+            // The rows so far took minutes; they are worth keeping even so.
+            println!("\nroster-bench stopped in the member list; what it measured before:");
+            print!("{}", report::table(&rows));
+            return Err(e);
+        }
+    }
 
     let report = Report {
         started_at: started_at.to_rfc3339(),
@@ -159,13 +179,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The HTTP scenarios and the argon2id limit, against a seeded server.
+/// The HTTP scenarios and the argon2id limit, against a seeded server; the seeded admin
+/// comes back for the member-list scenarios.
 async fn measure_load(
     binary: &Path,
     store: &StoreSpec,
     server: &Server,
     timing: Timing,
-) -> anyhow::Result<Vec<Row>> {
+) -> anyhow::Result<(Vec<Row>, seed::Person)> {
     let base = &server.base_url;
     let client = load::client()?;
     step("seeding: roster setup, accept the invitation, sign in");
@@ -261,7 +282,7 @@ async fn measure_load(
     ));
     let digests = digests::digest_row(store, digest_members, raw_limit.clone()).await?;
 
-    Ok(vec![
+    let rows = vec![
         scenarios::healthz_row(&healthz_limit, &healthz_run),
         scenarios::me_row(me_max, &me_run, healthz_limit.clone()),
         scenarios::check_row(check_max, &check_run, healthz_limit.clone()),
@@ -270,7 +291,96 @@ async fn measure_load(
         scenarios::sign_in_row(sign_in_max, &sign_in_run, argon2_limit),
         scenarios::invitations_row(invite_max, &invite_run, raw_limit),
         digests,
-    ])
+    ];
+    Ok((rows, person))
+}
+
+/// The member list at scale, on the same store with the server stopped: N members (and a
+/// session for every tenth) seeded with SQL, then a start timed with them, the list's
+/// pages measured, every seeded session used once, and the memory read.
+async fn member_list(
+    binary: &Path,
+    store: &StoreSpec,
+    person: &seed::Person,
+    n: usize,
+    timing: Timing,
+) -> anyhow::Result<Vec<Row>> {
+    let label = members::thousands(n);
+    step(&format!(
+        "member list: seeding {label} members and {} sessions with SQL, the server stopped",
+        members::thousands(n / 10)
+    ));
+    let seeded = members::seed(store, n)
+        .await
+        .context("seeding the member list")?;
+    step(&format!(
+        "  seeded in {:.1} s; start-up with {label} members",
+        seeded.took.as_secs_f64()
+    ));
+    let mut rows = Vec::new();
+    let (server, elapsed) = Server::start(binary, store, 3).await?;
+    rows.push(scenarios::startup_row(
+        &format!("start-up to /readyz ({label} members)"),
+        elapsed,
+        Some(300.0),
+    ));
+    let pending = members::wait_for_outbox(store, std::time::Duration::from_secs(120))
+        .await
+        .context("waiting for the outbox to empty")?;
+    step(&format!(
+        "  the outbox worker sent the {pending} emails left by the invitation scenario"
+    ));
+    tokio::time::sleep(timing.settle).await;
+    rows.push(scenarios::memory_row(
+        &format!("memory: idle RSS, {label} members"),
+        server.memory().map(|m| m.rss_bytes),
+        None,
+    ));
+    let client = load::client()?;
+    let measured = async {
+        let list_rows =
+            members::measure(&client, &server.base_url, store, person, &seeded, timing).await?;
+        step(&format!(
+            "GET /api/v1/me once with each of the {} seeded sessions",
+            members::thousands(seeded.session_tokens.len())
+        ));
+        let took = members::use_sessions(&client, &server.base_url, person, &seeded).await?;
+        step(&format!(
+            "  {:.1} s ({:.0}/s)",
+            took.as_secs_f64(),
+            seeded.session_tokens.len() as f64 / took.as_secs_f64()
+        ));
+        anyhow::Ok(list_rows)
+    }
+    .await;
+    match measured {
+        Ok(list_rows) => rows.extend(list_rows),
+        Err(e) => {
+            return Err(e.context(format!(
+                "during the member-list scenarios; the server log ends:\n{}\n",
+                server.log_tail()
+            )))
+        }
+    }
+    let memory = server.memory();
+    rows.push(scenarios::memory_row(
+        &format!(
+            "memory: RSS, {label} members + {} sessions used",
+            members::thousands(seeded.session_tokens.len())
+        ),
+        memory.map(|m| m.rss_bytes),
+        Some(150.0),
+    ));
+    rows.push(scenarios::memory_row(
+        &format!("memory: peak RSS (VmHWM), {label} members"),
+        memory.map(|m| m.peak_bytes),
+        None,
+    ));
+    server
+        .stop()
+        .await
+        .context("stopping the server after the member list")?;
+    Ok(rows)
 }
 
 /// `target/bench/`: beside the profile directory this program was built into, so it

@@ -107,6 +107,18 @@ fn rate(v: f64) -> String {
     }
 }
 
+/// A ratio as a percentage: whole percents from 1% up, two significant digits below, so a
+/// small ratio does not read as nothing.
+fn percent(ratio: f64) -> String {
+    let p = ratio * 100.0;
+    if p >= 1.0 || p == 0.0 {
+        format!("{p:.0}%")
+    } else {
+        let decimals = (1 - p.log10().floor() as i32).max(1) as usize;
+        format!("{p:.decimals$}%")
+    }
+}
+
 impl Row {
     fn cells(&self) -> [String; 10] {
         let dash = || "—".to_owned();
@@ -165,8 +177,7 @@ impl Row {
             self.limit
                 .as_ref()
                 .map_or_else(dash, |l| format!("{} {}", l.name, rate(l.per_s))),
-            self.ratio
-                .map_or_else(dash, |r| format!("{:.0}%", r * 100.0)),
+            self.ratio.map_or_else(dash, percent),
             self.goal.clone(),
             match self.met {
                 Some(true) => "yes".to_owned(),
@@ -287,6 +298,15 @@ mod tests {
         assert_eq!(cells[1], "8.00 ms");
         assert_eq!(cells[7], "—");
         assert_eq!(cells[9], "yes");
+    }
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(percent(0.25), "25%");
+        assert_eq!(percent(0.013), "1%");
+        assert_eq!(percent(0.0055), "0.55%");
+        assert_eq!(percent(0.000_012), "0.0012%");
+        assert_eq!(percent(0.0), "0%");
     }
 
     #[test]

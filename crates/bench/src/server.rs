@@ -76,6 +76,12 @@ impl StoreSpec {
         self.data_dir.path()
     }
 
+    /// The SQLite file `roster serve` keeps in the data directory by default
+    /// (`DATA_DIR/roster.db`), for the harness's direct reads and seeding.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.dir().join("roster.db")
+    }
+
     /// A `roster` command on this store. It runs in the data directory with no `ROSTER_*`
     /// or `RUST_LOG` variables, so a `roster.toml` or an environment meant for another
     /// Roster cannot change what is measured; mail goes to the log, not to disk.
