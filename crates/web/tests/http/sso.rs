@@ -58,8 +58,8 @@ async fn provider(app: &TestApp, tamper: Option<Tamper>) -> Option<Provider> {
     }
 }
 
-/// Types `email` (no password) on the sign-in page; returns the redirect's target.
-async fn to_provider(app: &TestApp, c: &Client, email: &str) -> String {
+/// Posts the sign-in page's form, with the token of the page as a browser would.
+async fn sign_in_page(app: &TestApp, c: &Client, email: &str, password: &str) -> reqwest::Response {
     let html = c
         .get(app.url("/sign-in"))
         .send()
@@ -68,16 +68,20 @@ async fn to_provider(app: &TestApp, c: &Client, email: &str) -> String {
         .text()
         .await
         .unwrap();
-    let resp = c
-        .post(app.url("/sign-in"))
+    c.post(app.url("/sign-in"))
         .form(&[
             ("csrf_token", csrf_field(&html).as_str()),
             ("email", email),
-            ("password", ""),
+            ("password", password),
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Types `email` (no password) on the sign-in page; returns the redirect's target.
+async fn to_provider(app: &TestApp, c: &Client, email: &str) -> String {
+    let resp = sign_in_page(app, c, email, "").await;
     assert_eq!(
         resp.status(),
         StatusCode::SEE_OTHER,
@@ -372,24 +376,7 @@ async fn an_enforced_domain_refuses_passwords_resets_and_invitations() {
     assert_eq!(body["diagnostics"]["organization"], "Acme");
     // The sign-in page sends the email to the provider even with a password typed.
     let c = browser();
-    let html = c
-        .get(app.url("/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = c
-        .post(app.url("/sign-in"))
-        .form(&[
-            ("csrf_token", csrf_field(&html).as_str()),
-            ("email", "dave@acme.example"),
-            ("password", ADMIN_PW),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = sign_in_page(&app, &c, "dave@acme.example", ADMIN_PW).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(resp.headers()[LOCATION]
         .to_str()
@@ -539,24 +526,7 @@ async fn the_connection_api_keeps_the_secret_and_one_organization_per_domain() {
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let c = browser();
-    let html = c
-        .get(app.url("/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = c
-        .post(app.url("/sign-in"))
-        .form(&[
-            ("csrf_token", csrf_field(&html).as_str()),
-            ("email", "alice@acme.example"),
-            ("password", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = sign_in_page(&app, &c, "alice@acme.example", "").await;
     assert_eq!(
         resp.status(),
         StatusCode::BAD_REQUEST,
@@ -693,24 +663,7 @@ async fn a_provider_cannot_sign_in_or_lock_out_an_account_other_organizations_sh
 
     // The sign-in page keeps her on the password path...
     let c = browser();
-    let html = c
-        .get(app.url("/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = c
-        .post(app.url("/sign-in"))
-        .form(&[
-            ("csrf_token", csrf_field(&html).as_str()),
-            ("email", "carol@acme.example"),
-            ("password", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = sign_in_page(&app, &c, "carol@acme.example", "").await;
     assert_eq!(
         resp.status(),
         StatusCode::BAD_REQUEST,
