@@ -15,6 +15,7 @@ use roster_core::store::{
     StoreResult,
 };
 use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -190,7 +191,117 @@ pub(crate) fn page_of<T>(
         next_after: if more { items.last().map(id) } else { None },
         items,
         total: u64::try_from(total).unwrap_or(0),
+        total_capped: false,
     }
+}
+
+/// The conditions of a member list (after `WHERE`, over `memberships m` joined with
+/// `identities i`), only those the filter sets, so each statement's plan, generic or not,
+/// is the one its filters need.
+fn push_member_matches(b: &mut QueryBuilder<'_, Postgres>, org: OrgId, filter: &MemberFilter) {
+    b.push("m.org_id = ")
+        .push_bind(org.as_uuid())
+        .push(" AND m.status <> 'removed'");
+    if let Some(status) = filter.status {
+        b.push(" AND m.status = ").push_bind(status.as_str());
+    }
+    if let Some(role) = filter.role {
+        b.push(" AND EXISTS (SELECT 1 FROM membership_roles x WHERE x.membership_id = m.id AND x.org_id = ")
+            .push_bind(org.as_uuid())
+            .push(" AND x.role = ")
+            .push_bind(role.as_str())
+            .push(")");
+    }
+    let mut exists = |table: &str, column: &str, value: Uuid| {
+        b.push(format!(
+            " AND EXISTS (SELECT 1 FROM {table} x WHERE x.membership_id = m.id AND x.org_id = "
+        ))
+        .push_bind(org.as_uuid())
+        .push(format!(" AND x.{column} = "))
+        .push_bind(value)
+        .push(")");
+    };
+    if let Some(role) = filter.custom_role {
+        exists("membership_custom_roles", "role_id", role.as_uuid());
+    }
+    if let Some(group) = filter.group {
+        exists("group_members", "group_id", group.as_uuid());
+    }
+    if let Some(entity) = filter.entity {
+        exists("membership_entities", "entity_id", entity.as_uuid());
+    }
+    if let Some(customer) = filter.customer {
+        exists("customer_assignments", "customer_id", customer.as_uuid());
+    }
+    if let Some(within) = &filter.within {
+        let within: Vec<Uuid> = within.iter().map(|e| e.as_uuid()).collect();
+        b.push(" AND EXISTS (SELECT 1 FROM membership_entities e WHERE e.membership_id = m.id AND e.org_id = ")
+            .push_bind(org.as_uuid())
+            .push(" AND e.entity_id = ANY(")
+            .push_bind(within)
+            .push("))");
+    }
+    if let Some(q) = &filter.q {
+        if q.chars().count() < 3 {
+            // One or two characters hold no trigram: such a pattern would scan the whole
+            // index, every organization's identities; reading this list's members is less.
+            b.push(" AND (strpos(i.email_key, ")
+                .push_bind(q.clone())
+                .push(") > 0 OR strpos(coalesce(i.name_key, ''), ")
+                .push_bind(q.clone())
+                .push(") > 0)");
+            return;
+        }
+        // `LIKE '%q%'`, which the trigram indexes of migration 0009 serve (`strpos` would
+        // read every member); the text's own wildcards are escaped.
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        b.push(" AND (i.email_key LIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR i.name_key LIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+}
+
+/// Members with their identity's email and name, from rows of a member list.
+fn member_views(rows: Vec<PgRow>) -> StoreResult<Vec<MemberView>> {
+    rows.iter()
+        .map(|row| {
+            Ok(MemberView {
+                membership: membership(row)?,
+                email: parse(Email::parse(&get::<String>(row, "identity_email")?))?,
+                name: get(row, "identity_name")?,
+            })
+        })
+        .collect()
+}
+
+/// An organization's members in `status`, or in every status but removed, from the counts
+/// the membership trigger keeps (migration 0009).
+async fn member_count(
+    c: &mut PgConnection,
+    org: OrgId,
+    status: Option<MembershipStatus>,
+) -> StoreResult<i64> {
+    let column = match status {
+        None => "invited + active + deactivated",
+        Some(MembershipStatus::Invited) => "invited",
+        Some(MembershipStatus::Active) => "active",
+        Some(MembershipStatus::Deactivated) => "deactivated",
+        Some(MembershipStatus::Removed) => return Ok(0),
+    };
+    let n: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT {column} FROM member_counts WHERE org_id = $1"
+    ))
+    .bind(org.as_uuid())
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?;
+    Ok(n.unwrap_or(0))
 }
 
 #[async_trait]
@@ -348,85 +459,81 @@ impl Reads for PgConn {
         filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        // $1 org, $2 folded search text, $3 status, $4 role, $5 custom role, $6 group,
-        // $7 entity, $8 customer, $9 the entities of a scoped admin's reach (a uuid array).
-        // The page query adds $10 (after) and $11 (limit).
-        const MATCHES: &str = "m.org_id = $1 AND m.status <> 'removed' \
-            AND ($3::text IS NULL OR m.status = $3) \
-            AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM membership_roles r \
-                 WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role = $4)) \
-            AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM membership_custom_roles r \
-                 WHERE r.membership_id = m.id AND r.org_id = $1 AND r.role_id = $5)) \
-            AND ($6::uuid IS NULL OR EXISTS (SELECT 1 FROM group_members g \
-                 WHERE g.membership_id = m.id AND g.org_id = $1 AND g.group_id = $6)) \
-            AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
-                 WHERE e.membership_id = m.id AND e.org_id = $1 AND e.entity_id = $7)) \
-            AND ($8::uuid IS NULL OR EXISTS (SELECT 1 FROM customer_assignments a \
-                 WHERE a.membership_id = m.id AND a.org_id = $1 AND a.customer_id = $8)) \
-            AND ($9::uuid[] IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
-                 WHERE e.membership_id = m.id AND e.org_id = $1 AND e.entity_id = ANY($9))) \
-            AND ($2::text IS NULL OR strpos(i.email_key, $2) > 0 \
-                 OR strpos(coalesce(i.name_key, ''), $2) > 0)";
-        let q = filter.q.as_deref();
-        let status = filter.status.map(|s| s.as_str());
-        let role = filter.role.map(|r| r.as_str());
-        let custom_role = filter.custom_role.map(|r| r.as_uuid());
-        let group = filter.group.map(|g| g.as_uuid());
-        let entity = filter.entity.map(|e| e.as_uuid());
-        let customer = filter.customer.map(|c| c.as_uuid());
-        let within: Option<Vec<Uuid>> = filter
-            .within
-            .as_ref()
-            .map(|w| w.iter().map(|e| e.as_uuid()).collect());
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM memberships m JOIN identities i ON i.id = m.identity_id \
-             WHERE {MATCHES}"
-        ))
-        .bind(org.as_uuid())
-        .bind(q)
-        .bind(status)
-        .bind(role)
-        .bind(custom_role)
-        .bind(group)
-        .bind(entity)
-        .bind(customer)
-        .bind(within.clone())
-        .fetch_one(self.c())
-        .await
-        .map_err(map_err)?;
-        let rows = sqlx::query(&format!(
+        let cap = MemberFilter::COUNT_CAP as i64;
+        if filter.q.is_some() {
+            // One pass through the trigram indexes gathers every match up to the cap; when
+            // that is all of them, they are counted and paged here and the page is read by
+            // id, instead of searching once to count and again for the page.
+            let mut matches = QueryBuilder::<Postgres>::new(
+                "SELECT m.id FROM memberships m JOIN identities i ON i.id = m.identity_id WHERE ",
+            );
+            push_member_matches(&mut matches, org, filter);
+            matches.push(" LIMIT ").push_bind(cap + 1);
+            let mut ids: Vec<Uuid> = matches
+                .build_query_scalar()
+                .fetch_all(self.c())
+                .await
+                .map_err(map_err)?;
+            if ids.len() as i64 <= cap {
+                // Uuid order is PostgreSQL's order of `m.id`.
+                ids.sort_unstable();
+                let total = ids.len() as i64;
+                let chosen: Vec<Uuid> = ids
+                    .into_iter()
+                    .filter(|id| page.after.is_none_or(|a| *id > a))
+                    .take(page.limit as usize + 1)
+                    .collect();
+                let rows = sqlx::query(&format!(
+                    "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
+                     ({MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.id = ANY($2)) x \
+                     JOIN identities i ON i.id = x.identity_id ORDER BY x.id"
+                ))
+                .bind(org.as_uuid())
+                .bind(chosen)
+                .fetch_all(self.c())
+                .await
+                .map_err(map_err)?;
+                let items = member_views(rows)?;
+                return Ok(page_of(items, page.limit, total, |m| {
+                    m.membership.id.as_uuid()
+                }));
+            }
+        }
+        let (total, total_capped) = if filter.q.is_some() {
+            (cap, true)
+        } else if filter.narrows_beyond_status() {
+            let mut count = QueryBuilder::<Postgres>::new(
+                "SELECT count(*) FROM (SELECT 1 FROM memberships m \
+                 JOIN identities i ON i.id = m.identity_id WHERE ",
+            );
+            push_member_matches(&mut count, org, filter);
+            count.push(" LIMIT ").push_bind(cap + 1).push(") c");
+            let n: i64 = count
+                .build_query_scalar()
+                .fetch_one(self.c())
+                .await
+                .map_err(map_err)?;
+            (n.min(cap), n > cap)
+        } else {
+            (member_count(self.c(), org, filter.status).await?, false)
+        };
+        let mut rows = QueryBuilder::<Postgres>::new(format!(
             "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
-             ({MEMBERSHIP_SELECT} JOIN identities i ON i.id = m.identity_id \
-              WHERE {MATCHES} AND ($10::uuid IS NULL OR m.id > $10) ORDER BY m.id LIMIT $11) x \
-             JOIN identities i ON i.id = x.identity_id ORDER BY x.id"
-        ))
-        .bind(org.as_uuid())
-        .bind(q)
-        .bind(status)
-        .bind(role)
-        .bind(custom_role)
-        .bind(group)
-        .bind(entity)
-        .bind(customer)
-        .bind(within)
-        .bind(page.after)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.c())
-        .await
-        .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(MemberView {
-                    membership: membership(row)?,
-                    email: parse(Email::parse(&get::<String>(row, "identity_email")?))?,
-                    name: get(row, "identity_name")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, total, |m| {
-            m.membership.id.as_uuid()
-        }))
+             ({MEMBERSHIP_SELECT} JOIN identities i ON i.id = m.identity_id WHERE "
+        ));
+        push_member_matches(&mut rows, org, filter);
+        // Only a cursor that is there joins the statement: with `($n IS NULL OR m.id > $n)`
+        // PostgreSQL's generic plan, used after a few executions, filters every member.
+        if let Some(after) = page.after {
+            rows.push(" AND m.id > ").push_bind(after);
+        }
+        rows.push(" ORDER BY m.id LIMIT ")
+            .push_bind(i64::from(page.limit) + 1)
+            .push(") x JOIN identities i ON i.id = x.identity_id ORDER BY x.id");
+        let items = member_views(rows.build().fetch_all(self.c()).await.map_err(map_err)?)?;
+        let mut page = page_of(items, page.limit, total, |m| m.membership.id.as_uuid());
+        page.total_capped = total_capped;
+        Ok(page)
     }
 
     async fn latest_invitation_of(

@@ -16,6 +16,7 @@ use roster_core::store::{
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::BTreeSet;
 
 pub(crate) fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
@@ -172,13 +173,20 @@ pub(crate) fn outbox(row: &SqliteRow) -> StoreResult<OutboxMessage> {
     })
 }
 
-pub(crate) const MEMBERSHIP_SELECT: &str = "SELECT m.*, \
+/// The columns of a membership read, over `memberships m`, with its roles, groups, entity
+/// and scopes gathered.
+macro_rules! membership_columns {
+    () => {
+        "SELECT m.*, \
     (SELECT group_concat(r.role, ',') FROM membership_roles r WHERE r.membership_id = m.id) AS roles, \
     (SELECT group_concat(c.role_id, ',') FROM membership_custom_roles c WHERE c.membership_id = m.id) AS custom_role_ids, \
     (SELECT group_concat(g.group_id, ',') FROM group_members g WHERE g.membership_id = m.id) AS group_ids, \
     (SELECT e.entity_id FROM membership_entities e WHERE e.membership_id = m.id) AS entity_id, \
-    (SELECT group_concat(s.entity_id, ',') FROM admin_scopes s WHERE s.membership_id = m.id) AS admin_scope_ids \
-    FROM memberships m";
+    (SELECT group_concat(s.entity_id, ',') FROM admin_scopes s WHERE s.membership_id = m.id) AS admin_scope_ids"
+    };
+}
+
+pub(crate) const MEMBERSHIP_SELECT: &str = concat!(membership_columns!(), " FROM memberships m");
 
 pub(crate) fn page_of<T>(
     mut items: Vec<T>,
@@ -192,7 +200,123 @@ pub(crate) fn page_of<T>(
         next_after: if more { items.last().map(id) } else { None },
         items,
         total: u64::try_from(total).unwrap_or(0),
+        total_capped: false,
     }
+}
+
+/// The rows a member list reads: members in id order, each with its identity; or, for a
+/// search through the trigram index (migration 0008), the index's matches first, each with
+/// its identity and its membership. `CROSS JOIN` keeps SQLite to that order: left to
+/// itself it walks the organization's members and probes the index's matches for each.
+fn member_source(indexed: bool) -> &'static str {
+    if indexed {
+        "identity_search CROSS JOIN identities i ON i.search_row = identity_search.rowid \
+         CROSS JOIN memberships m ON m.identity_id = i.id"
+    } else {
+        "memberships m JOIN identities i ON i.id = m.identity_id"
+    }
+}
+
+/// The conditions of a member list over [`member_source`], only those the filter sets, so
+/// each plan is the one its filters need. `indexed` searches with the trigram index (three
+/// characters or more), else by reading each member's email and name.
+fn push_member_matches(
+    b: &mut QueryBuilder<'_, Sqlite>,
+    org: OrgId,
+    filter: &MemberFilter,
+    indexed: bool,
+) -> StoreResult<()> {
+    b.push("m.org_id = ")
+        .push_bind(org.to_string())
+        .push(" AND m.status <> 'removed'");
+    if let Some(status) = filter.status {
+        b.push(" AND m.status = ").push_bind(status.as_str());
+    }
+    let mut exists = |table: &str, column: &str, value: String| {
+        b.push(format!(
+            " AND EXISTS (SELECT 1 FROM {table} x WHERE x.membership_id = m.id AND x.{column} = "
+        ))
+        .push_bind(value)
+        .push(")");
+    };
+    if let Some(role) = filter.role {
+        exists("membership_roles", "role", role.as_str().to_owned());
+    }
+    if let Some(role) = filter.custom_role {
+        exists("membership_custom_roles", "role_id", role.to_string());
+    }
+    if let Some(group) = filter.group {
+        exists("group_members", "group_id", group.to_string());
+    }
+    if let Some(entity) = filter.entity {
+        exists("membership_entities", "entity_id", entity.to_string());
+    }
+    if let Some(customer) = filter.customer {
+        exists("customer_assignments", "customer_id", customer.to_string());
+    }
+    if let Some(within) = &filter.within {
+        let within =
+            serde_json::to_string(&within.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+                .map_err(|e| corrupt(e.to_string()))?;
+        b.push(
+            " AND EXISTS (SELECT 1 FROM membership_entities e WHERE e.membership_id = m.id \
+             AND e.entity_id IN (SELECT value FROM json_each(",
+        )
+        .push_bind(within)
+        .push(")))");
+    }
+    if let Some(q) = &filter.q {
+        if indexed {
+            // A quoted FTS5 string is one phrase of consecutive trigrams, that is a
+            // substring; inside it only `"` is special, and doubled.
+            b.push(" AND identity_search MATCH ")
+                .push_bind(format!("\"{}\"", q.replace('"', "\"\"")));
+        } else {
+            b.push(" AND (instr(i.email_key, ")
+                .push_bind(q.clone())
+                .push(") > 0 OR instr(coalesce(i.name_key, ''), ")
+                .push_bind(q.clone())
+                .push(") > 0)");
+        }
+    }
+    Ok(())
+}
+
+/// Members with their identity's email and name, from rows of a member list.
+fn member_views(rows: Vec<SqliteRow>) -> StoreResult<Vec<MemberView>> {
+    rows.iter()
+        .map(|row| {
+            Ok(MemberView {
+                membership: membership(row)?,
+                email: parse(Email::parse(&get::<String>(row, "identity_email")?))?,
+                name: get(row, "identity_name")?,
+            })
+        })
+        .collect()
+}
+
+/// An organization's members in `status`, or in every status but removed, from the counts
+/// the membership triggers keep (migration 0008).
+async fn member_count(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    status: Option<MembershipStatus>,
+) -> StoreResult<i64> {
+    let column = match status {
+        None => "invited + active + deactivated",
+        Some(MembershipStatus::Invited) => "invited",
+        Some(MembershipStatus::Active) => "active",
+        Some(MembershipStatus::Deactivated) => "deactivated",
+        Some(MembershipStatus::Removed) => return Ok(0),
+    };
+    let n: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT {column} FROM member_counts WHERE org_id = ?"
+    ))
+    .bind(org.to_string())
+    .fetch_optional(c)
+    .await
+    .map_err(map_err)?;
+    Ok(n.unwrap_or(0))
 }
 
 #[async_trait]
@@ -349,87 +473,92 @@ impl Reads for SqliteConn {
         filter: &MemberFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
-        // ?1 org, ?2 folded search text, ?3 status, ?4 role, ?7 custom role, ?8 group,
-        // ?9 entity, ?10 customer, ?11 a JSON array of entities (a scoped admin's reach).
-        const MATCHES: &str = "m.org_id = ?1 AND m.status <> 'removed' \
-            AND (?3 IS NULL OR m.status = ?3) \
-            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM membership_roles r \
-                 WHERE r.membership_id = m.id AND r.role = ?4)) \
-            AND (?7 IS NULL OR EXISTS (SELECT 1 FROM membership_custom_roles r \
-                 WHERE r.membership_id = m.id AND r.role_id = ?7)) \
-            AND (?8 IS NULL OR EXISTS (SELECT 1 FROM group_members g \
-                 WHERE g.membership_id = m.id AND g.group_id = ?8)) \
-            AND (?9 IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
-                 WHERE e.membership_id = m.id AND e.entity_id = ?9)) \
-            AND (?10 IS NULL OR EXISTS (SELECT 1 FROM customer_assignments a \
-                 WHERE a.membership_id = m.id AND a.customer_id = ?10)) \
-            AND (?11 IS NULL OR EXISTS (SELECT 1 FROM membership_entities e \
-                 WHERE e.membership_id = m.id AND e.entity_id IN (SELECT value FROM json_each(?11)))) \
-            AND (?2 IS NULL OR instr(i.email_key, ?2) > 0 OR instr(coalesce(i.name_key, ''), ?2) > 0)";
-        let q = filter.q.as_deref();
-        let status = filter.status.map(|s| s.as_str());
-        let role = filter.role.map(|r| r.as_str());
-        let custom_role = filter.custom_role.map(|r| r.to_string());
-        let group = filter.group.map(|g| g.to_string());
-        let entity = filter.entity.map(|e| e.to_string());
-        let customer = filter.customer.map(|c| c.to_string());
-        let within = filter
-            .within
-            .as_ref()
-            .map(|w| serde_json::to_string(&w.iter().map(|e| e.to_string()).collect::<Vec<_>>()))
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?;
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM memberships m JOIN identities i ON i.id = m.identity_id \
-             WHERE {MATCHES}"
-        ))
-        .bind(org.to_string())
-        .bind(q)
-        .bind(status)
-        .bind(role)
-        .bind(None::<String>)
-        .bind(None::<i64>)
-        .bind(custom_role.clone())
-        .bind(group.clone())
-        .bind(entity.clone())
-        .bind(customer.clone())
-        .bind(within.clone())
-        .fetch_one(self.c())
-        .await
-        .map_err(map_err)?;
-        let rows = sqlx::query(&format!(
+        let cap = MemberFilter::COUNT_CAP as i64;
+        let indexed = filter.q.as_ref().is_some_and(|q| q.chars().count() >= 3);
+        if indexed {
+            // One pass through the trigram index gathers every match up to the cap; when
+            // that is all of them, they are counted and paged here and the page is read by
+            // id. Beyond the cap a match is common enough that reading members in id order
+            // finds a page sooner than sorting every match of the index.
+            let mut matches = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT m.id FROM {} WHERE ",
+                member_source(true)
+            ));
+            push_member_matches(&mut matches, org, filter, true)?;
+            matches.push(" LIMIT ").push_bind(cap + 1);
+            let mut ids: Vec<String> = matches
+                .build_query_scalar()
+                .fetch_all(self.c())
+                .await
+                .map_err(map_err)?;
+            if ids.len() as i64 <= cap {
+                // Ids are UUIDv7 text: byte order is SQLite's order of `m.id`.
+                ids.sort_unstable();
+                let total = ids.len() as i64;
+                let after = page.after.map(|a| a.to_string());
+                let chosen: Vec<String> = ids
+                    .into_iter()
+                    .filter(|id| after.as_ref().is_none_or(|a| id > a))
+                    .take(page.limit as usize + 1)
+                    .collect();
+                if chosen.is_empty() {
+                    return Ok(page_of(Vec::new(), page.limit, total, |m: &MemberView| {
+                        m.membership.id.as_uuid()
+                    }));
+                }
+                let mut rows = QueryBuilder::<Sqlite>::new(format!(
+                    "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
+                     ({MEMBERSHIP_SELECT} WHERE m.org_id = "
+                ));
+                rows.push_bind(org.to_string()).push(" AND m.id IN (");
+                let mut list = rows.separated(", ");
+                for id in chosen {
+                    list.push_bind(id);
+                }
+                rows.push(")) x JOIN identities i ON i.id = x.identity_id ORDER BY x.id");
+                let items = member_views(rows.build().fetch_all(self.c()).await.map_err(map_err)?)?;
+                return Ok(page_of(items, page.limit, total, |m| {
+                    m.membership.id.as_uuid()
+                }));
+            }
+        }
+        let (total, total_capped) = if indexed {
+            (cap, true)
+        } else if filter.narrows_beyond_status() {
+            let mut count = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} WHERE ",
+                member_source(false)
+            ));
+            push_member_matches(&mut count, org, filter, false)?;
+            count.push(" LIMIT ").push_bind(cap + 1).push(")");
+            let n: i64 = count
+                .build_query_scalar()
+                .fetch_one(self.c())
+                .await
+                .map_err(map_err)?;
+            (n.min(cap), n > cap)
+        } else {
+            (member_count(self.c(), org, filter.status).await?, false)
+        };
+        let mut rows = QueryBuilder::<Sqlite>::new(format!(
             "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
-             ({MEMBERSHIP_SELECT} JOIN identities i ON i.id = m.identity_id \
-              WHERE {MATCHES} AND (?5 IS NULL OR m.id > ?5) ORDER BY m.id LIMIT ?6) x \
-             JOIN identities i ON i.id = x.identity_id ORDER BY x.id"
-        ))
-        .bind(org.to_string())
-        .bind(q)
-        .bind(status)
-        .bind(role)
-        .bind(page.after.map(|a| a.to_string()))
-        .bind(i64::from(page.limit) + 1)
-        .bind(custom_role)
-        .bind(group)
-        .bind(entity)
-        .bind(customer)
-        .bind(within)
-        .fetch_all(self.c())
-        .await
-        .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(MemberView {
-                    membership: membership(row)?,
-                    email: parse(Email::parse(&get::<String>(row, "identity_email")?))?,
-                    name: get(row, "identity_name")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, total, |m| {
-            m.membership.id.as_uuid()
-        }))
+             ({} FROM {} WHERE ",
+            membership_columns!(),
+            member_source(false)
+        ));
+        push_member_matches(&mut rows, org, filter, false)?;
+        // Only a cursor that is there bounds the index range: `(? IS NULL OR m.id > ?)`
+        // would walk the organization's members from its first to the cursor.
+        if let Some(after) = page.after {
+            rows.push(" AND m.id > ").push_bind(after.to_string());
+        }
+        rows.push(" ORDER BY m.id LIMIT ")
+            .push_bind(i64::from(page.limit) + 1)
+            .push(") x JOIN identities i ON i.id = x.identity_id ORDER BY x.id");
+        let items = member_views(rows.build().fetch_all(self.c()).await.map_err(map_err)?)?;
+        let mut page = page_of(items, page.limit, total, |m| m.membership.id.as_uuid());
+        page.total_capped = total_capped;
+        Ok(page)
     }
 
     async fn latest_invitation_of(

@@ -51,8 +51,11 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Id of the last item when more items follow.
     pub next_after: Option<uuid::Uuid>,
-    /// Count of all matching items, not only this page.
+    /// Count of all matching items, not only this page; with `total_capped`, a lower bound.
     pub total: u64,
+    /// The list stopped counting at `total`: more items match. Only lists that would
+    /// otherwise count a very large number of rows on every page cap their count.
+    pub total_capped: bool,
 }
 
 /// Keyset paging: items sort by id (UUIDv7, so by creation time).

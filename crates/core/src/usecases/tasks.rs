@@ -214,6 +214,7 @@ impl Roster {
                 items: Vec::new(),
                 next_after: None,
                 total: 0,
+                total_capped: false,
             });
         }
         self.store

@@ -310,3 +310,214 @@ pub async fn last_sign_in_is_the_newest_success(store: S) {
     );
     assert_eq!(r.last_sign_in_at(IdentityId::new()).await.unwrap(), None);
 }
+
+/// Totals of an organization's list: everyone, then invited, active and deactivated. Each is
+/// checked against the items listed, so a kept count that drifts fails here.
+async fn totals(r: &mut dyn roster_core::store::Reads, org: OrgId) -> Vec<u64> {
+    let mut out = Vec::new();
+    for status in [
+        None,
+        Some(MembershipStatus::Invited),
+        Some(MembershipStatus::Active),
+        Some(MembershipStatus::Deactivated),
+    ] {
+        let filter = MemberFilter {
+            status,
+            ..MemberFilter::default()
+        };
+        let page = r
+            .list_members(org, &filter, PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total, page.items.len() as u64, "{status:?}");
+        assert!(!page.total_capped);
+        out.push(page.total);
+    }
+    out
+}
+
+/// The kept member counts answer unfiltered lists exactly through every status change, and
+/// the search index follows every new identity, email change and rename.
+pub async fn member_counts_and_search_index_follow_every_change(store: S) {
+    use MembershipStatus::*;
+    let a = fixtures::org("tenant-a");
+    let b = fixtures::org("tenant-b");
+    let empty = fixtures::org("tenant-empty");
+    let mut tx = store.begin().await.unwrap();
+    for org in [&a, &b, &empty] {
+        tx.insert_org(org).await.unwrap();
+    }
+    let mut members = Vec::new();
+    for (i, email) in ["ann@acme.example", "axb@acme.example", "cy@acme.example"]
+        .iter()
+        .enumerate()
+    {
+        let mut person = fixtures::identity(email);
+        person.name = Some(DisplayName::parse(&format!("O\"Neil {i}")).unwrap());
+        tx.insert_identity(&person).await.unwrap();
+        let m = fixtures::membership(&a, &person, &[BuiltinRole::User]);
+        tx.insert_membership(&m).await.unwrap();
+        members.push((person, m));
+    }
+    let outsider = fixtures::identity("ann@other.example");
+    tx.insert_identity(&outsider).await.unwrap();
+    tx.insert_membership(&Membership::new(
+        b.id,
+        outsider.id,
+        Active,
+        [BuiltinRole::User],
+        now(),
+    ))
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let all = PageRequest::default();
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(totals(&mut *r, a.id).await, [3, 3, 0, 0]);
+    assert_eq!(totals(&mut *r, b.id).await, [1, 0, 1, 0]);
+    assert_eq!(totals(&mut *r, empty.id).await, [0, 0, 0, 0]);
+    drop(r);
+
+    // Every status change moves one member from one count to another; removal drops it.
+    let steps = [
+        (0, Invited, Active),
+        (1, Invited, Active),
+        (1, Active, Deactivated),
+        (1, Deactivated, Active),
+        (2, Invited, Removed),
+    ];
+    let expected = [
+        [3, 2, 1, 0],
+        [3, 1, 2, 0],
+        [3, 1, 1, 1],
+        [3, 1, 2, 0],
+        [2, 0, 2, 0],
+    ];
+    for ((who, from, to), want) in steps.into_iter().zip(expected) {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx
+            .set_membership_status(a.id, members[who].1.id, from, to, now())
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+        let mut r = store.reads().await.unwrap();
+        assert_eq!(totals(&mut *r, a.id).await, want, "after {from:?} → {to:?}");
+    }
+    // A change that did not happen (wrong `from`) and a rolled-back one count for nothing.
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx
+        .set_membership_status(a.id, members[0].1.id, Invited, Deactivated, now())
+        .await
+        .unwrap());
+    assert!(tx
+        .set_membership_status(a.id, members[0].1.id, Active, Deactivated, now())
+        .await
+        .unwrap());
+    drop(tx);
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(totals(&mut *r, a.id).await, [2, 0, 2, 0]);
+    assert_eq!(totals(&mut *r, b.id).await, [1, 0, 1, 0]);
+
+    // Search: three characters or more go through the index, fewer through a scan, and
+    // the text's own quotes and wildcards are plain characters on both paths.
+    let found = |page: Page<roster_core::store::MemberView>| emails(&page);
+    assert_eq!(
+        found(r.list_members(a.id, &q("ann"), all).await.unwrap()),
+        ["ann@acme.example"],
+        "another organization's ann is not listed"
+    );
+    assert_eq!(
+        found(r.list_members(a.id, &q("an"), all).await.unwrap()),
+        ["ann@acme.example"]
+    );
+    assert_eq!(
+        found(r.list_members(a.id, &q("o\"neil 1"), all).await.unwrap()),
+        ["axb@acme.example"]
+    );
+    assert_eq!(
+        r.list_members(a.id, &q("a_b"), all).await.unwrap().total,
+        0,
+        "_ matches only itself"
+    );
+    assert_eq!(r.list_members(a.id, &q("\""), all).await.unwrap().total, 2);
+    assert_eq!(
+        r.list_members(a.id, &q("cy@"), all).await.unwrap().total,
+        0,
+        "a removed member is not found"
+    );
+    drop(r);
+
+    // An email change and a rename are searchable at once; the old text is not.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .set_identity_email(
+            members[0].0.id,
+            &Email::parse("zoe.quill@acme.example").unwrap(),
+            now()
+        )
+        .await
+        .unwrap());
+    assert!(tx
+        .update_identity_profile(members[1].0.id, Some("Xavier Quill"), None, None, now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(
+        found(r.list_members(a.id, &q("quill"), all).await.unwrap()),
+        ["zoe.quill@acme.example", "axb@acme.example"]
+    );
+    assert_eq!(
+        r.list_members(a.id, &q("ann@"), all).await.unwrap().total,
+        0
+    );
+    assert_eq!(
+        r.list_members(a.id, &q("o\"neil 1"), all)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+}
+
+/// A search or filter stops counting at the cap and says so; the unfiltered list is exact.
+pub async fn filtered_member_counts_stop_at_the_cap(store: S) {
+    let org = fixtures::org("big");
+    let cap = MemberFilter::COUNT_CAP;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_org(&org).await.unwrap();
+    for i in 0..cap + 2 {
+        let person = fixtures::identity(&format!("member{i:05}@big.example"));
+        tx.insert_identity(&person).await.unwrap();
+        tx.insert_membership(&fixtures::membership(&org, &person, &[BuiltinRole::User]))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    let page = PageRequest::new(Some(10), None);
+    let everyone = r
+        .list_members(org.id, &MemberFilter::default(), page)
+        .await
+        .unwrap();
+    assert_eq!((everyone.total, everyone.total_capped), (cap + 2, false));
+    let searched = r
+        .list_members(org.id, &q("big.example"), page)
+        .await
+        .unwrap();
+    assert_eq!((searched.total, searched.total_capped), (cap, true));
+    assert_eq!(searched.items.len(), 10);
+    let by_role = MemberFilter {
+        role: Some(BuiltinRole::User),
+        ..MemberFilter::default()
+    };
+    let by_role = r.list_members(org.id, &by_role, page).await.unwrap();
+    assert_eq!((by_role.total, by_role.total_capped), (cap, true));
+    // Just under the cap is exact.
+    let few = r
+        .list_members(org.id, &q("member0099"), page)
+        .await
+        .unwrap();
+    assert_eq!((few.total, few.total_capped), (10, false));
+}

@@ -426,7 +426,12 @@ pub struct MemberList {
     pub items: Vec<MemberBody>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// Members matching the query, on every page. Exact when at most `status` filters;
+    /// a search or any other filter counts up to 1,000 and then sets `total_capped`.
     pub total: u64,
+    /// True when more than `total` members match; the console then says "More than 1000
+    /// users match" rather than a count.
+    pub total_capped: bool,
 }
 
 /// The complete new set of a member's roles.

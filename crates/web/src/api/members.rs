@@ -464,6 +464,7 @@ pub async fn list(
                 items: Vec::new(),
                 next_cursor: None,
                 total: 0,
+                total_capped: false,
             }));
         }
     }
@@ -475,6 +476,7 @@ pub async fn list(
         items: members.items.iter().map(MemberBody::from).collect(),
         next_cursor: cursor_of(members.next_after),
         total: members.total,
+        total_capped: members.total_capped,
     }))
 }
 

@@ -201,7 +201,7 @@ async fn render(
     )
     .await;
     let vocabulary = Vocabulary::load(state, person, org).await;
-    let (rows, total, next_cursor, list_error) = match listed {
+    let (rows, total, total_capped, next_cursor, list_error) = match listed {
         Ok(list) => (
             list.0
                 .items
@@ -209,10 +209,11 @@ async fn render(
                 .map(|m| member_value(m, &vocabulary))
                 .collect::<Vec<_>>(),
             list.0.total,
+            list.0.total_capped,
             list.0.next_cursor,
             None,
         ),
-        Err(e) => (Vec::new(), 0, None, Some(e)),
+        Err(e) => (Vec::new(), 0, false, None, Some(e)),
     };
     // A filter that does not parse is the page's error; no permission is the page's 403.
     let (status, error) = match (&list_error, error) {
@@ -263,6 +264,7 @@ async fn render(
             shell => person.shell(Some(org), "users"),
             rows,
             total,
+            total_capped,
             next_url,
             filters,
             vocabulary => vocabulary.to_value(),

@@ -857,6 +857,7 @@ async fn members_are_listed_and_read() {
         .await
         .unwrap();
     assert_eq!(page["total"], 3);
+    assert_eq!(page["total_capped"], false, "{page}");
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["items"][0]["email"], "ada@acme.example");
     assert_eq!(page["items"][1]["email"], "bob@acme.example");
