@@ -235,6 +235,12 @@ pub trait Reads: Send {
 
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>>;
     async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>>;
+    /// The session with this token hash and the identity holding it, in one statement:
+    /// every request with a session cookie starts here.
+    async fn session_with_identity(
+        &mut self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(Session, Identity)>>;
     /// Every session of an identity that is not revoked (expired ones included), newest
     /// first.
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>>;

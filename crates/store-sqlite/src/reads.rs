@@ -45,20 +45,32 @@ fn org_with(row: &SqliteRow, prefix: &str) -> StoreResult<Organization> {
 }
 
 pub(crate) fn identity(row: &SqliteRow) -> StoreResult<Identity> {
+    identity_with(row, "")
+}
+
+/// An identity from columns named with `prefix` (a join's `i_id`, `i_email`, ...).
+fn identity_with(row: &SqliteRow, prefix: &str) -> StoreResult<Identity> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(Identity {
-        id: IdentityId::from_uuid(uuid(&get::<String>(row, "id")?)?),
-        email: parse(Email::parse(&get::<String>(row, "email")?))?,
-        name: get::<Option<String>>(row, "name")?
+        id: IdentityId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
+        email: parse(Email::parse(&get::<String>(row, &col("email"))?))?,
+        name: get::<Option<String>>(row, &col("name"))?
             .map(|n| parse(DisplayName::parse(&n)))
             .transpose()?,
-        password_hash: get(row, "password_hash")?,
-        email_verified_at: opt_time(get(row, "email_verified_at")?)?,
-        timezone: get(row, "timezone")?,
-        locale: get(row, "locale")?,
-        created_at: time(get(row, "created_at")?)?,
-        updated_at: time(get(row, "updated_at")?)?,
+        password_hash: get(row, &col("password_hash"))?,
+        email_verified_at: opt_time(get(row, &col("email_verified_at"))?)?,
+        timezone: get(row, &col("timezone"))?,
+        locale: get(row, &col("locale"))?,
+        created_at: time(get(row, &col("created_at"))?)?,
+        updated_at: time(get(row, &col("updated_at"))?)?,
     })
 }
+
+/// The identity's columns as [`identity_with`] reads them with the prefix `i_`.
+const IDENTITY_AS_I: &str = "i.id AS i_id, i.email AS i_email, i.name AS i_name, \
+    i.password_hash AS i_password_hash, i.email_verified_at AS i_email_verified_at, \
+    i.timezone AS i_timezone, i.locale AS i_locale, i.created_at AS i_created_at, \
+    i.updated_at AS i_updated_at";
 
 /// Expects the membership columns plus `roles`, a comma-separated list.
 pub(crate) fn membership(row: &SqliteRow) -> StoreResult<Membership> {
@@ -662,6 +674,23 @@ impl Reads for SqliteConn {
             .as_ref()
             .map(session)
             .transpose()
+    }
+
+    async fn session_with_identity(
+        &mut self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(Session, Identity)>> {
+        sqlx::query(&format!(
+            "SELECT s.*, {IDENTITY_AS_I} FROM sessions s \
+             JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = ?"
+        ))
+        .bind(hash.as_str())
+        .fetch_optional(self.c())
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(|row| Ok((session(row)?, identity_with(row, "i_")?)))
+        .transpose()
     }
 
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {

@@ -439,7 +439,14 @@ pub async fn concurrent_invitation_consumes_let_exactly_one_win(store: S) {
 }
 
 pub async fn sessions_and_api_tokens_are_found_by_hash(store: S) {
-    let ada = fixtures::identity("ada@example.com");
+    let mut ada = fixtures::identity("ada@example.com");
+    // Every identity field set, so the joined read below shows each one comes back.
+    ada.name = Some(DisplayName::parse("Ada Lovelace").unwrap());
+    ada.timezone = Some("Europe/London".into());
+    ada.locale = Some("en-GB".into());
+    ada.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+    ada.email_verified_at = Some(now());
+    let bob = fixtures::identity("bob@example.com");
     let token = Secret::generate("").unwrap();
     let csrf = Secret::generate("").unwrap();
     let t0 = now();
@@ -470,6 +477,7 @@ pub async fn sessions_and_api_tokens_are_found_by_hash(store: S) {
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_identity(&ada).await.unwrap();
+    tx.insert_identity(&bob).await.unwrap();
     tx.insert_session(&session).await.unwrap();
     tx.insert_api_token(&api).await.unwrap();
     tx.commit().await.unwrap();
@@ -480,6 +488,12 @@ pub async fn sessions_and_api_tokens_are_found_by_hash(store: S) {
         Some(session.clone())
     );
     assert_eq!(r.session_by_token(&csrf.hash()).await.unwrap(), None);
+    assert_eq!(
+        r.session_with_identity(&token.hash()).await.unwrap(),
+        Some((session.clone(), ada.clone())),
+        "the session comes with its own holder, not another identity"
+    );
+    assert_eq!(r.session_with_identity(&csrf.hash()).await.unwrap(), None);
     assert_eq!(
         r.api_token_by_hash(&api_secret.hash()).await.unwrap(),
         Some(api)

@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use roster_core::access::Caller;
-use roster_core::model::Session;
+use roster_core::model::{Identity, Session};
 use roster_core::secrets::Secret;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -19,6 +19,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub struct Authed {
     pub caller: Caller,
     pub session: Option<Session>,
+    /// The person, as read with the session (cookie callers only), so a handler about
+    /// the caller need not read it again.
+    pub identity: Option<Identity>,
 }
 
 /// An optional caller: `None` when the request carries no valid credentials.
@@ -58,6 +61,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
             Some(caller) => Ok(Some(Authed {
                 caller,
                 session: None,
+                identity: None,
             })),
             None => Err(ApiError::unauthenticated()),
         };
@@ -92,6 +96,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
             session_id: auth.session.id,
         },
         session: Some(auth.session),
+        identity: Some(auth.identity),
     }))
 }
 

@@ -486,7 +486,12 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .authenticate_session(&Secret::presented(raw))
             .await
         {
-            Ok(Some(a)) => state.roster.me(a.identity.id).await.ok().flatten(),
+            Ok(Some(a)) => state
+                .roster
+                .memberships_with_orgs(a.identity.id)
+                .await
+                .ok()
+                .map(|ms| (a.identity, ms)),
             _ => None,
         },
         None => None,

@@ -133,15 +133,12 @@ impl Roster {
     ) -> Result<Option<Authenticated>, StoreError> {
         let now = self.clock.now();
         let mut reads = self.store.reads().await?;
-        let Some(session) = reads.session_by_token(&token.hash()).await? else {
+        let Some((session, identity)) = reads.session_with_identity(&token.hash()).await? else {
             return Ok(None);
         };
         if !session.is_live(now) {
             return Ok(None);
         }
-        let Some(identity) = reads.identity(session.identity_id).await? else {
-            return Ok(None);
-        };
         if !may_hold_session(&reads.memberships_of_identity(identity.id).await?) {
             return Ok(None);
         }
@@ -211,18 +208,16 @@ impl Roster {
         Ok(true)
     }
 
-    /// The identity and the organizations it belongs to (removed memberships excluded).
-    pub async fn me(
+    /// The organizations an identity belongs to, each with its membership (removed ones
+    /// excluded). The identity itself comes with its session ([`Self::authenticate_session`]).
+    pub async fn memberships_with_orgs(
         &self,
         identity_id: IdentityId,
-    ) -> Result<Option<(Identity, Vec<(Membership, Organization)>)>, StoreError> {
-        let mut reads = self.store.reads().await?;
-        let Some(identity) = reads.identity(identity_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some((
-            identity,
-            reads.memberships_with_orgs(identity_id).await?,
-        )))
+    ) -> Result<Vec<(Membership, Organization)>, StoreError> {
+        self.store
+            .reads()
+            .await?
+            .memberships_with_orgs(identity_id)
+            .await
     }
 }

@@ -26,14 +26,11 @@ use uuid::Uuid;
         (status = 403, description = "`forbidden`: operator tokens have no person", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn me(State(state): State<AppState>, authed: Authed) -> Result<Json<MeBody>, ApiError> {
-    let Caller::Person { identity_id, .. } = authed.caller else {
+    // A session caller's identity came with the session; tokens have no person.
+    let Some(identity) = authed.identity else {
         return Err(ApiError::forbidden());
     };
-    let (identity, memberships) = state
-        .roster
-        .me(identity_id)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+    let memberships = state.roster.memberships_with_orgs(identity.id).await?;
     Ok(Json(MeBody {
         identity: (&identity).into(),
         memberships: memberships

@@ -81,9 +81,8 @@ impl FromRequestParts<AppState> for Person {
             }
         };
         let csrf = form_token(raw);
-        let memberships = match state.roster.me(auth.identity.id).await {
-            Ok(Some((_, ms))) => ms,
-            Ok(None) => return Err(to_sign_in(parts)),
+        let memberships = match state.roster.memberships_with_orgs(auth.identity.id).await {
+            Ok(ms) => ms,
             Err(e) => {
                 tracing::error!(error = %e, "console memberships failed");
                 return Err(unavailable(state));
@@ -96,6 +95,7 @@ impl FromRequestParts<AppState> for Person {
                     session_id: auth.session.id,
                 },
                 session: Some(auth.session),
+                identity: Some(auth.identity.clone()),
             },
             identity: auth.identity,
             csrf,
