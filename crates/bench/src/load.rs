@@ -36,6 +36,11 @@ pub struct Target {
     pub expected: StatusCode,
     /// Hands out the `{n}` numbers; shared by the clones of a target.
     pub sequence: Arc<AtomicU64>,
+    /// The same request at the other instances of a deployment, sent to in turn with
+    /// `url`, the way a round-robin load balancer spreads it.
+    pub also: Vec<Url>,
+    /// Whose turn it is; shared by the clones of a target.
+    turn: Arc<AtomicU64>,
 }
 
 impl Target {
@@ -47,7 +52,37 @@ impl Target {
             body: None,
             expected: StatusCode::OK,
             sequence: Arc::new(AtomicU64::new(0)),
+            also: Vec::new(),
+            turn: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The same request spread over instances at `bases` (`http://host:port`), in turn.
+    pub fn spread_over(mut self, bases: &[String]) -> anyhow::Result<Self> {
+        let path = match self.url.query() {
+            Some(query) => format!("{}?{query}", self.url.path()),
+            None => self.url.path().to_owned(),
+        };
+        self.also = bases
+            .iter()
+            .map(|base| {
+                Url::parse(&format!("{base}{path}")).with_context(|| format!("bad URL {base}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(self)
+    }
+
+    /// The URL of the next request: `url`, then each of `also`, round and round.
+    fn next_url(&self) -> &Url {
+        if self.also.is_empty() {
+            return &self.url;
+        }
+        let n = self.turn.fetch_add(1, Ordering::Relaxed) as usize % (self.also.len() + 1);
+        if n == 0 {
+            &self.url
+        } else {
+            &self.also[n - 1]
+        }
     }
 
     pub fn post_json(url: &str, body: &serde_json::Value) -> anyhow::Result<Self> {
@@ -71,7 +106,7 @@ impl Target {
     /// Sends once and reads the whole answer (so the connection can be reused). Any status
     /// but the expected one is an error: the harness measures working requests only.
     pub async fn send(&self, client: &Client) -> anyhow::Result<()> {
-        let mut req = client.request(self.method.clone(), self.url.clone());
+        let mut req = client.request(self.method.clone(), self.next_url().clone());
         for (name, value) in &self.headers {
             req = req.header(name, value);
         }

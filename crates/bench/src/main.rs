@@ -13,6 +13,7 @@ mod limits;
 mod load;
 mod members;
 mod report;
+mod scale;
 mod scenarios;
 mod seed;
 mod server;
@@ -143,6 +144,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None,
     ));
     server.stop().await.context("stopping the server")?;
+
+    match scale::scale_rows(&binary, &store, &person, timing).await {
+        Ok(scale_rows) => rows.extend(scale_rows),
+        Err(e) => {
+            println!("\nroster-bench stopped in the scale scenarios; what it measured before:");
+            print!("{}", report::table(&rows));
+            return Err(e);
+        }
+    }
 
     let members = args
         .members

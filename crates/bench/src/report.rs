@@ -27,6 +27,10 @@ pub enum Measured {
         p999_us: f64,
         samples: u64,
     },
+    /// Requests per second at saturation, without a latency run (the scale comparison).
+    Throughput { per_s: f64 },
+    /// A figure with its unit (what a request costs the database).
+    Quantity { value: f64, unit: String },
     /// Milliseconds (start-up).
     Millis { ms: f64 },
     /// Megabytes (10^6 bytes) of resident memory.
@@ -163,6 +167,16 @@ impl Row {
                 us(*p99_us),
                 us(*p999_us),
             ),
+            Measured::Throughput { per_s } => (
+                rate(*per_s),
+                "closed loop".to_owned(),
+                dash(),
+                dash(),
+                dash(),
+            ),
+            Measured::Quantity { value, unit } => {
+                (format!("{value:.1} {unit}"), dash(), dash(), dash(), dash())
+            }
             Measured::Millis { ms: v } => (ms(*v), dash(), dash(), dash(), dash()),
             Measured::Megabytes { mb } => (format!("{mb:.1} MB"), dash(), dash(), dash(), dash()),
             Measured::Unavailable => ("n/a".to_owned(), dash(), dash(), dash(), dash()),

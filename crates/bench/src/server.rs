@@ -86,7 +86,20 @@ impl StoreSpec {
     /// or `RUST_LOG` variables, so a `roster.toml` or an environment meant for another
     /// Roster cannot change what is measured; mail goes to the log, not to disk.
     pub fn command(&self, binary: &Path) -> Command {
-        let mut cmd = Command::new(binary);
+        self.command_on(binary, None)
+    }
+
+    /// [`Self::command`], run only on CPU `core` when one is given (`taskset -c`), so
+    /// the runtime sizes itself to that core as it would on a one-core machine.
+    pub fn command_on(&self, binary: &Path, core: Option<usize>) -> Command {
+        let mut cmd = match core {
+            Some(core) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(core.to_string()).arg(binary);
+                taskset
+            }
+            None => Command::new(binary),
+        };
         for (key, _) in std::env::vars_os() {
             let name = key.to_string_lossy();
             if name.starts_with("ROSTER_") || name == "RUST_LOG" {
@@ -134,11 +147,21 @@ impl Server {
         store: &StoreSpec,
         run: u32,
     ) -> anyhow::Result<(Self, Duration)> {
+        Self::start_on(binary, store, run, None).await
+    }
+
+    /// [`Self::start`], on CPU `core` alone when one is given.
+    pub async fn start_on(
+        binary: &Path,
+        store: &StoreSpec,
+        run: u32,
+        core: Option<usize>,
+    ) -> anyhow::Result<(Self, Duration)> {
         let port = free_port()?;
         let log = store.dir().join(format!("serve-{run}.log"));
         let out = File::create(&log).context("cannot create the server log")?;
         let err = out.try_clone().context("cannot share the server log")?;
-        let mut cmd = store.command(binary);
+        let mut cmd = store.command_on(binary, core);
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("serve")
