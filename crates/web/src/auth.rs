@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use roster_core::access::Caller;
-use roster_core::model::{Identity, Session};
+use roster_core::model::{Identity, Membership, Organization, Session};
 use roster_core::secrets::Secret;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -22,6 +22,9 @@ pub struct Authed {
     /// The person, as read with the session (cookie callers only), so a handler about
     /// the caller need not read it again.
     pub identity: Option<Identity>,
+    /// The person's organizations with their memberships, as read to admit the session
+    /// (empty for tokens).
+    pub memberships: Vec<(Membership, Organization)>,
 }
 
 /// An optional caller: `None` when the request carries no valid credentials.
@@ -62,6 +65,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
                 caller,
                 session: None,
                 identity: None,
+                memberships: Vec::new(),
             })),
             None => Err(ApiError::unauthenticated()),
         };
@@ -97,6 +101,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
         },
         session: Some(auth.session),
         identity: Some(auth.identity),
+        memberships: auth.memberships,
     }))
 }
 

@@ -486,12 +486,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .authenticate_session(&Secret::presented(raw))
             .await
         {
-            Ok(Some(a)) => state
-                .roster
-                .memberships_with_orgs(a.identity.id)
-                .await
-                .ok()
-                .map(|ms| (a.identity, ms)),
+            Ok(Some(a)) => Some((a.identity, a.memberships)),
             _ => None,
         },
         None => None,

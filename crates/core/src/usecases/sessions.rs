@@ -72,9 +72,9 @@ impl SessionLimits {
 /// Whether an identity with these memberships may hold a session: at least one membership
 /// admits them as a person, or is a pending invitation they may still accept. Deactivated
 /// or removed everywhere, or Notifications-only, means no.
-pub fn may_hold_session(memberships: &[Membership]) -> bool {
+pub fn may_hold_session<'a>(memberships: impl IntoIterator<Item = &'a Membership>) -> bool {
     memberships
-        .iter()
+        .into_iter()
         .any(|m| m.admits_person() || m.status == MembershipStatus::Invited)
 }
 
@@ -83,6 +83,10 @@ pub fn may_hold_session(memberships: &[Membership]) -> bool {
 pub struct Authenticated {
     pub session: Session,
     pub identity: Identity,
+    /// Every organization the person belongs to, each with the membership (removed ones
+    /// excluded), as read to admit the session: whoever answers about the person's
+    /// organizations in the same request need not read them again.
+    pub memberships: Vec<(Membership, Organization)>,
 }
 
 impl Roster {
@@ -139,7 +143,8 @@ impl Roster {
         if !session.is_live(now) {
             return Ok(None);
         }
-        if !may_hold_session(&reads.memberships_of_identity(identity.id).await?) {
+        let memberships = reads.memberships_with_orgs(identity.id).await?;
+        if !may_hold_session(memberships.iter().map(|(m, _)| m)) {
             return Ok(None);
         }
         drop(reads);
@@ -148,7 +153,11 @@ impl Roster {
             tx.touch_session(session.id, now).await?;
             tx.commit().await?;
         }
-        Ok(Some(Authenticated { session, identity }))
+        Ok(Some(Authenticated {
+            session,
+            identity,
+            memberships,
+        }))
     }
 
     /// Ends a session (sign-out).
@@ -206,18 +215,5 @@ impl Roster {
         .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// The organizations an identity belongs to, each with its membership (removed ones
-    /// excluded). The identity itself comes with its session ([`Self::authenticate_session`]).
-    pub async fn memberships_with_orgs(
-        &self,
-        identity_id: IdentityId,
-    ) -> Result<Vec<(Membership, Organization)>, StoreError> {
-        self.store
-            .reads()
-            .await?
-            .memberships_with_orgs(identity_id)
-            .await
     }
 }

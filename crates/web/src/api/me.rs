@@ -25,15 +25,16 @@ use uuid::Uuid;
         (status = 401, description = "`unauthenticated`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: operator tokens have no person", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(State(state): State<AppState>, authed: Authed) -> Result<Json<MeBody>, ApiError> {
-    // A session caller's identity came with the session; tokens have no person.
+pub async fn me(authed: Authed) -> Result<Json<MeBody>, ApiError> {
+    // A session caller's identity and organizations came with the session; tokens have
+    // no person.
     let Some(identity) = authed.identity else {
         return Err(ApiError::forbidden());
     };
-    let memberships = state.roster.memberships_with_orgs(identity.id).await?;
     Ok(Json(MeBody {
         identity: (&identity).into(),
-        memberships: memberships
+        memberships: authed
+            .memberships
             .iter()
             .map(|(m, o)| MembershipBody::new(m, o))
             .collect(),

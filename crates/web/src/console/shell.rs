@@ -81,13 +81,6 @@ impl FromRequestParts<AppState> for Person {
             }
         };
         let csrf = form_token(raw);
-        let memberships = match state.roster.memberships_with_orgs(auth.identity.id).await {
-            Ok(ms) => ms,
-            Err(e) => {
-                tracing::error!(error = %e, "console memberships failed");
-                return Err(unavailable(state));
-            }
-        };
         Ok(Person {
             authed: Authed {
                 caller: Caller::Person {
@@ -96,10 +89,11 @@ impl FromRequestParts<AppState> for Person {
                 },
                 session: Some(auth.session),
                 identity: Some(auth.identity.clone()),
+                memberships: auth.memberships.clone(),
             },
             identity: auth.identity,
             csrf,
-            memberships,
+            memberships: auth.memberships,
         })
     }
 }
