@@ -153,7 +153,7 @@ fn listed<'a>(person: &'a Person, org: Option<&'a Org>) -> Vec<(&'a Membership, 
     match org {
         Some(o) => vec![(&o.membership, &o.org)],
         None => person
-            .memberships
+            .memberships()
             .iter()
             .filter(|(m, _)| m.status == MembershipStatus::Active && m.admits_person())
             .map(|(m, o)| (m, o))
@@ -276,7 +276,7 @@ async fn render(
         None => (String::new(), "?".to_owned()),
     };
     let many_orgs = person
-        .memberships
+        .memberships()
         .iter()
         .filter(|(m, _)| m.status == MembershipStatus::Active && m.admits_person())
         .count()
@@ -591,7 +591,7 @@ async fn leave(
     {
         Ok(_) => {
             let rest: Vec<Membership> = person
-                .memberships
+                .memberships()
                 .iter()
                 .filter(|(_, o)| o.slug.as_str() != slug && o.id.to_string() != slug)
                 .map(|(m, _)| m.clone())

@@ -31,7 +31,6 @@ pub(crate) struct Person {
     pub identity: Identity,
     /// The token this session's console forms carry (see [`form_token`]).
     pub csrf: String,
-    pub memberships: Vec<(Membership, Organization)>,
 }
 
 /// The token of a session's console forms: derived from the session cookie's secret, so
@@ -89,11 +88,10 @@ impl FromRequestParts<AppState> for Person {
                 },
                 session: Some(auth.session),
                 identity: Some(auth.identity.clone()),
-                memberships: auth.memberships.clone(),
+                memberships: auth.memberships,
             },
             identity: auth.identity,
             csrf,
-            memberships: auth.memberships,
         })
     }
 }
@@ -148,12 +146,18 @@ impl Org {
 }
 
 impl Person {
+    /// Every organization the person belongs to, with the membership, as read to admit
+    /// the session.
+    pub fn memberships(&self) -> &[(Membership, Organization)] {
+        &self.authed.memberships
+    }
+
     /// The organization `{org}` (slug or id) if the person is an active member of it. A
     /// deactivated member learns that, in a sentence; anyone else gets "not found", as if
     /// the organization did not exist.
     pub async fn org(&self, state: &AppState, org: &str) -> Result<Org, Response> {
         let Some((membership, found)) = self
-            .memberships
+            .memberships()
             .iter()
             .find(|(_, o)| o.slug.as_str() == org || o.id.to_string() == org)
         else {
@@ -204,7 +208,7 @@ impl Person {
     /// which item is current, and the form token.
     pub fn shell(&self, org: Option<&Org>, current: &str) -> Value {
         let orgs: Vec<Value> = self
-            .memberships
+            .memberships()
             .iter()
             .filter(|(m, _)| m.status == MembershipStatus::Active && m.admits_person())
             .map(|(_, o)| context! { name => o.name.as_str(), slug => o.slug.as_str() })
