@@ -30,6 +30,9 @@ pub(crate) use convert::map_err;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// A pooled connection idle this long is pinged before it is handed out again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -48,8 +51,23 @@ impl PostgresStore {
         // Opens one connection at once, so a wrong URL or password fails at start-up rather
         // than at the first request. The acquire timeout turns an exhausted pool into
         // `StoreError::Busy` (try again) instead of a request that hangs.
+        //
+        // sqlx pings a connection when it comes back to the pool; by default it pings it again
+        // before each checkout, a round trip to the server for every use case. Only a
+        // connection that sat idle long enough for the server or the network to have dropped
+        // it (a restart, a proxy's idle timeout) is pinged now; one in steady use was pinged
+        // moments ago on its way back.
         let pool = PgPoolOptions::new()
             .max_connections(10)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
             .await
