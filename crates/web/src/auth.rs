@@ -8,8 +8,10 @@ use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use roster_core::access::Caller;
+use roster_core::access::{Caller, Held};
+use roster_core::ids::OrgId;
 use roster_core::model::{Identity, Membership, Organization, Session};
+use roster_core::names::Slug;
 use roster_core::secrets::Secret;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -25,6 +27,25 @@ pub struct Authed {
     /// The person's organizations with their memberships, as read to admit the session
     /// (empty for tokens).
     pub memberships: Vec<(Membership, Organization)>,
+    /// What an organization token holds in its organization, as read to admit it.
+    pub token_held: Option<Held>,
+}
+
+impl Authed {
+    /// The person's membership in `{org}` (an id or a slug, as `find_org` takes it) with its
+    /// organization, as read with the session; `None` for tokens, and for organizations
+    /// the person does not belong to.
+    pub fn membership_in(&self, org: &str) -> Option<&(Membership, Organization)> {
+        let by_id = org.parse::<OrgId>().ok();
+        let by_slug = by_id.is_none().then(|| Slug::parse(org).ok()).flatten();
+        self.memberships
+            .iter()
+            .find(|(_, o)| match (&by_id, &by_slug) {
+                (Some(id), _) => o.id == *id,
+                (None, Some(slug)) => o.slug == *slug,
+                (None, None) => false,
+            })
+    }
 }
 
 /// An optional caller: `None` when the request carries no valid credentials.
@@ -61,11 +82,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
             .authenticate_bearer(&Secret::presented(token))
             .await?
         {
-            Some(caller) => Ok(Some(Authed {
-                caller,
+            Some(bearer) => Ok(Some(Authed {
+                caller: bearer.caller,
                 session: None,
                 identity: None,
                 memberships: Vec::new(),
+                token_held: bearer.held,
             })),
             None => Err(ApiError::unauthenticated()),
         };
@@ -102,6 +124,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
         session: Some(auth.session),
         identity: Some(auth.identity),
         memberships: auth.memberships,
+        token_held: None,
     }))
 }
 

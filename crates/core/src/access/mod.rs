@@ -21,7 +21,7 @@ pub use evaluate::{
 
 use crate::ids::{ApiTokenId, EntityId, IdentityId, MembershipId, OrgId, SessionId};
 use crate::model::{Actor, Membership, Permission};
-use crate::store::{Reads, StoreError};
+use crate::store::{Reads, Store, StoreError};
 use std::collections::BTreeSet;
 
 /// An authenticated caller, as the web edge established it.
@@ -224,8 +224,10 @@ pub fn require_operator(caller: &Caller) -> Result<OperatorGrant, Denied> {
     }
 }
 
-/// What a caller holds in an organization right now.
+/// What a caller holds in an organization right now. Only this crate builds one (handlers
+/// cannot), so a [`Held`] passed to [`grant`] was read from the store, not made up.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Held {
     pub permissions: BTreeSet<Permission>,
     /// Every code held, host products' included; `None` for an operator, who holds all.
@@ -327,14 +329,7 @@ pub async fn held_with_member(
         ))),
         Caller::Person { identity_id, .. } => Ok(profile_of(catalog, reads, *identity_id, org)
             .await?
-            .map(|(m, p)| {
-                let held = Held {
-                    permissions: p.roster_permissions(),
-                    codes: Some(p.codes().cloned().collect()),
-                    scope: MemberScope::of(&m),
-                };
-                (held, Some((m, p)))
-            })),
+            .map(|(m, p)| (person_held(&m, &p), Some((m, p))))),
         Caller::Token {
             org_id,
             created_by,
@@ -375,6 +370,34 @@ pub async fn held_with_member(
     }
 }
 
+fn person_held(m: &Membership, p: &AccessProfile) -> Held {
+    Held {
+        permissions: p.roster_permissions(),
+        codes: Some(p.codes().cloned().collect()),
+        scope: MemberScope::of(m),
+    }
+}
+
+/// [`held`] for a person through `m`, their membership as read earlier in the same request
+/// (a session's memberships are read to admit it): the same answer without reading the
+/// membership again. The organization's custom roles and groups are read only when the
+/// membership refers to any, on a connection taken only then.
+pub async fn held_by_person(
+    catalog: &Catalog,
+    store: &dyn Store,
+    m: &Membership,
+) -> Result<Option<Held>, StoreError> {
+    if !m.admits_person() {
+        return Ok(None);
+    }
+    let profile = if m.custom_roles.is_empty() && m.groups.is_empty() {
+        AccessProfile::prepare(catalog, m, &[], &[])
+    } else {
+        profile_for(catalog, &mut *store.reads().await?, m).await?
+    };
+    Ok(Some(person_held(m, &profile)))
+}
+
 /// Every permission the caller holds in `org` right now; see [`held`].
 pub async fn held_permissions(
     catalog: &Catalog,
@@ -396,11 +419,16 @@ pub async fn view_org(
     org: OrgId,
 ) -> Result<OrgView, Denied> {
     match held(catalog, reads, caller, org).await? {
-        Some(held) => Ok(OrgView {
-            org_id: org,
-            scope: held.scope,
-        }),
+        Some(held) => Ok(view(held, org)),
         None => Err(Denied::NotVisible),
+    }
+}
+
+/// The view of `org` that `held`, what the caller holds there, gives.
+pub fn view(held: Held, org: OrgId) -> OrgView {
+    OrgView {
+        org_id: org,
+        scope: held.scope,
     }
 }
 
@@ -417,6 +445,16 @@ pub async fn require(
     let held = held(catalog, reads, caller, org)
         .await?
         .ok_or(Denied::NotVisible)?;
+    grant(held, caller, org, permission)
+}
+
+/// [`require`] on what the caller holds in `org`, as read earlier in the same request.
+pub fn grant(
+    held: Held,
+    caller: &Caller,
+    org: OrgId,
+    permission: Permission,
+) -> Result<OrgGrant, Denied> {
     if held.permissions.contains(&permission) {
         Ok(OrgGrant {
             org_id: org,

@@ -3,7 +3,7 @@
 //! no larger than their creator's, and never beyond what the creator holds at the time of
 //! each request.
 
-use crate::access::{held_permissions, Caller, OperatorGrant, OrgGrant};
+use crate::access::{held, Caller, Held, OperatorGrant, OrgGrant};
 use crate::clock::Timestamp;
 use crate::ids::ApiTokenId;
 use crate::model::{ApiToken, ApiTokenKind, AuditEvent, Permission};
@@ -11,6 +11,15 @@ use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
 use crate::store::StoreError;
 use serde_json::json;
+
+/// Who a live bearer token stands for.
+#[derive(Clone, Debug)]
+pub struct Bearer {
+    pub caller: Caller,
+    /// What an organization token holds in its organization, as read to admit it (within
+    /// its creator's permissions at this moment); `None` for an operator token.
+    pub held: Option<Held>,
+}
 
 pub const OPERATOR_TOKEN_PREFIX: &str = "roster_op_";
 pub const ORG_TOKEN_PREFIX: &str = "roster_org_";
@@ -105,7 +114,7 @@ impl Roster {
     /// The caller a bearer token stands for, if it is live. An organization token whose
     /// creator is no longer admitted to the organization (deactivated, removed, demoted to
     /// Notifications) stops at once.
-    pub async fn authenticate_bearer(&self, raw: &Secret) -> Result<Option<Caller>, StoreError> {
+    pub async fn authenticate_bearer(&self, raw: &Secret) -> Result<Option<Bearer>, StoreError> {
         let now = self.clock.now();
         let mut reads = self.store.reads().await?;
         let Some(token) = reads.api_token_by_hash(&raw.hash()).await? else {
@@ -114,8 +123,11 @@ impl Roster {
         if !token.is_live(now) {
             return Ok(None);
         }
-        let caller = match (token.kind, token.org_id) {
-            (ApiTokenKind::Operator, _) => Caller::Operator { token_id: token.id },
+        let bearer = match (token.kind, token.org_id) {
+            (ApiTokenKind::Operator, _) => Bearer {
+                caller: Caller::Operator { token_id: token.id },
+                held: None,
+            },
             (ApiTokenKind::Organization, Some(org_id)) => {
                 let caller = Caller::Token {
                     token_id: token.id,
@@ -123,13 +135,13 @@ impl Roster {
                     created_by: token.created_by,
                     permissions: token.permissions.iter().cloned().collect(),
                 };
-                if held_permissions(&self.catalog, &mut *reads, &caller, org_id)
-                    .await?
-                    .is_none()
-                {
+                let Some(held) = held(&self.catalog, &mut *reads, &caller, org_id).await? else {
                     return Ok(None);
+                };
+                Bearer {
+                    caller,
+                    held: Some(held),
                 }
-                caller
             }
             (ApiTokenKind::Organization, None) => return Ok(None),
         };
@@ -142,7 +154,7 @@ impl Roster {
             tx.touch_api_token(token.id, now).await?;
             tx.commit().await?;
         }
-        Ok(Some(caller))
+        Ok(Some(bearer))
     }
 
     /// Creates an organization token with permissions the caller holds. The raw token is

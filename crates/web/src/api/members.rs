@@ -5,7 +5,7 @@ use super::bodies::{
     ListParams, MemberBody, MemberDetailBody, MemberEditedBody, MemberList, MemberListParams,
     MemberPatchBody, RolesBody, SignInAttemptBody, SignInAttemptList,
 };
-use super::orgs::{cursor_of, org_grant, page_request};
+use super::orgs::{cursor_of, held_in, org_grant, page_request};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::AppState;
@@ -19,7 +19,6 @@ use roster_core::model::{BuiltinRole, MembershipStatus, Permission};
 use roster_core::names::{search_key, DisplayName};
 use roster_core::store::MemberFilter;
 use roster_core::usecases::members::{MemberEdit, MemberError};
-use roster_core::usecases::orgs;
 use roster_core::usecases::recovery::AdminResetError;
 
 /// Resolves `{member}`: a membership id, or `me` for the caller's own membership.
@@ -152,11 +151,8 @@ pub(crate) async fn org_view(
     authed: &Authed,
     org: &str,
 ) -> Result<OrgView, ApiError> {
-    let mut reads = state.roster.store.reads().await?;
-    let found = orgs::find_org(&mut *reads, org)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(access::view_org(&state.roster.catalog, &mut *reads, &authed.caller, found.id).await?)
+    let (org_id, held) = held_in(state, authed, org).await?;
+    Ok(access::view(held, org_id))
 }
 
 pub(super) fn member_error(e: MemberError) -> ApiError {
@@ -566,16 +562,9 @@ pub async fn get(
     let own = authed.caller.identity() == Some(found.member.membership.identity_id)
         && matches!(authed.caller, Caller::Person { .. });
     if !own {
-        let mut reads = state.roster.store.reads().await?;
-        let manages = access::require(
-            &state.roster.catalog,
-            &mut *reads,
-            &authed.caller,
-            view.org_id(),
-            Permission::UsersManage,
-        )
-        .await
-        .is_ok();
+        let manages = org_grant(&state, &authed, &org, Permission::UsersManage)
+            .await
+            .is_ok();
         if !manages {
             found.last_sign_in_at = None;
         }

@@ -7,18 +7,23 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use roster_core::access;
-use roster_core::model::{OrgKind, Organization, PageRequest, Permission};
+use roster_core::access::{self, Caller};
+use roster_core::ids::OrgId;
+use roster_core::model::{Membership, OrgKind, Organization, PageRequest, Permission};
 use roster_core::names::{DisplayName, Slug};
 use roster_core::usecases::orgs::{self, CreateOrgError, NewOrg, OrgPatch, UpdateOrgError};
 
-/// Resolves `{org}` (an id or a slug) to an organization the caller may see, on one
-/// connection. Absent and invisible answer alike (404).
+/// Resolves `{org}` (an id or a slug) to an organization the caller may see. Absent and
+/// invisible answer alike (404).
 pub(crate) async fn visible_org(
     state: &AppState,
     authed: &Authed,
     org: &str,
 ) -> Result<Organization, ApiError> {
+    if let Some((m, found)) = authed.membership_in(org) {
+        held_by_person(state, m).await?;
+        return Ok(found.clone());
+    }
     let mut reads = state.roster.store.reads().await?;
     let found = orgs::find_org(&mut *reads, org)
         .await?
@@ -27,26 +32,57 @@ pub(crate) async fn visible_org(
     Ok(found)
 }
 
-/// Resolves `{org}` and requires `permission` there, on one connection: 404 for absent or
-/// invisible, 403 for a member without the permission.
+/// Resolves `{org}` and requires `permission` there: 404 for absent or invisible, 403 for
+/// a member without the permission.
 pub(crate) async fn org_grant(
     state: &AppState,
     authed: &Authed,
     org: &str,
     permission: Permission,
 ) -> Result<access::OrgGrant, ApiError> {
+    let (org_id, held) = held_in(state, authed, org).await?;
+    Ok(access::grant(held, &authed.caller, org_id, permission)?)
+}
+
+/// What the caller holds in `{org}`, and its id. Authentication already read most of it in
+/// this request, and that is used rather than read again: a person's organizations and
+/// memberships come with their session, and an organization token's holdings with the
+/// token. Otherwise (an operator, a token naming its organization by slug, a person
+/// outside the organization) it is read here, on one connection.
+pub(crate) async fn held_in(
+    state: &AppState,
+    authed: &Authed,
+    org: &str,
+) -> Result<(OrgId, access::Held), ApiError> {
+    if let Some((m, found)) = authed.membership_in(org) {
+        return Ok((found.id, held_by_person(state, m).await?));
+    }
+    if let (Caller::Token { org_id, .. }, Some(held)) = (&authed.caller, &authed.token_held) {
+        if org.parse::<OrgId>().ok() == Some(*org_id) {
+            return Ok((*org_id, held.clone()));
+        }
+    }
     let mut reads = state.roster.store.reads().await?;
     let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(access::require(
-        &state.roster.catalog,
-        &mut *reads,
-        &authed.caller,
-        found.id,
-        permission,
-    )
-    .await?)
+    if let (Caller::Token { org_id, .. }, Some(held)) = (&authed.caller, &authed.token_held) {
+        if found.id == *org_id {
+            return Ok((found.id, held.clone()));
+        }
+    }
+    let held = access::held(&state.roster.catalog, &mut *reads, &authed.caller, found.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((found.id, held))
+}
+
+/// What a person holds through their membership `m`, as read with their session; 404 when
+/// it admits them to nothing (deactivated, invited, notifications only).
+async fn held_by_person(state: &AppState, m: &Membership) -> Result<access::Held, ApiError> {
+    access::held_by_person(&state.roster.catalog, &*state.roster.store, m)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 pub(crate) fn cursor_of(after: Option<uuid::Uuid>) -> Option<String> {

@@ -89,6 +89,7 @@ impl FromRequestParts<AppState> for Person {
                 session: Some(auth.session),
                 identity: Some(auth.identity.clone()),
                 memberships: auth.memberships,
+                token_held: None,
             },
             identity: auth.identity,
             csrf,
@@ -178,16 +179,7 @@ impl Person {
             }
             _ => return Err(not_found(state)),
         }
-        let held = async {
-            let mut reads = state.roster.store.reads().await?;
-            access::held(
-                &state.roster.catalog,
-                &mut *reads,
-                &self.authed.caller,
-                found.id,
-            )
-            .await
-        };
+        let held = access::held_by_person(&state.roster.catalog, &*state.roster.store, membership);
         let permissions = match held.await {
             Ok(Some(h)) => h.permissions,
             Ok(None) => return Err(not_found(state)),
