@@ -60,7 +60,12 @@ pub async fn invite(
     };
     let invited = state
         .roster
-        .invite(&grant, &authed.caller, input)
+        .invite(
+            &grant,
+            &authed.caller,
+            authed.identity.as_ref().map(|i| i.display_name()),
+            input,
+        )
         .await
         .map_err(member_error)?;
     Ok((StatusCode::CREATED, Json((&invited.member).into())))

@@ -26,6 +26,18 @@ async fn accept_new(app: &TestApp, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The one member of Acme that a search for `q` lists, as the list shows it.
+async fn listed(app: &TestApp, who: &Person, q: &str) -> Value {
+    let list: Value = who
+        .get(app, &format!("/api/v1/orgs/acme/members?q={q}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    list["items"][0].clone()
+}
+
 async fn link_status(app: &TestApp, token: &str) -> StatusCode {
     Client::new()
         .get(app.url(&format!("/api/v1/invitations/{token}")))
@@ -89,8 +101,14 @@ async fn invitation_lifecycle(app: TestApp) {
     assert_eq!(nia["name"], "Nia Nakamura");
     assert_eq!(nia["roles"], json!(["user", "marketing"]));
     let nia_id = nia["id"].as_str().unwrap().to_owned();
+    // The answer is the member as stored.
+    assert_eq!(listed(&app, &admin, "nia@new").await, nia);
     let eml = one_email_to(&app, "Nia@new.example").await;
     assert!(subject(&eml).contains("Acme"), "{eml}");
+    assert!(
+        eml.contains("ann@acme.example"),
+        "the inviter is named: {eml}"
+    );
     let first = token_from_email(&eml, &app.base);
     assert_eq!(link_status(&app, &first).await, 200);
 
@@ -286,6 +304,93 @@ async fn an_expired_invitation_can_be_resent() {
 /// Seed 001: an address that already has an account is granted access at once and told
 /// so; the person signs in with the password they have.
 #[tokio::test]
+async fn an_invitation_answers_the_member_as_stored() {
+    answered_as_stored(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn an_invitation_answers_the_member_as_stored_on_postgres() {
+    if let Some(app) = spawn_app_postgres().await {
+        answered_as_stored(app).await;
+    }
+}
+
+/// Custom roles, groups, an entity and several built-in roles given in any order come back
+/// in the invitation's answer exactly as the member list and the member's page show them.
+async fn answered_as_stored(app: TestApp) {
+    let admin = app.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    let created = |path: &'static str, body: Value| {
+        let admin = &admin;
+        let app = &app;
+        async move {
+            let resp = admin
+                .post(app, &format!("/api/v1/orgs/acme/{path}"), body)
+                .await;
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            let v: Value = resp.json().await.unwrap();
+            v["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut roles = Vec::new();
+    for name in ["Zeta", "Alpha", "Mid"] {
+        roles.push(
+            created(
+                "roles",
+                json!({ "name": name, "permissions": ["users.read"] }),
+            )
+            .await,
+        );
+    }
+    let mut groups = Vec::new();
+    for name in ["Sales", "Ops"] {
+        groups.push(created("groups", json!({ "name": name, "roles": ["marketing"] })).await);
+    }
+    let paris = created("entities", json!({ "name": "Paris" })).await;
+    let mut given = vec![json!("marketing"), json!("user")];
+    given.extend(roles.iter().rev().map(|r| json!(r)));
+    given.push(json!("user"));
+    let resp = invite(
+        &app,
+        &admin,
+        "acme",
+        json!({
+            "email": "Ines@Example.com", "name": "Inès Ortiz", "roles": given,
+            "groups": groups.iter().rev().collect::<Vec<_>>(), "entity": paris,
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let answered: Value = resp.json().await.unwrap();
+    assert_eq!(listed(&app, &admin, "ines@").await, answered);
+    let page: Value = admin
+        .get(
+            &app,
+            &format!(
+                "/api/v1/orgs/acme/members/{}",
+                answered["id"].as_str().unwrap()
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    for field in [
+        "id",
+        "identity_id",
+        "email",
+        "name",
+        "status",
+        "roles",
+        "groups",
+        "entity",
+        "created_at",
+    ] {
+        assert_eq!(page[field], answered[field], "{field}: {page}");
+    }
+    assert_eq!(answered["roles"].as_array().unwrap().len(), 5, "{answered}");
+}
+
+#[tokio::test]
 async fn inviting_an_existing_account_grants_access_at_once() {
     existing_account(spawn_app().await).await;
 }
@@ -319,6 +424,7 @@ async fn existing_account(app: TestApp) {
     assert_eq!(resp.status(), 201);
     let sam: Value = resp.json().await.unwrap();
     assert_eq!(sam["status"], "active");
+    assert_eq!(listed(&app, &acme, "sam@globex").await, sam);
     assert_eq!(
         sam["name"],
         Value::Null,
