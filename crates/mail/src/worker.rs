@@ -1,5 +1,6 @@
-//! The outbox worker: claims due messages with a lease, delivers them, marks them sent, and
-//! on failure retries with exponential backoff and jitter until it gives up.
+//! The outbox worker: claims due messages with a lease, delivers them, records them sent
+//! (a batch at a time), and on failure retries with exponential backoff and jitter until it
+//! gives up.
 //!
 //! Safe with several workers (and several Roster instances): a claim leases each message to
 //! one worker, and a worker that dies only delays its messages until the lease runs out.
@@ -41,6 +42,9 @@ impl Default for WorkerSettings {
     }
 }
 
+/// What became of one delivery: `Err((error, retryable))` when the message did not go.
+type Outcome = Result<(), (String, bool)>;
+
 pub struct OutboxWorker {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -75,25 +79,41 @@ impl OutboxWorker {
     }
 
     /// Claims and delivers one batch.
+    ///
+    /// Outcomes are recorded together, in one transaction after the batch, rather than one
+    /// durable commit per message: on SQLite every commit waits for the disk and holds the
+    /// only write lock, which invitations and resets queue behind. A crash before that
+    /// commit sends the batch's delivered messages again once their lease runs out, as it
+    /// sent one message again before (delivery is at least once). A slow batch records
+    /// what it has once half the lease has gone, and then after each message, so that no
+    /// message is recorded after its lease ended and another worker took it.
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
-        let now = self.clock.now();
+        let claimed_at = self.clock.now();
         let mut tx = self.store.begin().await?;
         let claimed = tx
-            .claim_outbox(now, now + self.settings.lease, self.settings.batch)
+            .claim_outbox(
+                claimed_at,
+                claimed_at + self.settings.lease,
+                self.settings.batch,
+            )
             .await?;
         tx.commit().await?;
+        let record_by = claimed_at + self.settings.lease / 2;
         let mut pass = Pass::default();
+        let mut delivered = Vec::with_capacity(claimed.len());
         for message in claimed {
-            self.deliver_one(&message, &mut pass).await?;
+            let outcome = self.deliver(&message).await;
+            delivered.push((message, outcome));
+            if self.clock.now() >= record_by {
+                self.record(&mut delivered, &mut pass).await?;
+            }
         }
+        self.record(&mut delivered, &mut pass).await?;
         Ok(pass)
     }
 
-    async fn deliver_one(
-        &self,
-        message: &OutboxMessage,
-        pass: &mut Pass,
-    ) -> Result<(), StoreError> {
+    /// Builds and sends one message.
+    async fn deliver(&self, message: &OutboxMessage) -> Outcome {
         let outcome = match build_message(message, &self.message) {
             Ok(email) => self
                 .transport
@@ -108,42 +128,55 @@ impl OutboxWorker {
         };
         // Errors come from mail servers and libraries; keep them printable and bounded
         // (PostgreSQL text refuses NUL bytes).
-        let outcome = outcome.map_err(|(error, retryable)| (clean_error(&error), retryable));
-        let now = self.clock.now();
-        // Every claimed message carries the lease this worker holds.
-        let Some(lease) = message.lease_until else {
+        outcome.map_err(|(error, retryable)| (clean_error(&error), retryable))
+    }
+
+    /// Records the outcomes in `delivered` in one transaction, and empties it.
+    async fn record(
+        &self,
+        delivered: &mut Vec<(OutboxMessage, Outcome)>,
+        pass: &mut Pass,
+    ) -> Result<(), StoreError> {
+        if delivered.is_empty() {
             return Ok(());
-        };
+        }
+        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        match outcome {
-            Ok(()) => {
-                if !tx.outbox_sent(message.id, lease, now).await? {
-                    tracing::warn!(outbox_id = %message.id, "lease lost before the send was recorded; another worker owns the message");
-                    return Ok(());
+        for (message, outcome) in delivered.drain(..) {
+            // Every claimed message carries the lease this worker holds.
+            let Some(lease) = message.lease_until else {
+                continue;
+            };
+            match outcome {
+                Ok(()) => {
+                    if !tx.outbox_sent(message.id, lease, now).await? {
+                        tracing::warn!(outbox_id = %message.id, "lease lost before the send was recorded; another worker owns the message");
+                        continue;
+                    }
+                    pass.sent += 1;
+                    tracing::info!(outbox_id = %message.id, kind = %message.kind, "email sent");
                 }
-                pass.sent += 1;
-                tracing::info!(outbox_id = %message.id, kind = %message.kind, "email sent");
-            }
-            Err((error, retryable)) => {
-                let next = (retryable && message.attempts < self.settings.max_attempts)
-                    .then(|| now + self.backoff(message.attempts));
-                let scrub = message
-                    .notice
-                    .as_ref()
-                    .is_some_and(|n| n.holds_live_token());
-                if !tx
-                    .outbox_failed(message.id, lease, &error, next, scrub)
-                    .await?
-                {
-                    tracing::warn!(outbox_id = %message.id, "lease lost before the failure was recorded; another worker owns the message");
-                    return Ok(());
-                }
-                if next.is_some() {
-                    pass.retried += 1;
-                    tracing::warn!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed; will retry");
-                } else {
-                    pass.failed += 1;
-                    tracing::error!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed for good");
+                Err((error, retryable)) => {
+                    let next = (retryable && message.attempts < self.settings.max_attempts)
+                        .then(|| now + self.backoff(message.attempts));
+                    let scrub = message
+                        .notice
+                        .as_ref()
+                        .is_some_and(|n| n.holds_live_token());
+                    if !tx
+                        .outbox_failed(message.id, lease, &error, next, scrub)
+                        .await?
+                    {
+                        tracing::warn!(outbox_id = %message.id, "lease lost before the failure was recorded; another worker owns the message");
+                        continue;
+                    }
+                    if next.is_some() {
+                        pass.retried += 1;
+                        tracing::warn!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed; will retry");
+                    } else {
+                        pass.failed += 1;
+                        tracing::error!(outbox_id = %message.id, attempt = message.attempts, %error, "email delivery failed for good");
+                    }
                 }
             }
         }
