@@ -13,6 +13,7 @@ use roster_core::ids::OrgId;
 use roster_core::model::{Identity, Membership, Organization, Session};
 use roster_core::names::Slug;
 use roster_core::secrets::Secret;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -27,8 +28,33 @@ pub struct Authed {
     /// The person's organizations with their memberships, as read to admit the session
     /// (empty for tokens).
     pub memberships: Vec<(Membership, Organization)>,
-    /// What an organization token holds in its organization, as read to admit it.
-    pub token_held: Option<Held>,
+    /// What the caller holds in each organization this request has asked about: for an
+    /// organization token, its own organization as read to admit it. Shared by the clones
+    /// a console page hands to the API handlers it calls, so the page reads it once.
+    pub held: HeldMemo,
+}
+
+/// What a caller holds, by organization, for the duration of one request (see
+/// `api::orgs::held_in`).
+#[derive(Clone, Debug, Default)]
+pub struct HeldMemo(Arc<Mutex<Vec<(OrgId, Held)>>>);
+
+impl HeldMemo {
+    fn seeded(org: OrgId, held: Held) -> Self {
+        Self(Arc::new(Mutex::new(vec![(org, held)])))
+    }
+
+    pub fn get(&self, org: OrgId) -> Option<Held> {
+        let memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        memo.iter().find(|(o, _)| *o == org).map(|(_, h)| h.clone())
+    }
+
+    pub fn put(&self, org: OrgId, held: &Held) {
+        let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !memo.iter().any(|(o, _)| *o == org) {
+            memo.push((org, held.clone()));
+        }
+    }
 }
 
 impl Authed {
@@ -83,11 +109,14 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
             .await?
         {
             Some(bearer) => Ok(Some(Authed {
+                held: match (&bearer.caller, bearer.held) {
+                    (Caller::Token { org_id, .. }, Some(held)) => HeldMemo::seeded(*org_id, held),
+                    _ => HeldMemo::default(),
+                },
                 caller: bearer.caller,
                 session: None,
                 identity: None,
                 memberships: Vec::new(),
-                token_held: bearer.held,
             })),
             None => Err(ApiError::unauthenticated()),
         };
@@ -124,7 +153,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
         session: Some(auth.session),
         identity: Some(auth.identity),
         memberships: auth.memberships,
-        token_held: None,
+        held: HeldMemo::default(),
     }))
 }
 

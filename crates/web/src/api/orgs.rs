@@ -7,7 +7,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use roster_core::access::{self, Caller};
+use roster_core::access;
 use roster_core::ids::OrgId;
 use roster_core::model::{Membership, OrgKind, Organization, PageRequest, Permission};
 use roster_core::names::{DisplayName, Slug};
@@ -20,8 +20,8 @@ pub(crate) async fn visible_org(
     authed: &Authed,
     org: &str,
 ) -> Result<Organization, ApiError> {
-    if let Some((m, found)) = authed.membership_in(org) {
-        held_by_person(state, m).await?;
+    if let Some((_, found)) = authed.membership_in(org) {
+        held_in(state, authed, org).await?;
         return Ok(found.clone());
     }
     let mut reads = state.roster.store.reads().await?;
@@ -44,36 +44,43 @@ pub(crate) async fn org_grant(
     Ok(access::grant(held, &authed.caller, org_id, permission)?)
 }
 
-/// What the caller holds in `{org}`, and its id. Authentication already read most of it in
-/// this request, and that is used rather than read again: a person's organizations and
-/// memberships come with their session, and an organization token's holdings with the
-/// token. Otherwise (an operator, a token naming its organization by slug, a person
-/// outside the organization) it is read here, on one connection.
+/// What the caller holds in `{org}`, and its id, read at most once per request and
+/// organization ([`crate::auth::HeldMemo`]). Authentication already read most of it: a
+/// person's organizations and memberships come with their session, and an organization
+/// token's holdings with the token. Otherwise (an operator, a token naming its
+/// organization by slug, a person outside the organization) it is read here, on one
+/// connection.
 pub(crate) async fn held_in(
     state: &AppState,
     authed: &Authed,
     org: &str,
 ) -> Result<(OrgId, access::Held), ApiError> {
     if let Some((m, found)) = authed.membership_in(org) {
-        return Ok((found.id, held_by_person(state, m).await?));
-    }
-    if let (Caller::Token { org_id, .. }, Some(held)) = (&authed.caller, &authed.token_held) {
-        if org.parse::<OrgId>().ok() == Some(*org_id) {
-            return Ok((*org_id, held.clone()));
+        if let Some(held) = authed.held.get(found.id) {
+            return Ok((found.id, held));
         }
+        let held = held_by_person(state, m).await?;
+        authed.held.put(found.id, &held);
+        return Ok((found.id, held));
+    }
+    if let Some((id, held)) = org
+        .parse::<OrgId>()
+        .ok()
+        .and_then(|id| Some((id, authed.held.get(id)?)))
+    {
+        return Ok((id, held));
     }
     let mut reads = state.roster.store.reads().await?;
     let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if let (Caller::Token { org_id, .. }, Some(held)) = (&authed.caller, &authed.token_held) {
-        if found.id == *org_id {
-            return Ok((found.id, held.clone()));
-        }
+    if let Some(held) = authed.held.get(found.id) {
+        return Ok((found.id, held));
     }
     let held = access::held(&state.roster.catalog, &mut *reads, &authed.caller, found.id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    authed.held.put(found.id, &held);
     Ok((found.id, held))
 }
 

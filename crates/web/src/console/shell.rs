@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for Person {
                 session: Some(auth.session),
                 identity: Some(auth.identity.clone()),
                 memberships: auth.memberships,
-                token_held: None,
+                held: Default::default(),
             },
             identity: auth.identity,
             csrf,
