@@ -179,8 +179,18 @@ impl Person {
             }
             _ => return Err(not_found(state)),
         }
-        let held = access::held_by_person(&state.roster.catalog, &*state.roster.store, membership);
-        let permissions = match held.await {
+        // Kept in the request's memo: the API handlers the page calls next ask the same.
+        let held = match self.authed.held.get(found.id) {
+            Some(held) => Ok(Some(held)),
+            None => {
+                access::held_by_person(&state.roster.catalog, &*state.roster.store, membership)
+                    .await
+            }
+        };
+        if let Ok(Some(held)) = &held {
+            self.authed.held.put(found.id, held);
+        }
+        let permissions = match held {
             Ok(Some(h)) => h.permissions,
             Ok(None) => return Err(not_found(state)),
             Err(e) => {
