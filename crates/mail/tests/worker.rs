@@ -26,8 +26,8 @@ fn settings() -> MessageSettings {
     }
 }
 
-async fn enqueue(store: &dyn Store, clock: &ManualClock, to: &str) -> OutboxMessage {
-    let m = OutboxMessage::new(
+fn access_granted(clock: &ManualClock, to: &str) -> OutboxMessage {
+    OutboxMessage::new(
         None,
         Email::parse(to).unwrap(),
         Notice::AccessGranted {
@@ -36,10 +36,18 @@ async fn enqueue(store: &dyn Store, clock: &ManualClock, to: &str) -> OutboxMess
             link: "https://roster.test/sign-in".into(),
         },
         clock.now(),
-    );
+    )
+}
+
+async fn put(store: &dyn Store, m: &OutboxMessage) {
     let mut tx = store.begin().await.unwrap();
-    tx.enqueue_outbox(&m).await.unwrap();
+    tx.enqueue_outbox(m).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+async fn enqueue(store: &dyn Store, clock: &ManualClock, to: &str) -> OutboxMessage {
+    let m = access_granted(clock, to);
+    put(store, &m).await;
     m
 }
 
@@ -209,20 +217,9 @@ async fn a_batch_records_each_outcome() {
         // No content: it can never be built, so it fails for good without a retry.
         let empty = OutboxMessage {
             notice: None,
-            ..OutboxMessage::new(
-                None,
-                Email::parse("bob@example.com").unwrap(),
-                Notice::AccessGranted {
-                    org_name: "Acme".into(),
-                    inviter_name: None,
-                    link: "https://roster.test/sign-in".into(),
-                },
-                clock.now(),
-            )
+            ..access_granted(&clock, "bob@example.com")
         };
-        let mut tx = store.begin().await.unwrap();
-        tx.enqueue_outbox(&empty).await.unwrap();
-        tx.commit().await.unwrap();
+        put(&*store, &empty).await;
         let last = enqueue(&*store, &clock, "cy@example.com").await;
         let worker = OutboxWorker::new(
             store.clone(),
