@@ -110,7 +110,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api::routes().split_for_parts();
-    let openapi = Arc::new(openapi);
+    // Served as written once at start-up: the document never changes while the server
+    // runs, and keeping its text rather than the tree saves cloning it per request.
+    let openapi = axum::body::Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default());
     let body_limit = state.web.body_limit;
     let timeout = state.web.request_timeout;
     Router::new()
@@ -121,7 +123,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/openapi.json",
             axum::routing::get(move || {
                 let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }
             }),
         )
         .fallback(route_not_found)
