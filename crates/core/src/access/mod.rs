@@ -224,19 +224,31 @@ pub fn require_operator(caller: &Caller) -> Result<OperatorGrant, Denied> {
     }
 }
 
-/// What a caller holds in an organization right now. Only this crate builds one (handlers
-/// cannot), so a [`Held`] passed to [`grant`] was read from the store, not made up.
+/// What a caller holds in an organization right now. Only this crate builds one or changes
+/// it, and it names the organization and the caller it was read for, so [`grant`] and
+/// [`view`] turn it into a grant only for that caller in that organization.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct Held {
-    pub permissions: BTreeSet<Permission>,
+    pub(crate) permissions: BTreeSet<Permission>,
     /// Every code held, host products' included; `None` for an operator, who holds all.
-    pub codes: Option<BTreeSet<PermissionCode>>,
+    pub(crate) codes: Option<BTreeSet<PermissionCode>>,
     /// The members the caller reaches with them.
-    pub scope: MemberScope,
+    pub(crate) scope: MemberScope,
+    org_id: OrgId,
+    actor: Actor,
 }
 
 impl Held {
+    /// Roster's own permissions held.
+    pub fn permissions(&self) -> &BTreeSet<Permission> {
+        &self.permissions
+    }
+
+    /// Whether this was read for `caller` in `org`.
+    fn is_for(&self, caller: &Caller, org: OrgId) -> bool {
+        self.org_id == org && self.actor == caller.actor()
+    }
+
     /// An admin of the whole organization (or an operator): every code Admin carries, and
     /// no admin scope.
     pub fn is_full_admin(&self, catalog: &Catalog) -> bool {
@@ -324,6 +336,8 @@ pub async fn held_with_member(
                 permissions: Permission::ALL.iter().copied().collect(),
                 codes: None,
                 scope: MemberScope::All,
+                org_id: org,
+                actor: caller.actor(),
             },
             None,
         ))),
@@ -345,6 +359,8 @@ pub async fn held_with_member(
                         permissions: roster_of(permissions),
                         codes: Some(permissions.clone()),
                         scope: MemberScope::All,
+                        org_id: org,
+                        actor: caller.actor(),
                     },
                     None,
                 ))),
@@ -361,6 +377,8 @@ pub async fn held_with_member(
                                 permissions: roster_of(&codes),
                                 codes: Some(codes),
                                 scope: MemberScope::of(&m),
+                                org_id: org,
+                                actor: caller.actor(),
                             };
                             (held, Some((m, p)))
                         }))
@@ -375,6 +393,8 @@ fn person_held(m: &Membership, p: &AccessProfile) -> Held {
         permissions: p.roster_permissions(),
         codes: Some(p.codes().cloned().collect()),
         scope: MemberScope::of(m),
+        org_id: m.org_id,
+        actor: Actor::Identity(m.identity_id),
     }
 }
 
@@ -385,9 +405,12 @@ fn person_held(m: &Membership, p: &AccessProfile) -> Held {
 pub async fn held_by_person(
     catalog: &Catalog,
     store: &dyn Store,
+    caller: &Caller,
     m: &Membership,
 ) -> Result<Option<Held>, StoreError> {
-    if !m.admits_person() {
+    let theirs =
+        matches!(caller, Caller::Person { identity_id, .. } if *identity_id == m.identity_id);
+    if !theirs || !m.admits_person() {
         return Ok(None);
     }
     let profile = if m.custom_roles.is_empty() && m.groups.is_empty() {
@@ -419,17 +442,21 @@ pub async fn view_org(
     org: OrgId,
 ) -> Result<OrgView, Denied> {
     match held(catalog, reads, caller, org).await? {
-        Some(held) => Ok(view(held, org)),
+        Some(held) => view(held, caller, org),
         None => Err(Denied::NotVisible),
     }
 }
 
-/// The view of `org` that `held`, what the caller holds there, gives.
-pub fn view(held: Held, org: OrgId) -> OrgView {
-    OrgView {
+/// The view of `org` that `held`, what the caller holds there as read earlier in the same
+/// request, gives.
+pub fn view(held: Held, caller: &Caller, org: OrgId) -> Result<OrgView, Denied> {
+    if !held.is_for(caller, org) {
+        return Err(Denied::NotVisible);
+    }
+    Ok(OrgView {
         org_id: org,
         scope: held.scope,
-    }
+    })
 }
 
 /// Does the caller hold `permission` in `org`? Deny by default: the permission must come
@@ -455,6 +482,9 @@ pub fn grant(
     org: OrgId,
     permission: Permission,
 ) -> Result<OrgGrant, Denied> {
+    if !held.is_for(caller, org) {
+        return Err(Denied::NotVisible);
+    }
     if held.permissions.contains(&permission) {
         Ok(OrgGrant {
             org_id: org,
@@ -464,5 +494,46 @@ pub fn grant(
         })
     } else {
         Err(Denied::Forbidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator() -> Caller {
+        Caller::Operator {
+            token_id: ApiTokenId::new(),
+        }
+    }
+
+    fn held_by(caller: &Caller, org: OrgId) -> Held {
+        Held {
+            permissions: Permission::ALL.iter().copied().collect(),
+            codes: None,
+            scope: MemberScope::All,
+            org_id: org,
+            actor: caller.actor(),
+        }
+    }
+
+    /// What a caller holds becomes a grant only for that caller in that organization.
+    #[test]
+    fn a_held_grants_only_its_caller_in_its_organization() {
+        let (caller, other) = (operator(), operator());
+        let (org, elsewhere) = (OrgId::new(), OrgId::new());
+        let held = held_by(&caller, org);
+        assert!(grant(held.clone(), &caller, org, Permission::UsersRead).is_ok());
+        assert!(view(held.clone(), &caller, org).is_ok());
+        for (who, at) in [(&caller, elsewhere), (&other, org)] {
+            assert!(matches!(
+                grant(held.clone(), who, at, Permission::UsersRead),
+                Err(Denied::NotVisible)
+            ));
+            assert!(matches!(
+                view(held.clone(), who, at),
+                Err(Denied::NotVisible)
+            ));
+        }
     }
 }

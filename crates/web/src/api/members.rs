@@ -152,7 +152,7 @@ pub(crate) async fn org_view(
     org: &str,
 ) -> Result<OrgView, ApiError> {
     let (org_id, held) = held_in(state, authed, org).await?;
-    Ok(access::view(held, org_id))
+    Ok(access::view(held, &authed.caller, org_id)?)
 }
 
 pub(super) fn member_error(e: MemberError) -> ApiError {

@@ -59,7 +59,7 @@ pub(crate) async fn held_in(
         if let Some(held) = authed.held.get(found.id) {
             return Ok((found.id, held));
         }
-        let held = held_by_person(state, m).await?;
+        let held = held_by_person(state, authed, m).await?;
         authed.held.put(found.id, &held);
         return Ok((found.id, held));
     }
@@ -86,10 +86,19 @@ pub(crate) async fn held_in(
 
 /// What a person holds through their membership `m`, as read with their session; 404 when
 /// it admits them to nothing (deactivated, invited, notifications only).
-async fn held_by_person(state: &AppState, m: &Membership) -> Result<access::Held, ApiError> {
-    access::held_by_person(&state.roster.catalog, &*state.roster.store, m)
-        .await?
-        .ok_or_else(ApiError::not_found)
+async fn held_by_person(
+    state: &AppState,
+    authed: &Authed,
+    m: &Membership,
+) -> Result<access::Held, ApiError> {
+    access::held_by_person(
+        &state.roster.catalog,
+        &*state.roster.store,
+        &authed.caller,
+        m,
+    )
+    .await?
+    .ok_or_else(ApiError::not_found)
 }
 
 pub(crate) fn cursor_of(after: Option<uuid::Uuid>) -> Option<String> {

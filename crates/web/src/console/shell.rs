@@ -183,15 +183,20 @@ impl Person {
         let held = match self.authed.held.get(found.id) {
             Some(held) => Ok(Some(held)),
             None => {
-                access::held_by_person(&state.roster.catalog, &*state.roster.store, membership)
-                    .await
+                access::held_by_person(
+                    &state.roster.catalog,
+                    &*state.roster.store,
+                    &self.authed.caller,
+                    membership,
+                )
+                .await
             }
         };
         if let Ok(Some(held)) = &held {
             self.authed.held.put(found.id, held);
         }
         let permissions = match held {
-            Ok(Some(h)) => h.permissions,
+            Ok(Some(h)) => h.permissions().clone(),
             Ok(None) => return Err(not_found(state)),
             Err(e) => {
                 tracing::error!(error = %e, "console permissions failed");
