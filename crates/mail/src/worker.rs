@@ -1,6 +1,6 @@
 //! The outbox worker: claims due messages with a lease, delivers them, records them sent
-//! (a batch at a time), and on failure retries with exponential backoff and jitter until it
-//! gives up.
+//! (what has gathered, in one transaction), and on failure retries with exponential backoff
+//! and jitter until it gives up.
 //!
 //! Safe with several workers (and several Roster instances): a claim leases each message to
 //! one worker, and a worker that dies only delays its messages until the lease runs out.
@@ -13,7 +13,7 @@ use roster_core::model::OutboxMessage;
 use roster_core::secrets::random_bytes;
 use roster_core::store::{Store, StoreError};
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -80,35 +80,57 @@ impl OutboxWorker {
 
     /// Claims and delivers one batch.
     ///
-    /// Outcomes are recorded together, in one transaction after the batch, rather than one
-    /// durable commit per message: on SQLite every commit waits for the disk and holds the
-    /// only write lock, which invitations and resets queue behind. A crash before that
-    /// commit sends the batch's delivered messages again once their lease runs out, as it
-    /// sent one message again before (delivery is at least once). A slow batch records
-    /// what it has once half the lease has gone, and then after each message, so that no
-    /// message is recorded after its lease ended and another worker took it.
+    /// Deliveries and records run side by side: each outcome goes to a recorder as soon as
+    /// it is known, and the recorder writes whatever has gathered meanwhile in one
+    /// transaction. On SQLite every commit waits for the disk and holds the only write lock
+    /// that invitations and resets queue behind, so a batch of quick deliveries (a local
+    /// relay, the file or log transport) costs one or two commits rather than one each,
+    /// while a slow one is recorded message by message, as before: an outcome waits for
+    /// no later delivery, however long that one hangs, so it is never written after its
+    /// lease has passed to another worker, and a stop or crash resends at most what was
+    /// delivered in the last commit's time. If recording fails, delivering stops.
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
-        let claimed_at = self.clock.now();
+        self.pass(None).await
+    }
+
+    /// [`Self::run_once`], delivering no further message once `stop` turns true.
+    async fn pass(&self, stop: Option<&watch::Receiver<bool>>) -> Result<Pass, StoreError> {
+        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let claimed = tx
-            .claim_outbox(
-                claimed_at,
-                claimed_at + self.settings.lease,
-                self.settings.batch,
-            )
+            .claim_outbox(now, now + self.settings.lease, self.settings.batch)
             .await?;
         tx.commit().await?;
-        let record_by = claimed_at + self.settings.lease / 2;
-        let mut pass = Pass::default();
-        let mut delivered = Vec::with_capacity(claimed.len());
-        for message in claimed {
-            let outcome = self.deliver(&message).await;
-            delivered.push((message, outcome));
-            if self.clock.now() >= record_by {
-                self.record(&mut delivered, &mut pass).await?;
+        let (outcomes, mut delivered) = mpsc::unbounded_channel();
+        let deliveries = async move {
+            for message in claimed {
+                if stop.is_some_and(|s| *s.borrow()) {
+                    break;
+                }
+                let outcome = self.deliver(&message).await;
+                // The recorder stops only when a record failed, and then so do we.
+                if outcomes.send((message, outcome)).is_err() {
+                    break;
+                }
             }
-        }
-        self.record(&mut delivered, &mut pass).await?;
+            Ok::<(), StoreError>(())
+        };
+        let records = async {
+            let mut pass = Pass::default();
+            let mut gathered = Vec::new();
+            while let Some(first) = delivered.recv().await {
+                gathered.push(first);
+                while let Ok(more) = delivered.try_recv() {
+                    gathered.push(more);
+                }
+                if let Err(e) = self.record(&mut gathered, &mut pass).await {
+                    delivered.close();
+                    return Err(e);
+                }
+            }
+            Ok(pass)
+        };
+        let ((), pass) = tokio::try_join!(deliveries, records)?;
         Ok(pass)
     }
 
@@ -202,13 +224,14 @@ impl OutboxWorker {
     }
 
     /// Runs until `shutdown` turns true. A pass in progress finishes its current message
-    /// first; messages it had claimed but not reached go back when their lease runs out.
+    /// and records what it delivered; messages it had claimed but not reached go back when
+    /// their lease runs out.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let idle = match self.run_once().await {
+            let idle = match self.pass(Some(&shutdown)).await {
                 Ok(pass) => pass == Pass::default(),
                 Err(e) => {
                     tracing::error!(error = %e, "outbox pass failed");

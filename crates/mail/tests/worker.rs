@@ -203,55 +203,48 @@ async fn a_failing_transport_retries_with_backoff_then_gives_up() {
     assert!(!tx.retry_outbox(m.id, clock.now()).await.unwrap());
 }
 
-/// A batch's outcomes are recorded together; each message still gets its own: sent, or
-/// failed for good when it cannot be built. The same with a lease so short that each
-/// outcome is recorded as soon as it is known.
+/// A batch's outcomes are recorded as they gather; each message still gets its own: sent,
+/// or failed for good when it cannot be built.
 #[tokio::test]
 async fn a_batch_records_each_outcome() {
-    for lease in [Duration::minutes(5), Duration::zero()] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path()).await;
-        let clock = ManualClock::starting_now();
-        let mail_dir = dir.path().join("mail");
-        let first = enqueue(&*store, &clock, "ada@example.com").await;
-        // No content: it can never be built, so it fails for good without a retry.
-        let empty = OutboxMessage {
-            notice: None,
-            ..access_granted(&clock, "bob@example.com")
-        };
-        put(&*store, &empty).await;
-        let last = enqueue(&*store, &clock, "cy@example.com").await;
-        let worker = OutboxWorker::new(
-            store.clone(),
-            Arc::new(clock.clone()),
-            Transport::File(mail_dir.clone()),
-            settings(),
-            WorkerSettings {
-                lease,
-                ..WorkerSettings::default()
-            },
-        );
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let clock = ManualClock::starting_now();
+    let mail_dir = dir.path().join("mail");
+    let first = enqueue(&*store, &clock, "ada@example.com").await;
+    // No content: it can never be built, so it fails for good without a retry.
+    let empty = OutboxMessage {
+        notice: None,
+        ..access_granted(&clock, "bob@example.com")
+    };
+    put(&*store, &empty).await;
+    let last = enqueue(&*store, &clock, "cy@example.com").await;
+    let worker = OutboxWorker::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Transport::File(mail_dir.clone()),
+        settings(),
+        WorkerSettings::default(),
+    );
 
-        assert_eq!(
-            worker.run_once().await.unwrap(),
-            Pass {
-                sent: 2,
-                retried: 0,
-                failed: 1
-            },
-            "lease {lease}"
-        );
-        let mut reads = store.reads().await.unwrap();
-        for (id, status) in [
-            (first.id, OutboxStatus::Sent),
-            (empty.id, OutboxStatus::Failed),
-            (last.id, OutboxStatus::Sent),
-        ] {
-            let row = reads.outbox_message(id).await.unwrap().unwrap();
-            assert_eq!(row.status, status, "lease {lease}");
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Pass {
+            sent: 2,
+            retried: 0,
+            failed: 1
         }
-        drop(reads);
-        assert_eq!(worker.run_once().await.unwrap(), Pass::default());
-        assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 2);
+    );
+    let mut reads = store.reads().await.unwrap();
+    for (id, status) in [
+        (first.id, OutboxStatus::Sent),
+        (empty.id, OutboxStatus::Failed),
+        (last.id, OutboxStatus::Sent),
+    ] {
+        let row = reads.outbox_message(id).await.unwrap().unwrap();
+        assert_eq!(row.status, status);
     }
+    drop(reads);
+    assert_eq!(worker.run_once().await.unwrap(), Pass::default());
+    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 2);
 }
