@@ -45,6 +45,21 @@ async fn put(store: &dyn Store, m: &OutboxMessage) {
     tx.commit().await.unwrap();
 }
 
+/// A worker with default settings delivering into `mail_dir`.
+fn file_worker(
+    store: &Arc<dyn Store>,
+    clock: &ManualClock,
+    mail_dir: &std::path::Path,
+) -> OutboxWorker {
+    OutboxWorker::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Transport::File(mail_dir.to_path_buf()),
+        settings(),
+        WorkerSettings::default(),
+    )
+}
+
 async fn enqueue(store: &dyn Store, clock: &ManualClock, to: &str) -> OutboxMessage {
     let m = access_granted(clock, to);
     put(store, &m).await;
@@ -58,13 +73,7 @@ async fn delivers_each_message_once_to_a_file_named_by_its_id() {
     let clock = ManualClock::starting_now();
     let mail_dir = dir.path().join("mail");
     let m = enqueue(&*store, &clock, "ada@example.com").await;
-    let worker = OutboxWorker::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        Transport::File(mail_dir.clone()),
-        settings(),
-        WorkerSettings::default(),
-    );
+    let worker = file_worker(&store, &clock, &mail_dir);
 
     assert_eq!(
         worker.run_once().await.unwrap(),
@@ -219,13 +228,7 @@ async fn a_batch_records_each_outcome() {
     };
     put(&*store, &empty).await;
     let last = enqueue(&*store, &clock, "cy@example.com").await;
-    let worker = OutboxWorker::new(
-        store.clone(),
-        Arc::new(clock.clone()),
-        Transport::File(mail_dir.clone()),
-        settings(),
-        WorkerSettings::default(),
-    );
+    let worker = file_worker(&store, &clock, &mail_dir);
 
     assert_eq!(
         worker.run_once().await.unwrap(),
