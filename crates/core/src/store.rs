@@ -678,6 +678,14 @@ pub trait Tx: Reads {
     ) -> StoreResult<Option<SsoLogin>>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    /// Ends the transaction without its changes, and waits until the store has let go of
+    /// what it held. Dropping a transaction rolls back too, but on the connection's next
+    /// use, so its row locks outlive it briefly.
+    async fn rollback(self: Box<Self>) -> StoreResult<()> {
+        drop(self);
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -863,6 +863,13 @@ impl Tx for PgConn {
             Conn::Plain(_) => Ok(()),
         }
     }
+
+    async fn rollback(self: Box<Self>) -> StoreResult<()> {
+        match self.conn {
+            Conn::Tx(tx) => tx.rollback().await.map_err(map_err),
+            Conn::Plain(_) => Ok(()),
+        }
+    }
 }
 
 fn settings_json(s: &OrgSettings) -> StoreResult<serde_json::Value> {

@@ -819,6 +819,13 @@ impl Tx for SqliteConn {
             Conn::Plain(_) => Ok(()),
         }
     }
+
+    async fn rollback(self: Box<Self>) -> StoreResult<()> {
+        match self.conn {
+            Conn::Tx(tx) => tx.rollback().await.map_err(map_err),
+            Conn::Plain(_) => Ok(()),
+        }
+    }
 }
 
 fn settings_json(s: &OrgSettings) -> StoreResult<String> {

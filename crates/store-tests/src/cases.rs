@@ -823,7 +823,7 @@ pub async fn outbox_enqueue_claim_and_finish(store: S) {
         .await
         .unwrap();
     assert!(claimed.iter().any(|m| m.id == b.id));
-    drop(tx);
+    tx.rollback().await.unwrap();
     let counts = store.reads().await.unwrap().outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.failed), (2, 0));
 
