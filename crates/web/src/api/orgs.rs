@@ -11,6 +11,7 @@ use roster_core::access;
 use roster_core::ids::OrgId;
 use roster_core::model::{Membership, OrgKind, Organization, PageRequest, Permission};
 use roster_core::names::{DisplayName, Slug};
+use roster_core::store::StoreError;
 use roster_core::usecases::orgs::{self, CreateOrgError, NewOrg, OrgPatch, UpdateOrgError};
 
 /// Resolves `{org}` (an id or a slug) to an organization the caller may see. Absent and
@@ -56,11 +57,9 @@ pub(crate) async fn held_in(
     org: &str,
 ) -> Result<(OrgId, access::Held), ApiError> {
     if let Some((m, found)) = authed.membership_in(org) {
-        if let Some(held) = authed.held.get(found.id) {
-            return Ok((found.id, held));
-        }
-        let held = held_by_person(state, authed, m).await?;
-        authed.held.put(found.id, &held);
+        let held = held_through(state, authed, m)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
         return Ok((found.id, held));
     }
     if let Some((id, held)) = org
@@ -84,21 +83,28 @@ pub(crate) async fn held_in(
     Ok((found.id, held))
 }
 
-/// What a person holds through their membership `m`, as read with their session; 404 when
-/// it admits them to nothing (deactivated, invited, notifications only).
-async fn held_by_person(
+/// What a person holds through `m`, their membership as read with their session, from the
+/// request's memo or read and kept there; `None` when it admits them to nothing
+/// (deactivated, invited, notifications only).
+pub(crate) async fn held_through(
     state: &AppState,
     authed: &Authed,
     m: &Membership,
-) -> Result<access::Held, ApiError> {
-    access::held_by_person(
+) -> Result<Option<access::Held>, StoreError> {
+    if let Some(held) = authed.held.get(m.org_id) {
+        return Ok(Some(held));
+    }
+    let held = access::held_by_person(
         &state.roster.catalog,
         &*state.roster.store,
         &authed.caller,
         m,
     )
-    .await?
-    .ok_or_else(ApiError::not_found)
+    .await?;
+    if let Some(held) = &held {
+        authed.held.put(m.org_id, held);
+    }
+    Ok(held)
 }
 
 pub(crate) fn cursor_of(after: Option<uuid::Uuid>) -> Option<String> {

@@ -19,7 +19,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{context, Value};
-use roster_core::access::{self, Caller};
+use roster_core::access::Caller;
 use roster_core::model::{Identity, Membership, MembershipStatus, Organization, Permission};
 use roster_core::secrets::Secret;
 use std::collections::BTreeSet;
@@ -180,21 +180,7 @@ impl Person {
             _ => return Err(not_found(state)),
         }
         // Kept in the request's memo: the API handlers the page calls next ask the same.
-        let held = match self.authed.held.get(found.id) {
-            Some(held) => Ok(Some(held)),
-            None => {
-                access::held_by_person(
-                    &state.roster.catalog,
-                    &*state.roster.store,
-                    &self.authed.caller,
-                    membership,
-                )
-                .await
-            }
-        };
-        if let Ok(Some(held)) = &held {
-            self.authed.held.put(found.id, held);
-        }
+        let held = crate::api::orgs::held_through(state, &self.authed, membership).await;
         let permissions = match held {
             Ok(Some(h)) => h.permissions().clone(),
             Ok(None) => return Err(not_found(state)),
