@@ -75,11 +75,28 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Backend(e.to_string())
             }
         }
+        // A connection the server or the network dropped (a restart, a failover, a proxy's
+        // idle timeout) fails the request it was handed to, but nothing on it was committed:
+        // try again, as with a full pool. (A lost COMMIT is the exception; see `Tx::commit`.)
+        _ if connection_lost(&e) => StoreError::Busy,
         sqlx::Error::PoolTimedOut => StoreError::Busy,
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::ColumnNotFound(_)
         | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
         _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Whether the error says the connection to the server is gone: an I/O error on the socket,
+/// a connection exception (SQLSTATE class 08), or the server ending the session because it
+/// shuts down or an operator terminated it (57P01, 57P02; 57P03 while it starts up).
+pub(crate) fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 

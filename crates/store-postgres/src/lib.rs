@@ -30,6 +30,9 @@ pub(crate) use convert::map_err;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// How many connections one instance keeps to the server at most.
+const MAX_CONNECTIONS: u32 = 10;
+
 /// A pooled connection idle this long is pinged before it is handed out again.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
@@ -56,9 +59,11 @@ impl PostgresStore {
         // before each checkout, a round trip to the server for every use case. Only a
         // connection that sat idle long enough for the server or the network to have dropped
         // it (a restart, a proxy's idle timeout) is pinged now; one in steady use was pinged
-        // moments ago on its way back.
+        // moments ago on its way back. One the server dropped within that second is found
+        // out by its first statement instead: a write transaction's BEGIN moves on to another
+        // connection (see `begin`), a read answers `Busy` (try again), and sqlx closes it.
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(MAX_CONNECTIONS)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
@@ -138,8 +143,18 @@ impl Store for PostgresStore {
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         // The server's default isolation (READ COMMITTED) on purpose: see the crate docs.
-        let tx = self.pool.begin().await.map_err(map_err)?;
-        Ok(Box::new(PgConn { conn: Conn::Tx(tx) }))
+        //
+        // A pooled connection the server dropped since its last use (a restart) is found out
+        // by its BEGIN, before anything happened on it; sqlx closes it on its way back, and
+        // the next one is tried, up to once per connection the pool can hold.
+        let mut lost = 0;
+        loop {
+            match self.pool.begin().await {
+                Ok(tx) => return Ok(Box::new(PgConn { conn: Conn::Tx(tx) })),
+                Err(e) if convert::connection_lost(&e) && lost < MAX_CONNECTIONS => lost += 1,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
     }
 
     async fn readiness(&self) -> StoreResult<Readiness> {

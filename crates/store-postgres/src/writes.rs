@@ -859,7 +859,17 @@ impl Tx for PgConn {
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match self.conn {
-            Conn::Tx(tx) => tx.commit().await.map_err(map_err),
+            // A connection lost during COMMIT may or may not have committed: not "try
+            // again", which could apply the change twice, but an error.
+            Conn::Tx(tx) => tx.commit().await.map_err(|e| {
+                if crate::convert::connection_lost(&e) {
+                    StoreError::Backend(format!(
+                        "the connection was lost during COMMIT; the outcome is unknown: {e}"
+                    ))
+                } else {
+                    map_err(e)
+                }
+            }),
             Conn::Plain(_) => Ok(()),
         }
     }

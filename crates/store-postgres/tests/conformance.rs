@@ -107,3 +107,69 @@ async fn other_unique_violations_are_duplicates() {
     drop(tx);
     store.close().await;
 }
+
+/// PostgreSQL-only: connections the server dropped since their last use (a restart, an
+/// operator, a proxy's idle timeout) cost no request a 500. A write transaction moves on to
+/// another connection; a read on a dropped one says busy, try again, and the pool replaces
+/// it. (Connections idle for a second or more are pinged before use; these were not.)
+#[tokio::test]
+async fn dropped_connections_are_retried_or_busy() {
+    use roster_core::store::StoreError;
+    use roster_store_tests::fixtures;
+    use sqlx::Connection;
+    let Some((store, guard)) = fresh_database().await else {
+        return;
+    };
+    // Four connections in use at once, then back in the pool (their return is a task).
+    let ada = fixtures::identity("ada@example.com");
+    let mut in_use = vec![];
+    for _ in 0..4 {
+        let mut reads = store.reads().await.unwrap();
+        reads.identity_by_email(&ada.email).await.unwrap();
+        in_use.push(reads);
+    }
+    drop(in_use);
+    for _ in 0..200 {
+        if store.pool().num_idle() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.pool().num_idle(), 4);
+
+    let mut operator = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut operator)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true; 4]);
+    operator.close().await.unwrap();
+
+    let mut tx = store
+        .begin()
+        .await
+        .expect("a write moves on to a live connection");
+    tx.insert_identity(&ada).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut outcomes = vec![];
+    for _ in 0..5 {
+        let found = match store.reads().await {
+            Ok(mut reads) => reads.identity_by_email(&ada.email).await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(found) => outcomes.push(found.map(|i| i.id) == Some(ada.id)),
+            Err(StoreError::Busy) => {}
+            Err(e) => panic!("a dropped connection must not fail as {e:?}"),
+        }
+    }
+    assert!(
+        outcomes.ends_with(&[true]),
+        "reads recover and see the write: {outcomes:?}"
+    );
+    store.close().await;
+}
