@@ -53,6 +53,14 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The custom roles and groups a membership's permissions come from; see
+/// [`Reads::access_sources`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessSources {
+    pub custom_roles: Vec<CustomRole>,
+    pub groups: Vec<Group>,
+}
+
 /// A member as listed: the membership and the identity's public fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
@@ -202,6 +210,17 @@ pub trait Reads: Send {
     /// The organization's groups with their roles, by name.
     async fn groups(&mut self, org: OrgId) -> StoreResult<Vec<Group>>;
     async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>>;
+    /// What a membership's permissions are made of besides built-in roles, in one
+    /// statement: of `groups`, those of `org`, by name; of the organization's custom roles,
+    /// those in `roles` or held by one of these groups, by name. Ids that name nothing in
+    /// `org` are left out. The groups come without member counts (`members` reads 0):
+    /// a permission check has no use for them, and each would count the group's members.
+    async fn access_sources(
+        &mut self,
+        org: OrgId,
+        roles: &[RoleId],
+        groups: &[GroupId],
+    ) -> StoreResult<AccessSources>;
     /// The organization's customers by id (creation order); with `assigned_to`, only those
     /// assigned to that membership.
     async fn list_customers(

@@ -11,8 +11,8 @@ use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
-    CustomerAssignment, MemberFilter, MemberView, OutboxCounts, OutboxFilter, Reads, RoleUsage,
-    StoreResult,
+    AccessSources, CustomerAssignment, MemberFilter, MemberView, OutboxCounts, OutboxFilter, Reads,
+    RoleUsage, StoreResult,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -606,6 +606,14 @@ impl Reads for SqliteConn {
     }
     async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>> {
         access::group_by_id(self.c(), org, id).await
+    }
+    async fn access_sources(
+        &mut self,
+        org: OrgId,
+        roles: &[RoleId],
+        groups: &[GroupId],
+    ) -> StoreResult<AccessSources> {
+        access::access_sources(self.c(), org, roles, groups).await
     }
     async fn list_customers(
         &mut self,

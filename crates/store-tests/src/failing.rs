@@ -161,6 +161,14 @@ impl Reads for FailingTx {
     async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>> {
         self.inner.group(org, id).await
     }
+    async fn access_sources(
+        &mut self,
+        org: OrgId,
+        roles: &[RoleId],
+        groups: &[GroupId],
+    ) -> StoreResult<AccessSources> {
+        self.inner.access_sources(org, roles, groups).await
+    }
     async fn list_customers(
         &mut self,
         org: OrgId,

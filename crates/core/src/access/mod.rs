@@ -287,24 +287,25 @@ async fn profile_of(
     Ok(Some((m, profile)))
 }
 
-/// Prepares a membership's permissions, reading the organization's custom roles and
-/// groups only when the membership refers to any.
+/// Prepares a membership's permissions, reading the custom roles and groups it refers to
+/// (one statement), and nothing when it refers to none.
 pub async fn profile_for(
     catalog: &Catalog,
     reads: &mut dyn Reads,
     m: &Membership,
 ) -> Result<AccessProfile, StoreError> {
-    let custom = if m.custom_roles.is_empty() && m.groups.is_empty() {
-        Vec::new()
-    } else {
-        reads.custom_roles(m.org_id).await?
-    };
-    let groups = if m.groups.is_empty() {
-        Vec::new()
-    } else {
-        reads.groups(m.org_id).await?
-    };
-    Ok(AccessProfile::prepare(catalog, m, &custom, &groups))
+    if m.custom_roles.is_empty() && m.groups.is_empty() {
+        return Ok(AccessProfile::prepare(catalog, m, &[], &[]));
+    }
+    let sources = reads
+        .access_sources(m.org_id, &m.custom_roles, &m.groups)
+        .await?;
+    Ok(AccessProfile::prepare(
+        catalog,
+        m,
+        &sources.custom_roles,
+        &sources.groups,
+    ))
 }
 
 /// Every permission the caller holds in `org` right now, and over which members; `None`

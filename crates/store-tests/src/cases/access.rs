@@ -154,6 +154,85 @@ pub async fn custom_roles_are_kept_per_organization(store: S) {
     assert_eq!(r.custom_role(a.id, editor.id).await.unwrap(), None);
 }
 
+/// A permission check reads only what the membership refers to, in full: its own custom
+/// roles, its groups with their roles, and the custom roles those groups hold; nothing of
+/// another organization even when its ids are asked for.
+pub async fn access_sources_are_what_a_membership_refers_to(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let direct = custom_role(&a, "Direct", &["catalog.edit"]);
+    let through = custom_role(&a, "Through a group", &["users.read"]);
+    let unused = custom_role(&a, "Unused", &["catalog.edit"]);
+    let sales = group(
+        &a,
+        "Sales",
+        &[BuiltinRole::User, BuiltinRole::Marketing],
+        &[through.id],
+    );
+    let ops = group(&a, "Ops", &[], &[]);
+    let idle = group(&a, "Idle", &[BuiltinRole::User], &[unused.id]);
+    let foreign_role = custom_role(&b, "Direct", &["catalog.edit"]);
+    let foreign_group = group(&b, "Sales", &[BuiltinRole::User], &[foreign_role.id]);
+    let mut tx = store.begin().await.unwrap();
+    for role in [&direct, &through, &unused, &foreign_role] {
+        tx.insert_custom_role(role).await.unwrap();
+    }
+    for g in [&sales, &ops, &idle, &foreign_group] {
+        tx.insert_group(g).await.unwrap();
+    }
+    let ada = fixtures::identity("ada@example.com");
+    tx.insert_identity(&ada).await.unwrap();
+    let mut m = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+    m.custom_roles = vec![direct.id];
+    m.groups = vec![sales.id, ops.id];
+    tx.insert_membership(&m).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    let as_listed = |g: &Group| Group {
+        members: 0,
+        ..g.clone()
+    };
+    let all_groups = r.groups(a.id).await.unwrap();
+    let listed = |id: GroupId| as_listed(all_groups.iter().find(|g| g.id == id).unwrap());
+    let sources = r
+        .access_sources(a.id, &m.custom_roles, &m.groups)
+        .await
+        .unwrap();
+    // By name, as the organization's lists are; groups as listed but without counts.
+    assert_eq!(sources.custom_roles, vec![direct.clone(), through.clone()]);
+    assert_eq!(sources.groups, vec![listed(ops.id), listed(sales.id)]);
+    assert_eq!(
+        (
+            sources.groups[1].roles.clone(),
+            sources.groups[1].custom_roles.clone()
+        ),
+        (
+            vec![BuiltinRole::User, BuiltinRole::Marketing],
+            vec![through.id]
+        )
+    );
+
+    // Another organization's ids name nothing here, and this organization's nothing there.
+    let crossed = r
+        .access_sources(a.id, &[foreign_role.id], &[foreign_group.id])
+        .await
+        .unwrap();
+    assert_eq!(crossed, Default::default());
+    let crossed = r
+        .access_sources(b.id, &m.custom_roles, &m.groups)
+        .await
+        .unwrap();
+    assert_eq!(crossed, Default::default());
+    assert_eq!(
+        r.access_sources(a.id, &[], &[]).await.unwrap(),
+        Default::default()
+    );
+    // A role held only through a group comes with the group alone.
+    let via_group = r.access_sources(a.id, &[], &[idle.id]).await.unwrap();
+    assert_eq!(via_group.custom_roles, vec![unused]);
+    assert_eq!(via_group.groups, vec![listed(idle.id)]);
+}
+
 pub async fn membership_links_round_trip_and_stay_in_their_organization(store: S) {
     let (a, b) = two_orgs(&store).await;
     let role = custom_role(&a, "Editor", &["catalog.edit"]);
