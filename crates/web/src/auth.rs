@@ -32,6 +32,9 @@ pub struct Authed {
     /// organization token, its own organization as read to admit it. Shared by the clones
     /// a console page hands to the API handlers it calls, so the page reads it once.
     pub held: HeldMemo,
+    /// An organization token's organization, as read to admit the token (`None` for
+    /// sessions and operator tokens), so a path naming it by slug needs no read.
+    pub token_org: Option<Organization>,
 }
 
 /// What a caller holds, by organization, for the duration of one request (see
@@ -62,15 +65,21 @@ impl Authed {
     /// organization, as read with the session; `None` for tokens, and for organizations
     /// the person does not belong to.
     pub fn membership_in(&self, org: &str) -> Option<&(Membership, Organization)> {
-        let by_id = org.parse::<OrgId>().ok();
-        let by_slug = by_id.is_none().then(|| Slug::parse(org).ok()).flatten();
-        self.memberships
-            .iter()
-            .find(|(_, o)| match (&by_id, &by_slug) {
-                (Some(id), _) => o.id == *id,
-                (None, Some(slug)) => o.slug == *slug,
-                (None, None) => false,
-            })
+        self.memberships.iter().find(|(_, o)| names(org, o))
+    }
+
+    /// The organization token's own organization when `{org}` names it; `None` otherwise
+    /// and for other callers.
+    pub fn token_org_named(&self, org: &str) -> Option<&Organization> {
+        self.token_org.as_ref().filter(|o| names(org, o))
+    }
+}
+
+/// Whether `{org}` (an id or a slug, as `find_org` takes it) names `o`.
+fn names(org: &str, o: &Organization) -> bool {
+    match org.parse::<OrgId>() {
+        Ok(id) => o.id == id,
+        Err(_) => Slug::parse(org).is_ok_and(|slug| o.slug == slug),
     }
 }
 
@@ -117,6 +126,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
                 session: None,
                 identity: None,
                 memberships: Vec::new(),
+                token_org: bearer.org,
             })),
             None => Err(ApiError::unauthenticated()),
         };
@@ -154,6 +164,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
         identity: Some(auth.identity),
         memberships: auth.memberships,
         held: HeldMemo::default(),
+        token_org: None,
     }))
 }
 

@@ -3,10 +3,10 @@
 //! no larger than their creator's, and never beyond what the creator holds at the time of
 //! each request.
 
-use crate::access::{held, Caller, Held, OperatorGrant, OrgGrant};
+use crate::access::{held, held_by_token, Caller, Held, OperatorGrant, OrgGrant};
 use crate::clock::Timestamp;
 use crate::ids::ApiTokenId;
-use crate::model::{ApiToken, ApiTokenKind, AuditEvent, Permission};
+use crate::model::{ApiToken, ApiTokenKind, AuditEvent, Organization, Permission};
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
 use crate::store::StoreError;
@@ -19,6 +19,9 @@ pub struct Bearer {
     /// What an organization token holds in its organization, as read to admit it (within
     /// its creator's permissions at this moment); `None` for an operator token.
     pub held: Option<Held>,
+    /// An organization token's organization, when it was read with the creator's
+    /// membership, so a request that names it by slug needs no read of its own.
+    pub org: Option<Organization>,
 }
 
 pub const OPERATOR_TOKEN_PREFIX: &str = "roster_op_";
@@ -127,6 +130,7 @@ impl Roster {
             (ApiTokenKind::Operator, _) => Bearer {
                 caller: Caller::Operator { token_id: token.id },
                 held: None,
+                org: None,
             },
             (ApiTokenKind::Organization, Some(org_id)) => {
                 let caller = Caller::Token {
@@ -135,12 +139,33 @@ impl Roster {
                     created_by: token.created_by,
                     permissions: token.permissions.iter().cloned().collect(),
                 };
-                let Some(held) = held(&self.catalog, &mut *reads, &caller, org_id).await? else {
+                // The creator's memberships come with their organizations (one statement, as
+                // for a session), so the organization is known without a read of its own.
+                let (held, org) = match token.created_by {
+                    Some(creator) => {
+                        let Some((m, org)) = reads
+                            .memberships_with_orgs(creator)
+                            .await?
+                            .into_iter()
+                            .find(|(m, _)| m.org_id == org_id)
+                        else {
+                            return Ok(None);
+                        };
+                        let held = held_by_token(&self.catalog, &mut *reads, &caller, &m).await?;
+                        (held, Some(org))
+                    }
+                    None => (
+                        held(&self.catalog, &mut *reads, &caller, org_id).await?,
+                        None,
+                    ),
+                };
+                let Some(held) = held else {
                     return Ok(None);
                 };
                 Bearer {
                     caller,
                     held: Some(held),
+                    org,
                 }
             }
             (ApiTokenKind::Organization, None) => return Ok(None),

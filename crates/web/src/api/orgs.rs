@@ -65,6 +65,7 @@ pub(crate) async fn held_in(
     if let Some((id, held)) = org
         .parse::<OrgId>()
         .ok()
+        .or_else(|| Some(authed.token_org_named(org)?.id))
         .and_then(|id| Some((id, authed.held.get(id)?)))
     {
         return Ok((id, held));

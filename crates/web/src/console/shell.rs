@@ -90,6 +90,7 @@ impl FromRequestParts<AppState> for Person {
                 identity: Some(auth.identity.clone()),
                 memberships: auth.memberships,
                 held: Default::default(),
+                token_org: None,
             },
             identity: auth.identity,
             csrf,

@@ -865,6 +865,31 @@ async fn check_api_decides_with_fresh_data(app: TestApp) {
         .await
         .unwrap();
     problem(foreign, StatusCode::NOT_FOUND, "not_found").await;
+
+    // By id as by slug: the token's organization answers the same, another one not at all.
+    let id_of = |slug: &'static str| {
+        let store = app.roster.store.clone();
+        async move {
+            let slug = roster_core::names::Slug::parse(slug).unwrap();
+            let mut reads = store.reads().await.unwrap();
+            reads.org_by_slug(&slug).await.unwrap().unwrap().id
+        }
+    };
+    let (acme, globex) = (id_of("acme").await, id_of("globex").await);
+    for (org, status) in [(acme, StatusCode::OK), (globex, StatusCode::NOT_FOUND)] {
+        let answer = Client::new()
+            .post(app.url(&format!("/api/v1/orgs/{org}/check")))
+            .bearer_auth(&host)
+            .json(&ask("customers.read", &c1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{org}");
+    }
+    assert_eq!(
+        decision(&app, &host, ask("customers.read", &c1)).await,
+        (true, "granted".into())
+    );
 }
 
 #[tokio::test]
