@@ -150,6 +150,17 @@ pub struct OrgGrant {
     actor: Actor,
     permission: Permission,
     scope: MemberScope,
+    customer_reach: CustomerSight,
+}
+
+/// Which customers the caller reads (`customers.read`): the membership they act through
+/// (their own, or their token's creator's) and how its roles reach customers; `None` for
+/// an operator or a token without a creator, who read every customer. Read with the
+/// permissions, so a page that lists customers need not read the membership again.
+pub(crate) type CustomerSight = Option<(MembershipId, CustomerReach)>;
+
+fn sight(m: &Membership, p: &AccessProfile) -> CustomerSight {
+    Some((m.id, p.customer_reach(Permission::CustomersRead.code())))
 }
 
 impl OrgGrant {
@@ -167,11 +178,17 @@ impl OrgGrant {
         &self.scope
     }
 
+    /// Which customers the caller reads, as read with the grant.
+    pub(crate) fn customer_reach(&self) -> CustomerSight {
+        self.customer_reach
+    }
+
     /// Holding a permission in an organization means seeing it (within the same reach).
     pub fn view(&self) -> OrgView {
         OrgView {
             org_id: self.org_id,
             scope: self.scope.clone(),
+            customer_reach: self.customer_reach,
         }
     }
 }
@@ -182,6 +199,7 @@ impl OrgGrant {
 pub struct OrgView {
     org_id: OrgId,
     scope: MemberScope,
+    customer_reach: CustomerSight,
 }
 
 impl OrgView {
@@ -194,11 +212,17 @@ impl OrgView {
         &self.scope
     }
 
+    /// Which customers the caller reads, as read with the view.
+    pub(crate) fn customer_reach(&self) -> CustomerSight {
+        self.customer_reach
+    }
+
     /// Operators see every organization.
     pub fn for_operator(_grant: &OperatorGrant, org: OrgId) -> Self {
         Self {
             org_id: org,
             scope: MemberScope::All,
+            customer_reach: None,
         }
     }
 }
@@ -234,6 +258,8 @@ pub struct Held {
     pub(crate) codes: Option<BTreeSet<PermissionCode>>,
     /// The members the caller reaches with them.
     pub(crate) scope: MemberScope,
+    /// The customers the caller reads.
+    customer_reach: CustomerSight,
     org_id: OrgId,
     actor: Actor,
 }
@@ -337,6 +363,7 @@ pub async fn held_with_member(
                 permissions: Permission::ALL.iter().copied().collect(),
                 codes: None,
                 scope: MemberScope::All,
+                customer_reach: None,
                 org_id: org,
                 actor: caller.actor(),
             },
@@ -360,6 +387,7 @@ pub async fn held_with_member(
                         permissions: roster_of(permissions),
                         codes: Some(permissions.clone()),
                         scope: MemberScope::All,
+                        customer_reach: None,
                         org_id: org,
                         actor: caller.actor(),
                     },
@@ -390,6 +418,7 @@ fn token_held(
         permissions: roster_of(&codes),
         codes: Some(codes),
         scope: MemberScope::of(m),
+        customer_reach: sight(m, p),
         org_id: m.org_id,
         actor: caller.actor(),
     }
@@ -426,6 +455,7 @@ fn person_held(m: &Membership, p: &AccessProfile) -> Held {
         permissions: p.roster_permissions(),
         codes: Some(p.codes().cloned().collect()),
         scope: MemberScope::of(m),
+        customer_reach: sight(m, p),
         org_id: m.org_id,
         actor: Actor::Identity(m.identity_id),
     }
@@ -489,6 +519,7 @@ pub fn view(held: Held, caller: &Caller, org: OrgId) -> Result<OrgView, Denied> 
     Ok(OrgView {
         org_id: org,
         scope: held.scope,
+        customer_reach: held.customer_reach,
     })
 }
 
@@ -524,6 +555,7 @@ pub fn grant(
             actor: caller.actor(),
             permission,
             scope: held.scope,
+            customer_reach: held.customer_reach,
         })
     } else {
         Err(Denied::Forbidden)
@@ -545,6 +577,7 @@ mod tests {
             permissions: Permission::ALL.iter().copied().collect(),
             codes: None,
             scope: MemberScope::All,
+            customer_reach: None,
             org_id: org,
             actor: caller.actor(),
         }

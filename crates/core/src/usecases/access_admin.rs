@@ -5,7 +5,7 @@
 //! being deleted and the same role being handed to a member serialise, and the "still in
 //! use" checks hold until commit. A role never holds a permission its author does not hold.
 
-use super::members::{caller_reach, lock_holding, Locked, MemberError};
+use super::members::{limit_of_reach, lock_holding, Locked, MemberError};
 use super::target;
 use crate::access::{Caller, OrgGrant, OrgView, PermissionCode};
 use crate::ids::{CustomerId, EntityId, GroupId, RoleId};
@@ -444,13 +444,10 @@ impl Roster {
     pub async fn list_customers(
         &self,
         grant: &OrgGrant,
-        caller: &Caller,
         page: PageRequest,
     ) -> Result<Page<Customer>, StoreError> {
         let mut reads = self.store.reads().await?;
-        let limit = caller_reach(self, &mut *reads, caller, grant.org_id())
-            .await?
-            .and_then(|(_, limit)| limit);
+        let limit = limit_of_reach(&mut *reads, grant.org_id(), grant.customer_reach()).await?;
         reads
             .list_customers(grant.org_id(), limit.map(|l| l.member), page)
             .await
@@ -460,16 +457,13 @@ impl Roster {
     pub async fn customer(
         &self,
         grant: &OrgGrant,
-        caller: &Caller,
         id: CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
         let mut reads = self.store.reads().await?;
         let Some(customer) = reads.customer(grant.org_id(), id).await? else {
             return Ok(None);
         };
-        let limit = caller_reach(self, &mut *reads, caller, grant.org_id())
-            .await?
-            .and_then(|(_, limit)| limit);
+        let limit = limit_of_reach(&mut *reads, grant.org_id(), grant.customer_reach()).await?;
         if limit.is_some_and(|l| !l.customers.contains(&id)) {
             return Ok(None);
         }

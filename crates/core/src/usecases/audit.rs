@@ -2,7 +2,7 @@
 //! `GET /api/v1/orgs/{org}/audit`). Events are written by every other use case; this one
 //! only reads them, newest first, with who acted shown by email where a person did.
 
-use crate::access::{Caller, MemberScope, OrgGrant};
+use crate::access::{MemberScope, OrgGrant};
 use crate::clock::Timestamp;
 use crate::ids::{AuditEventId, IdentityId};
 use crate::model::{Actor, AuditEvent, AuditQuery, Permission};
@@ -57,15 +57,11 @@ impl Roster {
     pub async fn audit_log(
         &self,
         grant: &OrgGrant,
-        caller: &Caller,
         filter: &AuditFilter,
     ) -> Result<AuditPage, AuditError> {
         debug_assert_eq!(grant.permission(), Permission::AuditRead);
         if !matches!(grant.scope(), MemberScope::All)
-            || self
-                .customer_limit_of(caller, grant.org_id())
-                .await?
-                .is_some()
+            || self.customer_limit_of(&grant.view()).await?.is_some()
         {
             return Err(AuditError::LimitedReach);
         }

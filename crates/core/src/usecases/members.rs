@@ -222,11 +222,25 @@ pub(crate) async fn customer_limit(
     let Some((m, profile)) = acting else {
         return Ok(None);
     };
-    let customers = match profile.customer_reach(Permission::CustomersRead.code()) {
+    let reach = profile.customer_reach(Permission::CustomersRead.code());
+    limit_of_reach(reads, m.org_id, Some((m.id, reach))).await
+}
+
+/// [`customer_limit`] from what a grant or view read with the caller's permissions earlier
+/// in the same request; reads the assignments only for a reach limited to them.
+pub(crate) async fn limit_of_reach(
+    reads: &mut dyn crate::store::Reads,
+    org: OrgId,
+    reach: access::CustomerSight,
+) -> Result<Option<CustomerLimit>, StoreError> {
+    let Some((member, reach)) = reach else {
+        return Ok(None);
+    };
+    let customers = match reach {
         CustomerReach::All => return Ok(None),
         CustomerReach::Assigned => {
             let assigned: BTreeSet<CustomerId> = reads
-                .customer_assignments(m.org_id, m.id)
+                .customer_assignments(org, member)
                 .await?
                 .into_iter()
                 .collect();
@@ -237,10 +251,7 @@ pub(crate) async fn customer_limit(
         }
         CustomerReach::None => BTreeSet::new(),
     };
-    Ok(Some(CustomerLimit {
-        member: m.id,
-        customers,
-    }))
+    Ok(Some(CustomerLimit { member, customers }))
 }
 
 /// What the caller holds in `org` now and the customers they are limited to, from one
@@ -960,13 +971,18 @@ impl Roster {
     /// reach every customer (an operator, or roles that reach all).
     pub async fn customer_limit_of(
         &self,
-        caller: &Caller,
-        org: OrgId,
+        view: &OrgView,
     ) -> Result<Option<BTreeSet<CustomerId>>, StoreError> {
+        let reach = view.customer_reach();
+        if !matches!(
+            reach,
+            Some((_, CustomerReach::Assigned | CustomerReach::None))
+        ) {
+            return Ok(None);
+        }
         let mut reads = self.store.reads().await?;
-        Ok(caller_reach(self, &mut *reads, caller, org)
+        Ok(limit_of_reach(&mut *reads, view.org_id(), reach)
             .await?
-            .and_then(|(_, limit)| limit)
             .map(|limit| limit.customers))
     }
 

@@ -685,7 +685,7 @@ pub async fn list_customers(
     let grant = org_grant(&state, &authed, &org, Permission::CustomersRead).await?;
     let page = state
         .roster
-        .list_customers(&grant, &authed.caller, page_request(&params)?)
+        .list_customers(&grant, page_request(&params)?)
         .await?;
     Ok(Json(CustomerList {
         items: page.items.iter().map(CustomerBody::from).collect(),
@@ -744,7 +744,7 @@ pub async fn get_customer(
     let grant = org_grant(&state, &authed, &org, Permission::CustomersRead).await?;
     let found = state
         .roster
-        .customer(&grant, &authed.caller, path_id::<CustomerId>(&customer)?)
+        .customer(&grant, path_id::<CustomerId>(&customer)?)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json((&found).into()))

@@ -194,7 +194,7 @@ pub async fn audit_log(
 ) -> Result<Json<AuditList>, ApiError> {
     let filter = audit_filter(&params)?;
     let grant = org_grant(&state, &authed, &org, Permission::AuditRead).await?;
-    match state.roster.audit_log(&grant, &authed.caller, &filter).await {
+    match state.roster.audit_log(&grant, &filter).await {
         Ok(page) => Ok(Json((&page).into())),
         Err(AuditError::LimitedReach) => Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

@@ -451,10 +451,7 @@ pub async fn list(
     let grant = org_grant(&state, &authed, &org, Permission::UsersRead).await?;
     // A reader limited to some customers learns nothing of who is assigned to others.
     if let Some(customer) = filter.customer {
-        let limit = state
-            .roster
-            .customer_limit_of(&authed.caller, grant.org_id())
-            .await?;
+        let limit = state.roster.customer_limit_of(&grant.view()).await?;
         if limit.is_some_and(|mine| !mine.contains(&customer)) {
             return Ok(Json(MemberList {
                 items: Vec::new(),
@@ -573,11 +570,7 @@ pub async fn get(
     // A reader limited to some customers sees only those among the member's; the count
     // stays whole (seed 002 shows how many customers a member has), so an emptied list is
     // never read as "all customers".
-    if let Some(mine) = state
-        .roster
-        .customer_limit_of(&authed.caller, view.org_id())
-        .await?
-    {
+    if let Some(mine) = state.roster.customer_limit_of(&view).await? {
         body.customers
             .retain(|c| mine.contains(&roster_core::ids::CustomerId::from_uuid(*c)));
     }
