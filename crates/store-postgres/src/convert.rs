@@ -55,6 +55,11 @@ pub(crate) fn permissions(v: serde_json::Value) -> StoreResult<Vec<PermissionCod
 /// constraint name PostgreSQL reports, which the migration sets explicitly.
 pub fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
+        // A connection the server or the network dropped (a restart, a failover, a proxy's
+        // idle timeout) fails the request it was handed to, but nothing on it was committed:
+        // try again, as with a full pool. (A lost COMMIT is the exception; see `Tx::commit`.)
+        // First, because the server says so with a database error (57P01 and the like).
+        _ if connection_lost(&e) => StoreError::Busy,
         sqlx::Error::Database(db) => {
             if db.is_unique_violation() {
                 match db.constraint() {
@@ -75,10 +80,6 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Backend(e.to_string())
             }
         }
-        // A connection the server or the network dropped (a restart, a failover, a proxy's
-        // idle timeout) fails the request it was handed to, but nothing on it was committed:
-        // try again, as with a full pool. (A lost COMMIT is the exception; see `Tx::commit`.)
-        _ if connection_lost(&e) => StoreError::Busy,
         sqlx::Error::PoolTimedOut => StoreError::Busy,
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::ColumnNotFound(_)

@@ -146,12 +146,17 @@ impl Store for PostgresStore {
         //
         // A pooled connection the server dropped since its last use (a restart) is found out
         // by its BEGIN, before anything happened on it; sqlx closes it on its way back, and
-        // the next one is tried, up to once per connection the pool can hold.
+        // the next one is tried, up to once per connection the pool can hold. Only while
+        // the pool has idle connections: a failure to open a new one (the server is down)
+        // is not retried here, so an outage costs each write one attempt, not eleven.
         let mut lost = 0;
         loop {
+            let pooled = self.pool.num_idle() > 0;
             match self.pool.begin().await {
                 Ok(tx) => return Ok(Box::new(PgConn { conn: Conn::Tx(tx) })),
-                Err(e) if convert::connection_lost(&e) && lost < MAX_CONNECTIONS => lost += 1,
+                Err(e) if pooled && lost < MAX_CONNECTIONS && convert::connection_lost(&e) => {
+                    lost += 1
+                }
                 Err(e) => return Err(map_err(e)),
             }
         }

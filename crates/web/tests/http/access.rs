@@ -566,6 +566,59 @@ async fn customer_assignments_limit_what_a_user_sees() {
     );
     let detail = json_of(admin.get(&app, &member).await, StatusCode::OK).await;
     assert_eq!(detail["customer_count"], 2);
+
+    // A token uma makes (a custom role lets her) reads what she reads, not more.
+    let minter = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/roles",
+        json!({ "name": "Token minter", "permissions": ["tokens.manage"] }),
+    )
+    .await;
+    json_of(
+        put(
+            &admin,
+            &app,
+            &format!("{member}/roles"),
+            json!({ "roles": ["user", minter["id"]] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let uma = app.sign_in("uma@acme.example", MEMBER_PW).await;
+    let token = create(
+        &uma,
+        &app,
+        "/api/v1/orgs/acme/tokens",
+        json!({ "name": "reports", "permissions": ["customers.read"] }),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_token = |path: String| Client::new().get(app.url(&path)).bearer_auth(&token).send();
+    let listed = json_of(
+        by_token("/api/v1/orgs/acme/customers".into())
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let mut seen: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    seen.sort();
+    let mut assigned = vec![ids[0].as_str(), ids[2].as_str()];
+    assigned.sort();
+    assert_eq!((seen, listed["total"].as_u64()), (assigned, Some(2)));
+    for (id, status) in [(&ids[0], StatusCode::OK), (&ids[1], StatusCode::NOT_FOUND)] {
+        let path = format!("/api/v1/orgs/acme/customers/{id}");
+        assert_eq!(by_token(path).await.unwrap().status(), status, "{id}");
+    }
     // Assignments survive deactivation and activation.
     admin
         .post(&app, &format!("{member}/deactivate"), json!({}))
