@@ -358,17 +358,7 @@ pub async fn held_with_member(
     org: OrgId,
 ) -> Result<Option<(Held, Option<(Membership, AccessProfile)>)>, StoreError> {
     match caller {
-        Caller::Operator { .. } => Ok(Some((
-            Held {
-                permissions: Permission::ALL.iter().copied().collect(),
-                codes: None,
-                scope: MemberScope::All,
-                customer_reach: None,
-                org_id: org,
-                actor: caller.actor(),
-            },
-            None,
-        ))),
+        Caller::Operator { .. } => Ok(Some((everything(caller, org), None))),
         Caller::Person { identity_id, .. } => Ok(profile_of(catalog, reads, *identity_id, org)
             .await?
             .map(|(m, p)| (person_held(&m, &p), Some((m, p))))),
@@ -398,6 +388,19 @@ pub async fn held_with_member(
                     .map(|(m, p)| (token_held(caller, permissions, &m, &p), Some((m, p))))),
             }
         }
+    }
+}
+
+/// What an operator holds in any organization: every permission, every member, every
+/// customer.
+fn everything(caller: &Caller, org: OrgId) -> Held {
+    Held {
+        permissions: Permission::ALL.iter().copied().collect(),
+        codes: None,
+        scope: MemberScope::All,
+        customer_reach: None,
+        org_id: org,
+        actor: caller.actor(),
     }
 }
 
@@ -572,23 +575,12 @@ mod tests {
         }
     }
 
-    fn held_by(caller: &Caller, org: OrgId) -> Held {
-        Held {
-            permissions: Permission::ALL.iter().copied().collect(),
-            codes: None,
-            scope: MemberScope::All,
-            customer_reach: None,
-            org_id: org,
-            actor: caller.actor(),
-        }
-    }
-
     /// What a caller holds becomes a grant only for that caller in that organization.
     #[test]
     fn a_held_grants_only_its_caller_in_its_organization() {
         let (caller, other) = (operator(), operator());
         let (org, elsewhere) = (OrgId::new(), OrgId::new());
-        let held = held_by(&caller, org);
+        let held = everything(&caller, org);
         assert!(grant(held.clone(), &caller, org, Permission::UsersRead).is_ok());
         assert!(view(held.clone(), &caller, org).is_ok());
         for (who, at) in [(&caller, elsewhere), (&other, org)] {
