@@ -9,6 +9,7 @@
 //! this process queue for it in order, and its page cache stays valid between them.
 
 mod access;
+mod connections;
 mod convert;
 mod reads;
 mod sign_in;
@@ -17,13 +18,14 @@ mod tasks;
 mod writes;
 
 use async_trait::async_trait;
+use connections::{ReadLease, Readers, WriteLease, Writer};
 use roster_core::store::{Readiness, Reads, Store, StoreError, StoreResult, Tx};
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{SqliteConnection, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use convert::map_err;
@@ -34,20 +36,34 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// gives up with [`StoreError::Busy`].
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Debug)]
+/// How many connections read at once.
+const READERS: usize = 8;
+/// How long a read waits for a connection before it gives up with [`StoreError::Busy`].
+const READ_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
 pub struct SqliteStore {
-    /// Connections for reads.
-    pool: SqlitePool,
+    /// Connections for reads (see [`connections`] for why not sqlx's pool).
+    readers: Arc<Readers>,
     /// The one connection write transactions use, in turn. SQLite lets one writer in at a
     /// time, and two things made many writer connections slow (invitations: the server
     /// half idle, 130 page reads per invitation, a p99.9 of hundreds of milliseconds):
     /// a writer that finds the lock taken waits in SQLite's busy handler, which sleeps 1,
     /// 2, 5 ... 100 ms between tries while the lock may sit free; and a connection drops
     /// its page cache whenever another connection has written, so every transaction read
-    /// its tables' pages again. Queued for one connection (the pool is fair), the next
-    /// writer starts when the last one is done, with the pages it left. Another process
-    /// writing the same file (the CLI) still meets SQLite's own lock and busy timeout.
-    writes: SqlitePool,
+    /// its tables' pages again. Queued for one connection (in order), the next writer
+    /// starts when the last one is done, with the pages it left. Another process writing
+    /// the same file (the CLI) still meets SQLite's own lock and busy timeout.
+    writer: Arc<Writer>,
+    /// sqlx's pool on the same file, opened only when asked for: tests inspect the file
+    /// through it.
+    pool: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
@@ -74,34 +90,29 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(WRITE_WAIT)
             .pragma("temp_store", "memory");
-        // No ping before each checkout: a SQLite connection is a file handle and a thread in
-        // this process, with nothing between them to break while it sits idle, and sqlx
-        // already pings it when it comes back. The ping was a third of `GET /api/v1/me`'s
-        // handoffs to the connection's thread.
+        let readers = Arc::new(Readers::new(options.clone(), READERS, READ_WAIT));
+        // Opens the file now, so a path that cannot be opened fails here, as before.
+        drop(readers.lease().await?);
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(options.clone())
-            .await
-            .map_err(map_err)?;
-        let writes = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(WRITE_WAIT)
-            .connect_lazy_with(options);
-        Ok(Self { pool, writes })
+            .max_connections(2)
+            .connect_lazy_with(options.clone());
+        Ok(Self {
+            readers,
+            writer: Arc::new(Writer::new(options, WRITE_WAIT)),
+            pool,
+        })
     }
 
     /// Applies the migrations this build carries that the file has not seen.
     pub async fn migrate(&self) -> StoreResult<()> {
+        let mut lease = self.readers.lease().await?;
         MIGRATOR
-            .run(&self.pool)
+            .run(lease.conn())
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }
 
-    /// The pool, for tests that inspect the file directly (PRAGMAs, raw rows).
+    /// A pool on the file, for tests that inspect it directly (PRAGMAs, raw rows).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
@@ -109,8 +120,8 @@ impl SqliteStore {
 
 /// A connection, plain for reads or inside a write transaction.
 enum Conn {
-    Plain(PoolConnection<Sqlite>),
-    Tx(Transaction<'static, Sqlite>),
+    Read(ReadLease),
+    Write(WriteLease),
 }
 
 pub struct SqliteConn {
@@ -120,8 +131,8 @@ pub struct SqliteConn {
 impl SqliteConn {
     fn c(&mut self) -> &mut SqliteConnection {
         match &mut self.conn {
-            Conn::Plain(c) => c,
-            Conn::Tx(t) => t,
+            Conn::Read(c) => c.conn(),
+            Conn::Write(t) => t.conn(),
         }
     }
 }
@@ -133,41 +144,41 @@ impl Store for SqliteStore {
     }
 
     async fn reads(&self) -> StoreResult<Box<dyn Reads>> {
-        let conn = self.pool.acquire().await.map_err(map_err)?;
         Ok(Box::new(SqliteConn {
-            conn: Conn::Plain(conn),
+            conn: Conn::Read(self.readers.lease().await?),
         }))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        let tx = self
-            .writes
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
-        Ok(Box::new(SqliteConn { conn: Conn::Tx(tx) }))
+        Ok(Box::new(SqliteConn {
+            conn: Conn::Write(self.writer.begin().await?),
+        }))
     }
 
     async fn readiness(&self) -> StoreResult<Readiness> {
-        let reachable = sqlx::query("SELECT 1").execute(&self.pool).await.is_ok();
-        if !reachable {
-            return Ok(Readiness {
-                reachable,
-                pending_migrations: vec![],
-                unknown_migrations: vec![],
-            });
+        let unreachable = Readiness {
+            reachable: false,
+            pending_migrations: vec![],
+            unknown_migrations: vec![],
+        };
+        let Ok(mut lease) = self.readers.lease().await else {
+            return Ok(unreachable);
+        };
+        if sqlx::query("SELECT 1").execute(lease.conn()).await.is_err() {
+            return Ok(unreachable);
         }
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(lease.conn())
         .await
         .unwrap_or_default();
         Ok(convert::readiness(&MIGRATOR, applied))
     }
 
     async fn close(&self) {
-        self.writes.close().await;
+        self.writer.close().await;
+        self.readers.close().await;
         self.pool.close().await;
     }
 }

@@ -16,7 +16,7 @@ use roster_core::model::{BuiltinRole, SsoConnection, SsoLogin};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::SqliteConnection;
 use std::collections::BTreeSet;
 
 /// The connection's columns plus `domains`, a JSON array.
@@ -105,14 +105,25 @@ pub(crate) async fn put_connection(
     c: &mut SqliteConnection,
     conn: &SsoConnection,
 ) -> StoreResult<()> {
-    let mut savepoint = c.begin().await.map_err(map_err)?;
-    match write_connection(&mut savepoint, conn).await {
-        Ok(()) => savepoint.commit().await.map_err(map_err),
-        Err(e) => {
-            savepoint.rollback().await.map_err(map_err)?;
-            Err(e)
-        }
+    // Named by hand: the store's write transaction is its own `BEGIN IMMEDIATE`, which
+    // sqlx's nested `begin` does not know of. Left open by a caller that went away, it
+    // goes with that transaction's rollback.
+    sqlx::query("SAVEPOINT sso_connection")
+        .execute(&mut *c)
+        .await
+        .map_err(map_err)?;
+    let written = write_connection(c, conn).await;
+    if written.is_err() {
+        sqlx::query("ROLLBACK TO sso_connection")
+            .execute(&mut *c)
+            .await
+            .map_err(map_err)?;
     }
+    sqlx::query("RELEASE sso_connection")
+        .execute(&mut *c)
+        .await
+        .map_err(map_err)?;
+    written
 }
 
 async fn write_connection(c: &mut SqliteConnection, conn: &SsoConnection) -> StoreResult<()> {

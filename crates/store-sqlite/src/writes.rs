@@ -815,15 +815,15 @@ impl Tx for SqliteConn {
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match self.conn {
-            Conn::Tx(tx) => tx.commit().await.map_err(map_err),
-            Conn::Plain(_) => Ok(()),
+            Conn::Write(tx) => tx.commit().await,
+            Conn::Read(_) => Ok(()),
         }
     }
 
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
         match self.conn {
-            Conn::Tx(tx) => tx.rollback().await.map_err(map_err),
-            Conn::Plain(_) => Ok(()),
+            Conn::Write(tx) => tx.rollback().await,
+            Conn::Read(_) => Ok(()),
         }
     }
 }

@@ -1,0 +1,414 @@
+//! The SQLite store's connections: a few for reads, handed out in turn, and one for write
+//! transactions.
+//!
+//! Not sqlx's `Pool`. sqlx runs each SQLite connection on a thread of its own and hands it
+//! every statement through channels, so each statement costs a round trip between threads
+//! whatever it does (see `docs/benchmarks.md`, *Where `GET /api/v1/me` spends its time*).
+//! sqlx's pool adds one more to every checkout: a connection coming back is pinged before
+//! another caller may take it. That test is for network connections, which a cancelled
+//! request can leave half-way through a reply; a SQLite connection is a file handle in this
+//! process, and a statement whose caller went away still finishes on the connection's
+//! thread before the next one starts, so the ping has nothing to find. On the writer it
+//! sat between one write transaction and the next. sqlx's transactions also ask the thread
+//! a second time, after a custom `BEGIN`, whether it opened one; the writer here says
+//! `BEGIN IMMEDIATE` and keeps track of that itself.
+
+use crate::map_err;
+use roster_core::store::{StoreError, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+
+/// A read connection unused for this long is closed, so the connections (and their page
+/// caches) a burst opened do not stay forever. Looked for at most once a minute.
+const IDLE_CLOSE: Duration = Duration::from_secs(600);
+const IDLE_LOOK: Duration = Duration::from_secs(60);
+
+fn closed() -> StoreError {
+    StoreError::Backend("the store is closed".into())
+}
+
+/// A read connection's place: empty until a lease needs it open.
+#[derive(Default)]
+struct Slot {
+    conn: Option<SqliteConnection>,
+    leased_at: Option<Instant>,
+}
+
+type SlotGuard = OwnedMappedMutexGuard<Slot, SqliteConnection>;
+
+/// Connections for reads: at most one per slot, a caller at a time on each. A lease takes
+/// the first free slot, so under light load the first connections (with the warmest page
+/// caches) serve and the others stay closed.
+pub(crate) struct Readers {
+    options: SqliteConnectOptions,
+    slots: Vec<Arc<tokio::sync::Mutex<Slot>>>,
+    /// As many as slots: a permit guarantees a free slot, and waiting for one is fair.
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    started: Instant,
+    /// When idle connections were last looked for, in milliseconds since `started`.
+    looked: AtomicU64,
+}
+
+impl Readers {
+    pub fn new(options: SqliteConnectOptions, max: usize, wait: Duration) -> Self {
+        Self {
+            options,
+            slots: (0..max).map(|_| Arc::default()).collect(),
+            permits: Arc::new(Semaphore::new(max)),
+            wait,
+            started: Instant::now(),
+            looked: AtomicU64::new(0),
+        }
+    }
+
+    /// A connection of its own for the caller, waiting in turn for at most `wait`, then
+    /// [`StoreError::Busy`].
+    pub async fn lease(&self) -> StoreResult<ReadLease> {
+        let permit =
+            match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+                Err(_) => return Err(StoreError::Busy),
+                Ok(Err(_)) => return Err(closed()),
+                Ok(Ok(permit)) => permit,
+            };
+        self.close_idle();
+        // The permit leaves a slot free; one may be held for an instant by `close_idle`.
+        let mut slot = loop {
+            if let Some(slot) = self
+                .slots
+                .iter()
+                .find_map(|slot| Arc::clone(slot).try_lock_owned().ok())
+            {
+                break slot;
+            }
+            tokio::task::yield_now().await;
+        };
+        if slot.conn.is_none() {
+            slot.conn = Some(self.options.connect().await.map_err(map_err)?);
+        }
+        slot.leased_at = Some(Instant::now());
+        let conn = OwnedMutexGuard::try_map(slot, |s| s.conn.as_mut()).map_err(|_| closed())?;
+        Ok(ReadLease {
+            conn,
+            _permit: permit,
+        })
+    }
+
+    /// Closes connections no lease has used for [`IDLE_CLOSE`], at most once per
+    /// [`IDLE_LOOK`]; a slot in use is left alone.
+    fn close_idle(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.looked.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < IDLE_LOOK.as_millis() as u64
+            || self
+                .looked
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        for slot in &self.slots {
+            if let Ok(mut slot) = slot.try_lock() {
+                if slot.leased_at.is_some_and(|at| at.elapsed() > IDLE_CLOSE) {
+                    // Dropping a connection ends its thread, which closes the file.
+                    slot.conn = None;
+                    slot.leased_at = None;
+                }
+            }
+        }
+    }
+
+    /// Refuses new leases, waits for those under way and closes every connection.
+    pub async fn close(&self) {
+        self.permits.close();
+        for slot in &self.slots {
+            if let Some(conn) = slot.lock().await.conn.take() {
+                conn.close().await.ok();
+            }
+        }
+    }
+}
+
+/// A read connection, free for the next caller when dropped.
+pub(crate) struct ReadLease {
+    conn: SlotGuard,
+    /// Released after the slot (fields drop in order).
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ReadLease {
+    pub fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+/// The writer's connection, and whether a transaction may be open on it.
+struct WriterState {
+    conn: SqliteConnection,
+    /// Set before `BEGIN IMMEDIATE` is sent and cleared once `COMMIT` or `ROLLBACK` went
+    /// through: a transaction whose caller went away half-way (a cancelled request, an error
+    /// returned early) leaves it set, and the next transaction rolls that one back first.
+    open: bool,
+}
+
+/// The one connection write transactions use, one after the other in the order they asked
+/// (tokio's mutex is fair). Opened on the first write.
+pub(crate) struct Writer {
+    options: SqliteConnectOptions,
+    state: Arc<tokio::sync::Mutex<Option<WriterState>>>,
+    wait: Duration,
+    closed: AtomicBool,
+}
+
+impl Writer {
+    pub fn new(options: SqliteConnectOptions, wait: Duration) -> Self {
+        Self {
+            options,
+            state: Arc::new(tokio::sync::Mutex::new(None)),
+            wait,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits for the writer (at most `wait`, then [`StoreError::Busy`]) and begins a write
+    /// transaction on it, taking SQLite's write lock (`BEGIN IMMEDIATE`: its busy timeout
+    /// covers another process holding it).
+    pub async fn begin(&self) -> StoreResult<WriteLease> {
+        let mut guard = tokio::time::timeout(self.wait, Arc::clone(&self.state).lock_owned())
+            .await
+            .map_err(|_| StoreError::Busy)?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        if guard.is_none() {
+            let conn = self.options.connect().await.map_err(map_err)?;
+            *guard = Some(WriterState { conn, open: false });
+        }
+        let mut state = OwnedMutexGuard::try_map(guard, Option::as_mut).map_err(|_| closed())?;
+        if state.open {
+            end_abandoned(&mut state).await;
+        }
+        state.open = true;
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut state.conn)
+            .await
+        {
+            state.open = false;
+            return Err(map_err(e));
+        }
+        Ok(WriteLease {
+            state,
+            writer: Arc::clone(&self.state),
+        })
+    }
+
+    /// Waits for the transaction under way, then closes the connection and refuses new
+    /// transactions.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(mut state) = self.state.lock().await.take() {
+            if state.open {
+                end_abandoned(&mut state).await;
+            }
+            state.conn.close().await.ok();
+        }
+    }
+}
+
+/// Rolls back what a transaction left open. "No transaction is active" (it ended after
+/// all, or its `BEGIN` never ran) is as good as done, and any other failure is the next
+/// `BEGIN`'s to report.
+async fn end_abandoned(state: &mut WriterState) {
+    sqlx::query("ROLLBACK").execute(&mut state.conn).await.ok();
+    state.open = false;
+}
+
+/// A write transaction on the writer's connection, which it holds until it ends.
+pub(crate) struct WriteLease {
+    state: OwnedMappedMutexGuard<Option<WriterState>, WriterState>,
+    writer: Arc<tokio::sync::Mutex<Option<WriterState>>>,
+}
+
+impl WriteLease {
+    pub fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.state.conn
+    }
+
+    pub async fn commit(mut self) -> StoreResult<()> {
+        sqlx::query("COMMIT")
+            .execute(&mut self.state.conn)
+            .await
+            .map_err(map_err)?;
+        self.state.open = false;
+        Ok(())
+    }
+
+    pub async fn rollback(mut self) -> StoreResult<()> {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.state.conn)
+            .await
+            .map_err(map_err)?;
+        self.state.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for WriteLease {
+    /// A transaction dropped without `commit` or `rollback` still holds SQLite's write lock,
+    /// which another process (the CLI) may be waiting for: roll it back as soon as the
+    /// writer is free, unless the next transaction has done so first.
+    fn drop(&mut self) {
+        if !self.state.open {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let writer = Arc::clone(&self.writer);
+            runtime.spawn(async move {
+                if let Some(state) = writer.lock().await.as_mut() {
+                    if state.open {
+                        end_abandoned(state).await;
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use crate::SqliteStore;
+    use roster_core::store::{Store, StoreError};
+    use std::time::Duration;
+
+    /// A store on a new file with one table, `t`, empty.
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("roster.db"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    async fn count(store: &SqliteStore) -> i64 {
+        let mut lease = store.readers.lease().await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(lease.conn())
+            .await
+            .unwrap()
+    }
+
+    /// Inserts a row in a write transaction and drops it, as a use case returning early
+    /// with an error does.
+    async fn insert_and_drop(store: &SqliteStore) {
+        let mut tx = store.writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+    }
+
+    /// The durability settings hold on the connections the store reads and writes with,
+    /// not only on sqlx's pool beside them.
+    #[tokio::test]
+    async fn the_store_s_own_connections_are_durable() {
+        let (store, _dir) = store().await;
+        let mut read = store.readers.lease().await.unwrap();
+        let mut write = store.writer.begin().await.unwrap();
+        for conn in [read.conn(), write.conn()] {
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!((journal.as_str(), sync, fk), ("wal", 2, 1));
+        }
+    }
+
+    /// Nothing of a transaction dropped without `commit` stays, and the next one begins at
+    /// once, before the rollback the drop spawned has had a turn.
+    #[tokio::test]
+    async fn a_dropped_transaction_is_rolled_back_before_the_next_begins() {
+        let (store, _dir) = store().await;
+        insert_and_drop(&store).await;
+        let mut tx = store.writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, [2]);
+    }
+
+    /// A dropped transaction lets go of SQLite's write lock with no other write of this
+    /// store to come: another process (the CLI) may be waiting for it.
+    #[tokio::test]
+    async fn a_dropped_transaction_frees_the_write_lock_for_others() {
+        let (store, _dir) = store().await;
+        insert_and_drop(&store).await;
+        let mut other = store.pool().acquire().await.unwrap();
+        // Waits in SQLite's busy handler until the spawned rollback has run; without it,
+        // this fails with "database is locked" when the busy timeout ends.
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (3)")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
+        assert_eq!(count(&store).await, 1);
+    }
+
+    /// Past the number of read connections a reader waits for one to come back, rather
+    /// than failing or opening more.
+    #[tokio::test]
+    async fn readers_wait_for_a_free_connection() {
+        let (store, _dir) = store().await;
+        let mut held = Vec::new();
+        for _ in 0..crate::READERS {
+            held.push(store.reads().await.unwrap());
+        }
+        let mut waiting = Box::pin(store.reads());
+        // `timeout` polls once before it looks at the clock.
+        assert!(
+            tokio::time::timeout(Duration::ZERO, &mut waiting)
+                .await
+                .is_err(),
+            "a reader past the limit got a connection"
+        );
+        held.pop();
+        waiting.await.unwrap();
+        assert_eq!(count(&store).await, 0);
+    }
+
+    /// A closed store refuses reads and writes instead of opening the file again.
+    #[tokio::test]
+    async fn a_closed_store_refuses_reads_and_writes() {
+        let (store, _dir) = store().await;
+        store.close().await;
+        assert!(matches!(store.reads().await, Err(StoreError::Backend(_))));
+        assert!(matches!(store.begin().await, Err(StoreError::Backend(_))));
+    }
+}
