@@ -184,14 +184,12 @@ impl Writer {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
+        end_abandoned(&mut guard).await;
         if guard.is_none() {
             let conn = self.options.connect().await.map_err(map_err)?;
             *guard = Some(WriterState { conn, open: false });
         }
         let mut state = OwnedMutexGuard::try_map(guard, Option::as_mut).map_err(|_| closed())?;
-        if state.open {
-            end_abandoned(&mut state).await;
-        }
         state.open = true;
         if let Err(e) = sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut state.conn)
@@ -210,21 +208,30 @@ impl Writer {
     /// transactions.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        if let Some(mut state) = self.state.lock().await.take() {
-            if state.open {
-                end_abandoned(&mut state).await;
-            }
+        let mut state = self.state.lock().await;
+        end_abandoned(&mut state).await;
+        if let Some(state) = state.take() {
             state.conn.close().await.ok();
         }
     }
 }
 
-/// Rolls back what a transaction left open. "No transaction is active" (it ended after
-/// all, or its `BEGIN` never ran) is as good as done, and any other failure is the next
-/// `BEGIN`'s to report.
-async fn end_abandoned(state: &mut WriterState) {
-    sqlx::query("ROLLBACK").execute(&mut state.conn).await.ok();
-    state.open = false;
+/// Rolls back what a transaction left open, if one may be. "No transaction is active"
+/// (it ended after all, or its `BEGIN` never ran) is as good as done. Any other failure
+/// leaves the transaction's fate unknown, so the connection is closed, which ends it, and
+/// the next transaction opens a new one.
+async fn end_abandoned(state: &mut Option<WriterState>) {
+    let Some(writer) = state.as_mut().filter(|w| w.open) else {
+        return;
+    };
+    match sqlx::query("ROLLBACK").execute(&mut writer.conn).await {
+        Ok(_) => writer.open = false,
+        Err(e) if e.to_string().contains("no transaction is active") => writer.open = false,
+        Err(e) => {
+            tracing::warn!(error = %e, "rolling back an abandoned write transaction failed; reconnecting");
+            *state = None;
+        }
+    }
 }
 
 /// A write transaction on the writer's connection, which it holds until it ends.
@@ -268,11 +275,7 @@ impl Drop for WriteLease {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let writer = Arc::clone(&self.writer);
             runtime.spawn(async move {
-                if let Some(state) = writer.lock().await.as_mut() {
-                    if state.open {
-                        end_abandoned(state).await;
-                    }
-                }
+                end_abandoned(&mut *writer.lock().await).await;
             });
         }
     }
@@ -358,6 +361,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, [2]);
+    }
+
+    /// A transaction that may be open but is not (its `COMMIT` went through, its caller
+    /// went away before hearing so) costs the writer nothing: "no transaction is active"
+    /// keeps the connection, as the temporary table only it can see shows.
+    #[tokio::test]
+    async fn a_transaction_that_ended_after_all_keeps_the_writer() {
+        let (store, _dir) = store().await;
+        let mut tx = store.writer.begin().await.unwrap();
+        sqlx::query("CREATE TEMP TABLE marker (x INTEGER)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        sqlx::query("COMMIT").execute(tx.conn()).await.unwrap();
+        drop(tx);
+        let mut tx = store.writer.begin().await.unwrap();
+        let marked: i64 = sqlx::query_scalar("SELECT count(*) FROM temp.marker")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        assert_eq!(marked, 0);
+        tx.commit().await.unwrap();
     }
 
     /// A dropped transaction lets go of SQLite's write lock with no other write of this
