@@ -31,14 +31,24 @@ fn closed() -> StoreError {
     StoreError::Backend("the store is closed".into())
 }
 
-/// A read connection's place: empty until a lease needs it open.
-#[derive(Default)]
-struct Slot {
-    conn: Option<SqliteConnection>,
-    leased_at: Option<Instant>,
+/// An open read connection, and when its last lease ended.
+struct Open {
+    conn: SqliteConnection,
+    returned: Instant,
 }
 
-type SlotGuard = OwnedMappedMutexGuard<Slot, SqliteConnection>;
+/// A read connection's place: empty until a lease needs it open.
+type Slot = Option<Open>;
+
+/// Connections whose thread has ended, as sqlx reports it (`WorkerCrashed`: a panic in
+/// sqlx's worker), counted by `map_err` for every store of the process. Such a connection
+/// fails every statement at once; sqlx's pool used to find it with its ping on return.
+static ENDED: AtomicU64 = AtomicU64::new(0);
+
+/// Called by `map_err` when a connection's thread has ended.
+pub(crate) fn note_ended() {
+    ENDED.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Connections for reads: at most one per slot, a caller at a time on each. A lease takes
 /// the first free slot, so under light load the first connections (with the warmest page
@@ -52,6 +62,8 @@ pub(crate) struct Readers {
     started: Instant,
     /// When idle connections were last looked for, in milliseconds since `started`.
     looked: AtomicU64,
+    /// [`ENDED`] when these slots were last checked for connections whose thread ended.
+    ended_seen: AtomicU64,
 }
 
 impl Readers {
@@ -63,6 +75,7 @@ impl Readers {
             wait,
             started: Instant::now(),
             looked: AtomicU64::new(0),
+            ended_seen: AtomicU64::new(ENDED.load(Ordering::Relaxed)),
         }
     }
 
@@ -76,7 +89,9 @@ impl Readers {
                 Ok(Ok(permit)) => permit,
             };
         self.close_idle();
-        // The permit leaves a slot free; one may be held for an instant by `close_idle`.
+        self.close_ended().await;
+        // The permit leaves a slot free; one may be held for an instant by `close_idle`
+        // or `close_ended`.
         let mut slot = loop {
             if let Some(slot) = self
                 .slots
@@ -87,19 +102,26 @@ impl Readers {
             }
             tokio::task::yield_now().await;
         };
-        if slot.conn.is_none() {
-            slot.conn = Some(self.options.connect().await.map_err(map_err)?);
+        // `close` may have emptied this slot since the permit was given.
+        if self.permits.is_closed() {
+            return Err(closed());
         }
-        slot.leased_at = Some(Instant::now());
-        let conn = OwnedMutexGuard::try_map(slot, |s| s.conn.as_mut()).map_err(|_| closed())?;
+        if slot.is_none() {
+            let conn = self.options.connect().await.map_err(map_err)?;
+            *slot = Some(Open {
+                conn,
+                returned: Instant::now(),
+            });
+        }
+        let open = OwnedMutexGuard::try_map(slot, Option::as_mut).map_err(|_| closed())?;
         Ok(ReadLease {
-            conn,
+            open,
             _permit: permit,
         })
     }
 
-    /// Closes connections no lease has used for [`IDLE_CLOSE`], at most once per
-    /// [`IDLE_LOOK`]; a slot in use is left alone.
+    /// Closes connections unused for [`IDLE_CLOSE`], at most once per [`IDLE_LOOK`]; a
+    /// slot in use is left alone.
     fn close_idle(&self) {
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.looked.load(Ordering::Relaxed);
@@ -113,10 +135,32 @@ impl Readers {
         }
         for slot in &self.slots {
             if let Ok(mut slot) = slot.try_lock() {
-                if slot.leased_at.is_some_and(|at| at.elapsed() > IDLE_CLOSE) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|open| open.returned.elapsed() > IDLE_CLOSE)
+                {
                     // Dropping a connection ends its thread, which closes the file.
-                    slot.conn = None;
-                    slot.leased_at = None;
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    /// After a connection's thread has ended anywhere in the process, pings the idle
+    /// connections here once and empties the slots of those that do not answer; a slot in
+    /// use is checked after its own statement fails and counts again.
+    async fn close_ended(&self) {
+        let ended = ENDED.load(Ordering::Relaxed);
+        if self.ended_seen.swap(ended, Ordering::Relaxed) == ended {
+            return;
+        }
+        for slot in &self.slots {
+            let Ok(mut slot) = Arc::clone(slot).try_lock_owned() else {
+                continue;
+            };
+            if let Some(open) = slot.as_mut() {
+                if open.conn.ping().await.is_err() {
+                    *slot = None;
                 }
             }
         }
@@ -126,8 +170,8 @@ impl Readers {
     pub async fn close(&self) {
         self.permits.close();
         for slot in &self.slots {
-            if let Some(conn) = slot.lock().await.conn.take() {
-                conn.close().await.ok();
+            if let Some(open) = slot.lock().await.take() {
+                open.conn.close().await.ok();
             }
         }
     }
@@ -135,14 +179,20 @@ impl Readers {
 
 /// A read connection, free for the next caller when dropped.
 pub(crate) struct ReadLease {
-    conn: SlotGuard,
+    open: OwnedMappedMutexGuard<Slot, Open>,
     /// Released after the slot (fields drop in order).
     _permit: OwnedSemaphorePermit,
 }
 
 impl ReadLease {
     pub fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+        &mut self.open.conn
+    }
+}
+
+impl Drop for ReadLease {
+    fn drop(&mut self) {
+        self.open.returned = Instant::now();
     }
 }
 
@@ -195,8 +245,14 @@ impl Writer {
             .execute(&mut state.conn)
             .await
         {
-            state.open = false;
-            return Err(map_err(e));
+            // Busy: the lock was not taken, so nothing began. Anything else may have left
+            // the connection in a transaction or without its thread: the next `begin`
+            // rolls back first, or reconnects.
+            let e = map_err(e);
+            if matches!(e, StoreError::Busy) {
+                state.open = false;
+            }
+            return Err(e);
         }
         Ok(WriteLease {
             state,
@@ -226,12 +282,18 @@ async fn end_abandoned(state: &mut Option<WriterState>) {
     };
     match sqlx::query("ROLLBACK").execute(&mut writer.conn).await {
         Ok(_) => writer.open = false,
-        Err(e) if e.to_string().contains("no transaction is active") => writer.open = false,
+        Err(e) if no_transaction(&e) => writer.open = false,
         Err(e) => {
             tracing::warn!(error = %e, "rolling back an abandoned write transaction failed; reconnecting");
             *state = None;
         }
     }
+}
+
+/// SQLite's answer to `ROLLBACK` when nothing is open: the transaction had ended (SQLite
+/// rolls back by itself after some failed statements), which is what was asked.
+fn no_transaction(e: &sqlx::Error) -> bool {
+    e.to_string().contains("no transaction is active")
 }
 
 /// A write transaction on the writer's connection, which it holds until it ends.
@@ -255,10 +317,11 @@ impl WriteLease {
     }
 
     pub async fn rollback(mut self) -> StoreResult<()> {
-        sqlx::query("ROLLBACK")
-            .execute(&mut self.state.conn)
-            .await
-            .map_err(map_err)?;
+        match sqlx::query("ROLLBACK").execute(&mut self.state.conn).await {
+            Ok(_) => {}
+            Err(e) if no_transaction(&e) => {}
+            Err(e) => return Err(map_err(e)),
+        }
         self.state.open = false;
         Ok(())
     }
@@ -285,6 +348,7 @@ impl Drop for WriteLease {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use super::Readers;
     use crate::SqliteStore;
     use roster_core::store::{Store, StoreError};
     use std::time::Duration;
@@ -340,7 +404,12 @@ mod tests {
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
             assert_eq!((journal.as_str(), sync, fk), ("wal", 2, 1));
+            assert_eq!(busy, crate::WRITE_WAIT.as_millis() as i64);
         }
     }
 
@@ -406,16 +475,17 @@ mod tests {
         assert_eq!(count(&store).await, 1);
     }
 
-    /// Past the number of read connections a reader waits for one to come back, rather
-    /// than failing or opening more.
+    /// Past the number of read connections a reader waits for one to come back and then
+    /// gets that one, rather than a connection more; one that waits too long is told the
+    /// store is busy.
     #[tokio::test]
     async fn readers_wait_for_a_free_connection() {
         let (store, _dir) = store().await;
-        let mut held = Vec::new();
-        for _ in 0..crate::READERS {
-            held.push(store.reads().await.unwrap());
-        }
-        let mut waiting = Box::pin(store.reads());
+        let readers = Readers::new(store.readers.options.clone(), 2, Duration::from_millis(20));
+        let _first = readers.lease().await.unwrap();
+        let mut second = readers.lease().await.unwrap();
+        assert!(matches!(readers.lease().await, Err(StoreError::Busy)));
+        let mut waiting = Box::pin(readers.lease());
         // `timeout` polls once before it looks at the clock.
         assert!(
             tokio::time::timeout(Duration::ZERO, &mut waiting)
@@ -423,9 +493,53 @@ mod tests {
                 .is_err(),
             "a reader past the limit got a connection"
         );
-        held.pop();
-        waiting.await.unwrap();
-        assert_eq!(count(&store).await, 0);
+        sqlx::query("CREATE TEMP TABLE marker (x INTEGER)")
+            .execute(second.conn())
+            .await
+            .unwrap();
+        drop(second);
+        let mut third = waiting.await.unwrap();
+        let marked: i64 = sqlx::query_scalar("SELECT count(*) FROM temp.marker")
+            .fetch_one(third.conn())
+            .await
+            .unwrap();
+        assert_eq!(marked, 0, "the connection given back is the one reused");
+    }
+
+    /// A `COMMIT` that fails leaves nothing behind: here a deferred foreign key, after which
+    /// SQLite keeps the transaction open; the next transaction begins on a clean writer.
+    #[tokio::test]
+    async fn a_failed_commit_changes_nothing() {
+        let (store, _dir) = store().await;
+        sqlx::query("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE child (parent INTEGER REFERENCES parent (id))")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut tx = store.writer.begin().await.unwrap();
+        sqlx::query("PRAGMA defer_foreign_keys = ON")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO child VALUES (5)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        assert!(tx.commit().await.is_err());
+        let mut tx = store.writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let children: i64 = sqlx::query_scalar("SELECT count(*) FROM child")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!((children, count(&store).await), (0, 1));
     }
 
     /// A closed store refuses reads and writes instead of opening the file again.

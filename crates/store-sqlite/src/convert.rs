@@ -85,6 +85,10 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
             }
         }
         sqlx::Error::PoolTimedOut => StoreError::Busy,
+        sqlx::Error::WorkerCrashed => {
+            crate::connections::note_ended();
+            StoreError::Backend(e.to_string())
+        }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => {
             StoreError::Corrupt(e.to_string())
         }
