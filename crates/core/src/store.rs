@@ -61,6 +61,15 @@ pub struct AccessSources {
     pub groups: Vec<Group>,
 }
 
+/// A session, the identity holding it, and that identity's memberships (removed ones left
+/// out), each with its organization, in membership id order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionHolder {
+    pub session: Session,
+    pub identity: Identity,
+    pub memberships: Vec<(Membership, Organization)>,
+}
+
 /// A member as listed: the membership and the identity's public fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
@@ -254,12 +263,13 @@ pub trait Reads: Send {
 
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>>;
     async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>>;
-    /// The session with this token hash and the identity holding it, in one statement:
-    /// every request with a session cookie starts here.
-    async fn session_with_identity(
+    /// The session with this token hash, the identity holding it and that identity's
+    /// memberships with their organizations (as [`Reads::memberships_with_orgs`]), in one
+    /// statement: every request with a session cookie starts here.
+    async fn session_with_holder(
         &mut self,
         hash: &SecretHash,
-    ) -> StoreResult<Option<(Session, Identity)>>;
+    ) -> StoreResult<Option<SessionHolder>>;
     /// Every session of an identity that is not revoked (expired ones included), newest
     /// first.
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>>;

@@ -12,7 +12,7 @@ use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
     AccessSources, CustomerAssignment, MemberFilter, MemberView, OutboxCounts, OutboxFilter, Reads,
-    RoleUsage, StoreResult,
+    RoleUsage, SessionHolder, StoreResult,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -116,19 +116,35 @@ pub(crate) fn invitation(row: &SqliteRow) -> StoreResult<Invitation> {
 }
 
 pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
+    session_with(row, "")
+}
+
+/// A session from columns named with `prefix` (a join's `s_id`, `s_token_hash`, ...).
+fn session_with(row: &SqliteRow, prefix: &str) -> StoreResult<Session> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(Session {
-        id: SessionId::from_uuid(uuid(&get::<String>(row, "id")?)?),
-        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, "identity_id")?)?),
-        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
-        csrf_hash: SecretHash::from_stored(get::<String>(row, "csrf_hash")?),
-        created_at: time(get(row, "created_at")?)?,
-        last_seen_at: time(get(row, "last_seen_at")?)?,
-        expires_at: time(get(row, "expires_at")?)?,
-        idle_timeout_minutes: u32::try_from(get::<i64>(row, "idle_timeout_minutes")?)
+        id: SessionId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
+        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, &col("identity_id"))?)?),
+        token_hash: SecretHash::from_stored(get::<String>(row, &col("token_hash"))?),
+        csrf_hash: SecretHash::from_stored(get::<String>(row, &col("csrf_hash"))?),
+        created_at: time(get(row, &col("created_at"))?)?,
+        last_seen_at: time(get(row, &col("last_seen_at"))?)?,
+        expires_at: time(get(row, &col("expires_at"))?)?,
+        idle_timeout_minutes: u32::try_from(get::<i64>(row, &col("idle_timeout_minutes"))?)
             .map_err(|_| corrupt("idle_timeout_minutes"))?,
-        revoked_at: opt_time(get(row, "revoked_at")?)?,
+        revoked_at: opt_time(get(row, &col("revoked_at"))?)?,
     })
 }
+
+/// The session's columns as [`session_with`] reads them with the prefix `s_`.
+const SESSION_AS_S: &str = "s.id AS s_id, s.identity_id AS s_identity_id, \
+    s.token_hash AS s_token_hash, s.csrf_hash AS s_csrf_hash, s.created_at AS s_created_at, \
+    s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, \
+    s.idle_timeout_minutes AS s_idle_timeout_minutes, s.revoked_at AS s_revoked_at";
+
+/// The organization's columns as [`org_with`] reads them with the prefix `o_`.
+const ORG_AS_O: &str = "o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
+    o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at";
 
 pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
     Ok(ApiToken {
@@ -451,8 +467,7 @@ impl Reads for SqliteConn {
         identity: IdentityId,
     ) -> StoreResult<Vec<(Membership, Organization)>> {
         sqlx::query(&format!(
-            "SELECT x.*, o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
-             o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at \
+            "SELECT x.*, {ORG_AS_O} \
              FROM ({MEMBERSHIP_SELECT} WHERE m.identity_id = ? AND m.status <> 'removed') x \
              JOIN organizations o ON o.id = x.org_id ORDER BY x.id"
         ))
@@ -684,21 +699,38 @@ impl Reads for SqliteConn {
             .transpose()
     }
 
-    async fn session_with_identity(
+    async fn session_with_holder(
         &mut self,
         hash: &SecretHash,
-    ) -> StoreResult<Option<(Session, Identity)>> {
-        sqlx::query(&format!(
-            "SELECT s.*, {IDENTITY_AS_I} FROM sessions s \
-             JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = ?"
+    ) -> StoreResult<Option<SessionHolder>> {
+        // One row per live membership, or one with the membership's columns NULL when
+        // there is none; the session and identity repeat on each.
+        let rows = sqlx::query(&format!(
+            "{}, {ORG_AS_O}, {SESSION_AS_S}, {IDENTITY_AS_I} FROM sessions s \
+             JOIN identities i ON i.id = s.identity_id \
+             LEFT JOIN memberships m ON m.identity_id = i.id AND m.status <> 'removed' \
+             LEFT JOIN organizations o ON o.id = m.org_id \
+             WHERE s.token_hash = ? ORDER BY m.id",
+            membership_columns!()
         ))
         .bind(hash.as_str())
-        .fetch_optional(self.c())
+        .fetch_all(self.c())
         .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(|row| Ok((session(row)?, identity_with(row, "i_")?)))
-        .transpose()
+        .map_err(map_err)?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut memberships = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if get::<Option<String>>(row, "id")?.is_some() {
+                memberships.push((membership(row)?, org_with(row, "o_")?));
+            }
+        }
+        Ok(Some(SessionHolder {
+            session: session_with(first, "s_")?,
+            identity: identity_with(first, "i_")?,
+            memberships,
+        }))
     }
 
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {

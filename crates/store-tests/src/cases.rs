@@ -26,7 +26,7 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::Secret;
-use roster_core::store::{MemberFilter, OutboxFilter, Store, StoreError};
+use roster_core::store::{MemberFilter, OutboxFilter, SessionHolder, Store, StoreError};
 use roster_core::usecases::invitations::AcceptInput;
 use roster_core::usecases::orgs::NewOrg;
 use roster_core::usecases::setup::{SetupError, SetupInput};
@@ -489,11 +489,15 @@ pub async fn sessions_and_api_tokens_are_found_by_hash(store: S) {
     );
     assert_eq!(r.session_by_token(&csrf.hash()).await.unwrap(), None);
     assert_eq!(
-        r.session_with_identity(&token.hash()).await.unwrap(),
-        Some((session.clone(), ada.clone())),
+        r.session_with_holder(&token.hash()).await.unwrap(),
+        Some(SessionHolder {
+            session: session.clone(),
+            identity: ada.clone(),
+            memberships: vec![],
+        }),
         "the session comes with its own holder, not another identity"
     );
-    assert_eq!(r.session_with_identity(&csrf.hash()).await.unwrap(), None);
+    assert_eq!(r.session_with_holder(&csrf.hash()).await.unwrap(), None);
     assert_eq!(
         r.api_token_by_hash(&api_secret.hash()).await.unwrap(),
         Some(api)

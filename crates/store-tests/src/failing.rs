@@ -221,11 +221,11 @@ impl Reads for FailingTx {
     async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>> {
         self.inner.session_by_token(hash).await
     }
-    async fn session_with_identity(
+    async fn session_with_holder(
         &mut self,
         hash: &SecretHash,
-    ) -> StoreResult<Option<(Session, Identity)>> {
-        self.inner.session_with_identity(hash).await
+    ) -> StoreResult<Option<roster_core::store::SessionHolder>> {
+        self.inner.session_with_holder(hash).await
     }
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {
         self.inner.sessions_of_identity(identity).await

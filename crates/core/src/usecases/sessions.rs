@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
-use crate::store::{StoreError, Tx};
+use crate::store::{SessionHolder, StoreError, Tx};
 use chrono::Duration;
 use serde_json::json;
 
@@ -137,13 +137,17 @@ impl Roster {
     ) -> Result<Option<Authenticated>, StoreError> {
         let now = self.clock.now();
         let mut reads = self.store.reads().await?;
-        let Some((session, identity)) = reads.session_with_identity(&token.hash()).await? else {
+        let Some(SessionHolder {
+            session,
+            identity,
+            memberships,
+        }) = reads.session_with_holder(&token.hash()).await?
+        else {
             return Ok(None);
         };
         if !session.is_live(now) {
             return Ok(None);
         }
-        let memberships = reads.memberships_with_orgs(identity.id).await?;
         if !may_hold_session(memberships.iter().map(|(m, _)| m)) {
             return Ok(None);
         }

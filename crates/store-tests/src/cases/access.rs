@@ -748,4 +748,56 @@ pub async fn memberships_come_with_their_organizations(store: S) {
         pairs.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
         r.memberships_of_identity(identity.id).await.unwrap()
     );
+    drop(r);
+
+    // A session comes with the same memberships, its own holder's only: another member of
+    // `a` with a custom role and a group, and a person with no membership at all.
+    let other = fixtures::identity("other@example.com");
+    let loner = fixtures::identity("loner@example.com");
+    let role = custom_role(&a, "Auditor", &["users.read"]);
+    let group = group(&a, "Finance", &[], &[role.id]);
+    let mut theirs = fixtures::membership(&a, &other, &[BuiltinRole::Marketing]);
+    theirs.status = MembershipStatus::Active;
+    theirs.custom_roles = vec![role.id];
+    let sessions = [&identity, &other, &loner].map(|i| fixtures::session(i.id, now()));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&other).await.unwrap();
+    tx.insert_identity(&loner).await.unwrap();
+    tx.insert_custom_role(&role).await.unwrap();
+    tx.insert_group(&group).await.unwrap();
+    tx.insert_membership(&theirs).await.unwrap();
+    let at = now();
+    assert!(tx
+        .set_membership_groups(a.id, theirs.id, &[group.id], at)
+        .await
+        .unwrap());
+    theirs.groups = vec![group.id];
+    theirs.updated_at = at;
+    for s in &sessions {
+        tx.insert_session(s).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    let holder = r
+        .session_with_holder(&sessions[0].token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (&holder.session, &holder.identity, &holder.memberships),
+        (&sessions[0], &identity, &pairs)
+    );
+    let holder = r
+        .session_with_holder(&sessions[1].token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(holder.identity, other);
+    assert_eq!(holder.memberships, [(theirs, a.clone())]);
+    let holder = r
+        .session_with_holder(&sessions[2].token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((holder.identity, holder.memberships), (loner, vec![]));
 }
