@@ -273,7 +273,13 @@ pub trait Reads: Send {
     /// Every session of an identity that is not revoked (expired ones included), newest
     /// first.
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>>;
-    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>>;
+    /// The token with this hash and, when it has a creator, the creator's membership in
+    /// the token's organization (not removed) with that organization, in one statement:
+    /// every request with a bearer token starts here.
+    async fn api_token_with_creator(
+        &mut self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(ApiToken, Option<(Membership, Organization)>)>>;
     /// An organization's token by id, revoked ones included; `None` for another
     /// organization's token.
     async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>>;

@@ -147,20 +147,33 @@ const ORG_AS_O: &str = "o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug
     o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at";
 
 pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
+    api_token_with(row, "")
+}
+
+/// A token from columns named with `prefix` (a join's `t_id`, `t_token_hash`, ...).
+fn api_token_with(row: &SqliteRow, prefix: &str) -> StoreResult<ApiToken> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(ApiToken {
-        id: ApiTokenId::from_uuid(uuid(&get::<String>(row, "id")?)?),
-        kind: parse(ApiTokenKind::parse(&get::<String>(row, "kind")?))?,
-        org_id: opt_uuid(get(row, "org_id")?)?.map(OrgId::from_uuid),
-        name: get(row, "name")?,
-        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
-        created_by: opt_uuid(get(row, "created_by")?)?.map(IdentityId::from_uuid),
-        permissions: permissions(&get::<String>(row, "permissions")?)?,
-        created_at: time(get(row, "created_at")?)?,
-        expires_at: opt_time(get(row, "expires_at")?)?,
-        revoked_at: opt_time(get(row, "revoked_at")?)?,
-        last_used_at: opt_time(get(row, "last_used_at")?)?,
+        id: ApiTokenId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
+        kind: parse(ApiTokenKind::parse(&get::<String>(row, &col("kind"))?))?,
+        org_id: opt_uuid(get(row, &col("org_id"))?)?.map(OrgId::from_uuid),
+        name: get(row, &col("name"))?,
+        token_hash: SecretHash::from_stored(get::<String>(row, &col("token_hash"))?),
+        created_by: opt_uuid(get(row, &col("created_by"))?)?.map(IdentityId::from_uuid),
+        permissions: permissions(&get::<String>(row, &col("permissions"))?)?,
+        created_at: time(get(row, &col("created_at"))?)?,
+        expires_at: opt_time(get(row, &col("expires_at"))?)?,
+        revoked_at: opt_time(get(row, &col("revoked_at"))?)?,
+        last_used_at: opt_time(get(row, &col("last_used_at"))?)?,
     })
 }
+
+/// The token's columns as [`api_token_with`] reads them with the prefix `t_`.
+const TOKEN_AS_T: &str = "t.id AS t_id, t.kind AS t_kind, t.org_id AS t_org_id, \
+    t.name AS t_name, t.token_hash AS t_token_hash, t.created_by AS t_created_by, \
+    t.permissions AS t_permissions, t.created_at AS t_created_at, \
+    t.expires_at AS t_expires_at, t.revoked_at AS t_revoked_at, \
+    t.last_used_at AS t_last_used_at";
 
 pub(crate) fn audit(row: &SqliteRow) -> StoreResult<AuditEvent> {
     let target_kind: Option<String> = get(row, "target_kind")?;
@@ -747,15 +760,31 @@ impl Reads for SqliteConn {
         .collect()
     }
 
-    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>> {
-        sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(self.c())
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(api_token)
-            .transpose()
+    async fn api_token_with_creator(
+        &mut self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(ApiToken, Option<(Membership, Organization)>)>> {
+        // At most one live membership per organization and identity: one row.
+        let row = sqlx::query(&format!(
+            "{}, {ORG_AS_O}, {TOKEN_AS_T} FROM api_tokens t \
+             LEFT JOIN memberships m ON m.identity_id = t.created_by AND m.org_id = t.org_id \
+             AND m.status <> 'removed' \
+             LEFT JOIN organizations o ON o.id = m.org_id \
+             WHERE t.token_hash = ?",
+            membership_columns!()
+        ))
+        .bind(hash.as_str())
+        .fetch_optional(self.c())
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let creator = match get::<Option<String>>(&row, "id")? {
+            Some(_) => Some((membership(&row)?, org_with(&row, "o_")?)),
+            None => None,
+        };
+        Ok(Some((api_token_with(&row, "t_")?, creator)))
     }
 
     async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {

@@ -499,8 +499,8 @@ pub async fn sessions_and_api_tokens_are_found_by_hash(store: S) {
     );
     assert_eq!(r.session_with_holder(&csrf.hash()).await.unwrap(), None);
     assert_eq!(
-        r.api_token_by_hash(&api_secret.hash()).await.unwrap(),
-        Some(api)
+        r.api_token_with_creator(&api_secret.hash()).await.unwrap(),
+        Some((api, None))
     );
     drop(r);
 

@@ -230,8 +230,11 @@ impl Reads for FailingTx {
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {
         self.inner.sessions_of_identity(identity).await
     }
-    async fn api_token_by_hash(&mut self, hash: &SecretHash) -> StoreResult<Option<ApiToken>> {
-        self.inner.api_token_by_hash(hash).await
+    async fn api_token_with_creator(
+        &mut self,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(ApiToken, Option<(Membership, Organization)>)>> {
+        self.inner.api_token_with_creator(hash).await
     }
     async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {
         self.inner.api_token(org, id).await

@@ -120,7 +120,8 @@ impl Roster {
     pub async fn authenticate_bearer(&self, raw: &Secret) -> Result<Option<Bearer>, StoreError> {
         let now = self.clock.now();
         let mut reads = self.store.reads().await?;
-        let Some(token) = reads.api_token_by_hash(&raw.hash()).await? else {
+        let Some((token, creator_membership)) = reads.api_token_with_creator(&raw.hash()).await?
+        else {
             return Ok(None);
         };
         if !token.is_live(now) {
@@ -139,16 +140,11 @@ impl Roster {
                     created_by: token.created_by,
                     permissions: token.permissions.iter().cloned().collect(),
                 };
-                // The creator's memberships come with their organizations (one statement, as
-                // for a session), so the organization is known without a read of its own.
+                // The creator's membership comes with the token and its organization (one
+                // statement, as for a session), so neither needs a read of its own.
                 let (held, org) = match token.created_by {
-                    Some(creator) => {
-                        let Some((m, org)) = reads
-                            .memberships_with_orgs(creator)
-                            .await?
-                            .into_iter()
-                            .find(|(m, _)| m.org_id == org_id)
-                        else {
+                    Some(_) => {
+                        let Some((m, org)) = creator_membership else {
                             return Ok(None);
                         };
                         let held = held_by_token(&self.catalog, &mut *reads, &caller, &m).await?;

@@ -113,15 +113,58 @@ pub async fn api_tokens_keep_creator_permissions_and_last_use(store: S) {
         ],
     );
     token.expires_at = Some(token.created_at + Duration::days(90));
+    // Made by someone without a membership here (another organization's admin), and by
+    // no one: neither comes with a membership.
+    let other = tenant(&*store, "other").await;
+    let (strangers, strangers_secret) =
+        fixtures::org_token(t.org.id, Some(other.identity.id), &[Permission::UsersRead]);
+    let (nobodys, nobodys_secret) = fixtures::org_token(t.org.id, None, &[]);
     let mut tx = store.begin().await.unwrap();
-    tx.insert_api_token(&token).await.unwrap();
+    for token in [&token, &strangers, &nobodys] {
+        tx.insert_api_token(token).await.unwrap();
+    }
     tx.commit().await.unwrap();
 
     let mut r = store.reads().await.unwrap();
     assert_eq!(
-        r.api_token_by_hash(&secret.hash()).await.unwrap(),
-        Some(token.clone()),
-        "creator, permissions and expiry round-trip"
+        r.api_token_with_creator(&secret.hash()).await.unwrap(),
+        Some((token.clone(), Some((t.membership.clone(), t.org.clone())))),
+        "creator, permissions and expiry round-trip, with the creator's membership here"
+    );
+    assert_eq!(
+        r.api_token_with_creator(&strangers_secret.hash())
+            .await
+            .unwrap(),
+        Some((strangers, None))
+    );
+    assert_eq!(
+        r.api_token_with_creator(&nobodys_secret.hash())
+            .await
+            .unwrap(),
+        Some((nobodys, None))
+    );
+    assert_eq!(
+        r.api_token_with_creator(&t.token.hash()).await.unwrap(),
+        None
+    );
+    drop(r);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .set_membership_status(
+            t.org.id,
+            t.membership.id,
+            t.membership.status,
+            MembershipStatus::Removed,
+            now()
+        )
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(
+        r.api_token_with_creator(&secret.hash()).await.unwrap(),
+        Some((token.clone(), None)),
+        "a removed creator's membership does not come along"
     );
     assert_eq!(
         r.api_token(t.org.id, token.id).await.unwrap(),
