@@ -17,35 +17,8 @@ async fn make() -> Option<TestStore> {
 
 conformance_suite!(make);
 
-/// SQLite-only: the durability settings every connection runs with.
-#[tokio::test]
-async fn pragmas_are_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("roster.db"))
-        .await
-        .unwrap();
-    let mut conn = store.pool().acquire().await.unwrap();
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(journal, "wal");
-    assert_eq!(sync, 2, "synchronous=FULL");
-    assert_eq!(fk, 1);
-    assert!(busy > 0);
-}
+// The durability settings of the store's own connections are checked beside them, in
+// `src/connections.rs`.
 
 /// SQLite-only: the audit table refuses updates and deletes even from raw SQL.
 #[tokio::test]
