@@ -151,7 +151,10 @@ impl Readers {
     /// use is checked after its own statement fails and counts again.
     async fn close_ended(&self) {
         let ended = ENDED.load(Ordering::Relaxed);
-        if self.ended_seen.swap(ended, Ordering::Relaxed) == ended {
+        // A load first: every lease passes here, and a swap would write the shared line.
+        if self.ended_seen.load(Ordering::Relaxed) == ended
+            || self.ended_seen.swap(ended, Ordering::Relaxed) == ended
+        {
             return;
         }
         for slot in &self.slots {
