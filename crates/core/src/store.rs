@@ -632,6 +632,12 @@ pub trait Tx: Reads {
         scrub: bool,
     ) -> StoreResult<bool>;
 
+    /// Not delivered after all (the worker is stopping): the lease is cleared and the attempt
+    /// the claim counted is taken back, so the message is due again at once for another
+    /// worker or the next start rather than when the lease runs out. Like
+    /// [`Tx::outbox_sent`], only while the caller holds the lease.
+    async fn release_outbox(&mut self, id: OutboxId, lease_until: Timestamp) -> StoreResult<bool>;
+
     /// A message that failed for good goes back to pending, due now, with a fresh count of
     /// attempts. False when it is not failed or has no content left to send.
     async fn retry_outbox(&mut self, id: OutboxId, now: Timestamp) -> StoreResult<bool>;

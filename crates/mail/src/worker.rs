@@ -87,13 +87,21 @@ impl OutboxWorker {
     /// relay, the file or log transport) costs one or two commits rather than one each,
     /// while a slow one is recorded message by message, as before: an outcome waits for
     /// no later delivery, however long that one hangs, so it is never written after its
-    /// lease has passed to another worker, and a stop or crash resends at most what was
-    /// delivered in the last commit's time. If recording fails, delivering stops.
+    /// lease has passed to another worker, and a crash resends at most what was delivered
+    /// in the last commit's time. If recording fails, delivering stops.
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
         self.pass(None).await
     }
 
-    /// [`Self::run_once`], delivering no further message once `stop` turns true.
+    /// [`Self::run_once`], delivering no further message once `stop` turns true. What the
+    /// pass claimed and did not reach is given back ([`Tx::release_outbox`]), due at once:
+    /// a restart delays no email by the lease's five minutes.
+    ///
+    /// [`Tx::release_outbox`]: roster_core::store::Tx::release_outbox
+    pub async fn run_once_until(&self, stop: &watch::Receiver<bool>) -> Result<Pass, StoreError> {
+        self.pass(Some(stop)).await
+    }
+
     async fn pass(&self, stop: Option<&watch::Receiver<bool>>) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
@@ -103,17 +111,20 @@ impl OutboxWorker {
         tx.commit().await?;
         let (outcomes, mut delivered) = mpsc::unbounded_channel();
         let deliveries = async move {
-            for message in claimed {
+            let mut claimed = claimed.into_iter();
+            for message in claimed.by_ref() {
                 if stop.is_some_and(|s| *s.borrow()) {
-                    break;
+                    // Not reached: back to the outbox, this one included.
+                    return Ok(std::iter::once(message).chain(claimed).collect());
                 }
                 let outcome = self.deliver(&message).await;
-                // The recorder stops only when a record failed, and then so do we.
+                // The recorder stops only when a record failed, and then so do we; the
+                // store is failing, so the rest wait for their lease to run out.
                 if outcomes.send((message, outcome)).is_err() {
                     break;
                 }
             }
-            Ok::<(), StoreError>(())
+            Ok::<Vec<OutboxMessage>, StoreError>(Vec::new())
         };
         let records = async {
             let mut pass = Pass::default();
@@ -130,8 +141,28 @@ impl OutboxWorker {
             }
             Ok(pass)
         };
-        let ((), pass) = tokio::try_join!(deliveries, records)?;
+        let (unreached, pass) = tokio::try_join!(deliveries, records)?;
+        self.release(&unreached).await?;
         Ok(pass)
+    }
+
+    /// Gives back messages this worker claimed and will not deliver.
+    async fn release(&self, unreached: &[OutboxMessage]) -> Result<(), StoreError> {
+        if unreached.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        for message in unreached {
+            if let Some(lease) = message.lease_until {
+                tx.release_outbox(message.id, lease).await?;
+            }
+        }
+        tx.commit().await?;
+        tracing::info!(
+            messages = unreached.len(),
+            "outbox worker stopping; gave back the emails it had not sent"
+        );
+        Ok(())
     }
 
     /// Builds and sends one message.
@@ -223,9 +254,8 @@ impl OutboxWorker {
         base + base * jitter_permille / 1000
     }
 
-    /// Runs until `shutdown` turns true. A pass in progress finishes its current message
-    /// and records what it delivered; messages it had claimed but not reached go back when
-    /// their lease runs out.
+    /// Runs until `shutdown` turns true. A pass in progress finishes its current message,
+    /// records what it delivered and gives back what it had claimed but not reached.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {

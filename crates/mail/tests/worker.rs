@@ -251,3 +251,42 @@ async fn a_batch_records_each_outcome() {
     assert_eq!(worker.run_once().await.unwrap(), Pass::default());
     assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 2);
 }
+
+#[tokio::test]
+async fn a_stopping_worker_gives_back_what_it_did_not_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let clock = ManualClock::starting_now();
+    let mail_dir = dir.path().join("mail");
+    let a = enqueue(&*store, &clock, "ada@example.com").await;
+    let b = enqueue(&*store, &clock, "bob@example.com").await;
+    let worker = file_worker(&store, &clock, &mail_dir);
+
+    // Stopped between its claim and its first delivery.
+    let (_stopping, stop) = tokio::sync::watch::channel(true);
+    assert_eq!(worker.run_once_until(&stop).await.unwrap(), Pass::default());
+    let mut reads = store.reads().await.unwrap();
+    for m in [&a, &b] {
+        let row = reads.outbox_message(m.id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, row.lease_until),
+            (OutboxStatus::Pending, 0, None),
+            "given back, its attempt uncounted"
+        );
+    }
+    drop(reads);
+    assert!(!mail_dir.exists() || std::fs::read_dir(&mail_dir).unwrap().count() == 0);
+
+    // The next start sends them at once, not when the stopped worker's lease would have
+    // run out.
+    let restarted = file_worker(&store, &clock, &mail_dir);
+    assert_eq!(
+        restarted.run_once().await.unwrap(),
+        Pass {
+            sent: 2,
+            retried: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(std::fs::read_dir(&mail_dir).unwrap().count(), 2);
+}

@@ -752,6 +752,19 @@ impl Tx for PgConn {
         Ok(done(r))
     }
 
+    async fn release_outbox(&mut self, id: OutboxId, lease_until: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET lease_until = NULL, attempts = greatest(attempts - 1, 0) \
+             WHERE id = $1 AND status = 'pending' AND lease_until = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(lease_until)
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
     async fn outbox_failed(
         &mut self,
         id: OutboxId,

@@ -708,6 +708,19 @@ impl Tx for SqliteConn {
         Ok(done(r))
     }
 
+    async fn release_outbox(&mut self, id: OutboxId, lease_until: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET lease_until = NULL, attempts = max(attempts - 1, 0) \
+             WHERE id = ?1 AND status = 'pending' AND lease_until = ?2",
+        )
+        .bind(id.to_string())
+        .bind(ms(lease_until))
+        .execute(self.c())
+        .await
+        .map_err(map_err)?;
+        Ok(done(r))
+    }
+
     async fn outbox_failed(
         &mut self,
         id: OutboxId,

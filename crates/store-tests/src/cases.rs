@@ -898,6 +898,64 @@ pub async fn outbox_results_need_the_current_lease(store: S) {
     assert_eq!(row.last_error, None);
 }
 
+/// A worker that stops gives back what it claimed and did not reach: due again at once,
+/// with the attempt it never made uncounted.
+pub async fn released_outbox_messages_are_due_at_once(store: S) {
+    let t0 = now();
+    let to = Email::parse("ada@example.com").unwrap();
+    let m = OutboxMessage::new(None, to.clone(), fixtures::notice(), t0);
+    let sent = OutboxMessage::new(None, to, fixtures::notice(), t0);
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue_outbox(&m).await.unwrap();
+    tx.enqueue_outbox(&sent).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let lease = t0 + Duration::minutes(5);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.claim_outbox(t0, lease, 10).await.unwrap().len(), 2);
+    assert!(tx.outbox_sent(sent.id, lease, t0).await.unwrap());
+    assert!(
+        !tx.release_outbox(m.id, t0 + Duration::minutes(1))
+            .await
+            .unwrap(),
+        "only the lease holder gives a message back"
+    );
+    assert!(tx.release_outbox(m.id, lease).await.unwrap());
+    assert!(
+        !tx.release_outbox(m.id, lease).await.unwrap(),
+        "given back once"
+    );
+    assert!(
+        !tx.release_outbox(sent.id, lease).await.unwrap(),
+        "a sent message stays sent"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let again = tx
+        .claim_outbox(t0, t0 + Duration::minutes(6), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|c| (c.id, c.attempts, c.lease_until))
+            .collect::<Vec<_>>(),
+        vec![(m.id, 1, Some(t0 + Duration::minutes(6)))],
+        "claimable before the first lease ran out, as its first attempt"
+    );
+    tx.commit().await.unwrap();
+    let row = store
+        .reads()
+        .await
+        .unwrap()
+        .outbox_message(sent.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, OutboxStatus::Sent);
+}
+
 pub async fn concurrent_outbox_claims_never_overlap(store: S) {
     let t0 = now();
     let mut tx = store.begin().await.unwrap();

@@ -656,6 +656,9 @@ impl Tx for FailingTx {
     ) -> StoreResult<bool> {
         self.inner.outbox_sent(id, lease_until, at).await
     }
+    async fn release_outbox(&mut self, id: OutboxId, lease_until: Timestamp) -> StoreResult<bool> {
+        self.inner.release_outbox(id, lease_until).await
+    }
     async fn outbox_failed(
         &mut self,
         id: OutboxId,

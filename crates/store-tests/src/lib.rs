@@ -52,6 +52,7 @@ macro_rules! conformance_suite {
             audit_appends_and_filters,
             outbox_enqueue_claim_and_finish,
             outbox_results_need_the_current_lease,
+            released_outbox_messages_are_due_at_once,
             concurrent_outbox_claims_never_overlap,
             tenant_isolation,
             dropped_transaction_leaves_nothing,
