@@ -378,6 +378,13 @@ pub trait Reads: Send {
 }
 
 /// Changes, inside one transaction.
+///
+/// A write that returns nothing (`StoreResult<()>`) may be sent to the database with the
+/// next call that needs an answer, or with `commit` (SQLite does so, to save a handoff to
+/// its connection's thread per statement). Its failure, mapped as usual (a taken address
+/// is still [`StoreError::EmailTaken`]), then comes from that later call, and the
+/// transaction ends as for any failure, leaving nothing. A use case that must act on one
+/// write's own failure uses a write that answers (`StoreResult<bool>` and the like).
 #[async_trait]
 pub trait Tx: Reads {
     async fn insert_org(&mut self, org: &Organization) -> StoreResult<()>;

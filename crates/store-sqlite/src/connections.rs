@@ -13,6 +13,7 @@
 //! a second time, after a custom `BEGIN`, whether it opened one; the writer here says
 //! `BEGIN IMMEDIATE` and keeps track of that itself.
 
+use crate::deferred::Deferred;
 use crate::map_err;
 use roster_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -310,8 +311,11 @@ impl WriteLease {
         &mut self.state.conn
     }
 
-    pub async fn commit(mut self) -> StoreResult<()> {
-        sqlx::query("COMMIT")
+    /// Commits, running `deferred` writes first in the same call: if one of them fails,
+    /// `COMMIT` is not reached and the transaction stays open, to be rolled back.
+    pub async fn commit(mut self, deferred: &mut Deferred) -> StoreResult<()> {
+        let (sql, args) = deferred.take("COMMIT")?;
+        sqlx::query_with(&sql, args)
             .execute(&mut self.state.conn)
             .await
             .map_err(map_err)?;
@@ -351,7 +355,7 @@ impl Drop for WriteLease {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::Readers;
+    use super::{Deferred, Readers};
     use crate::SqliteStore;
     use roster_core::store::{Store, StoreError};
     use std::time::Duration;
@@ -427,7 +431,7 @@ mod tests {
             .execute(tx.conn())
             .await
             .unwrap();
-        tx.commit().await.unwrap();
+        tx.commit(&mut Deferred::default()).await.unwrap();
         let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t")
             .fetch_all(store.pool())
             .await
@@ -454,7 +458,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(marked, 0);
-        tx.commit().await.unwrap();
+        tx.commit(&mut Deferred::default()).await.unwrap();
     }
 
     /// A dropped transaction lets go of SQLite's write lock with no other write of this
@@ -531,13 +535,13 @@ mod tests {
             .execute(tx.conn())
             .await
             .unwrap();
-        assert!(tx.commit().await.is_err());
+        assert!(tx.commit(&mut Deferred::default()).await.is_err());
         let mut tx = store.writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t VALUES (1)")
             .execute(tx.conn())
             .await
             .unwrap();
-        tx.commit().await.unwrap();
+        tx.commit(&mut Deferred::default()).await.unwrap();
         let children: i64 = sqlx::query_scalar("SELECT count(*) FROM child")
             .fetch_one(store.pool())
             .await

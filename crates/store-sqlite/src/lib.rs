@@ -11,6 +11,7 @@
 mod access;
 mod connections;
 mod convert;
+mod deferred;
 mod reads;
 mod sign_in;
 mod sso;
@@ -19,6 +20,7 @@ mod writes;
 
 use async_trait::async_trait;
 use connections::{ReadLease, Readers, WriteLease, Writer};
+use deferred::Deferred;
 use roster_core::store::{Readiness, Reads, Store, StoreError, StoreResult, Tx};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -35,6 +37,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// How long a write waits for its turn, in this process and then in SQLite, before it
 /// gives up with [`StoreError::Busy`].
 const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// Prepared statements the writer connection keeps (sqlx's default is 100).
+const WRITER_STATEMENTS: usize = 300;
 
 /// How many connections read at once.
 const READERS: usize = 8;
@@ -98,7 +103,13 @@ impl SqliteStore {
             .connect_lazy_with(options.clone());
         Ok(Self {
             readers,
-            writer: Arc::new(Writer::new(options, WRITE_WAIT)),
+            // Batches of deferred writes are prepared statements of their own, one per
+            // shape (an invitation's, a sign-in's ...); room for them beside the writer's
+            // single statements, so neither pushes the other out.
+            writer: Arc::new(Writer::new(
+                options.statement_cache_capacity(WRITER_STATEMENTS),
+                WRITE_WAIT,
+            )),
             pool,
         })
     }
@@ -126,15 +137,59 @@ enum Conn {
 
 pub struct SqliteConn {
     conn: Conn,
+    /// Writes not sent yet (see [`deferred`]).
+    deferred: Deferred,
+    /// A batch of deferred writes failed or was cut off: some of it may have run, so the
+    /// transaction takes no further statement and no commit, only its rollback.
+    broken: bool,
 }
 
 impl SqliteConn {
-    fn c(&mut self) -> &mut SqliteConnection {
+    fn new(conn: Conn) -> Self {
+        Self {
+            conn,
+            deferred: Deferred::default(),
+            broken: false,
+        }
+    }
+
+    fn raw(&mut self) -> &mut SqliteConnection {
         match &mut self.conn {
             Conn::Read(c) => c.conn(),
             Conn::Write(t) => t.conn(),
         }
     }
+
+    /// The connection for a statement that needs its answer, once the writes deferred
+    /// before it have run.
+    async fn c(&mut self) -> StoreResult<&mut SqliteConnection> {
+        if self.broken {
+            return Err(broken());
+        }
+        if !self.deferred.is_empty() {
+            let (sql, args) = self.deferred.take("")?;
+            // Set across the await: a caller that goes away mid-batch leaves it set.
+            self.broken = true;
+            sqlx::query_with(&sql, args)
+                .execute(self.raw())
+                .await
+                .map_err(map_err)?;
+            self.broken = false;
+        }
+        Ok(self.raw())
+    }
+
+    /// Queues a write whose answer nobody needs (see [`deferred`]).
+    fn defer(&mut self, sql: &str) -> &mut Deferred {
+        self.deferred.push(sql)
+    }
+}
+
+/// What a transaction whose deferred writes failed answers to anything but its rollback.
+fn broken() -> StoreError {
+    StoreError::Backend(
+        "an earlier write of this transaction failed; it can only be rolled back".into(),
+    )
 }
 
 #[async_trait]
@@ -144,15 +199,15 @@ impl Store for SqliteStore {
     }
 
     async fn reads(&self) -> StoreResult<Box<dyn Reads>> {
-        Ok(Box::new(SqliteConn {
-            conn: Conn::Read(self.readers.lease().await?),
-        }))
+        Ok(Box::new(SqliteConn::new(Conn::Read(
+            self.readers.lease().await?,
+        ))))
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        Ok(Box::new(SqliteConn {
-            conn: Conn::Write(self.writer.begin().await?),
-        }))
+        Ok(Box::new(SqliteConn::new(Conn::Write(
+            self.writer.begin().await?,
+        ))))
     }
 
     async fn readiness(&self) -> StoreResult<Readiness> {

@@ -365,7 +365,7 @@ impl Reads for SqliteConn {
     async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         sqlx::query("SELECT * FROM organizations WHERE id = ?")
             .bind(id.to_string())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -376,7 +376,7 @@ impl Reads for SqliteConn {
     async fn org_by_slug(&mut self, slug: &Slug) -> StoreResult<Option<Organization>> {
         sqlx::query("SELECT * FROM organizations WHERE slug = ?")
             .bind(slug.as_str())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -386,7 +386,7 @@ impl Reads for SqliteConn {
 
     async fn list_orgs(&mut self, page: PageRequest) -> StoreResult<Page<Organization>> {
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
-            .fetch_one(self.c())
+            .fetch_one(self.c().await?)
             .await
             .map_err(map_err)?;
         let rows = sqlx::query(
@@ -394,7 +394,7 @@ impl Reads for SqliteConn {
         )
         .bind(page.after.map(|a| a.to_string()))
         .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?;
         let items = rows.iter().map(org).collect::<StoreResult<Vec<_>>>()?;
@@ -404,7 +404,7 @@ impl Reads for SqliteConn {
     async fn identity(&mut self, id: IdentityId) -> StoreResult<Option<Identity>> {
         sqlx::query("SELECT * FROM identities WHERE id = ?")
             .bind(id.to_string())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -415,7 +415,7 @@ impl Reads for SqliteConn {
     async fn identity_by_email(&mut self, email: &Email) -> StoreResult<Option<Identity>> {
         sqlx::query("SELECT * FROM identities WHERE email_key = ?")
             .bind(email.key())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -433,7 +433,7 @@ impl Reads for SqliteConn {
         ))
         .bind(org.to_string())
         .bind(id.to_string())
-        .fetch_optional(self.c())
+        .fetch_optional(self.c().await?)
         .await
         .map_err(map_err)?
         .as_ref()
@@ -451,7 +451,7 @@ impl Reads for SqliteConn {
         ))
         .bind(org.to_string())
         .bind(identity.to_string())
-        .fetch_optional(self.c())
+        .fetch_optional(self.c().await?)
         .await
         .map_err(map_err)?
         .as_ref()
@@ -467,7 +467,7 @@ impl Reads for SqliteConn {
             "{MEMBERSHIP_SELECT} WHERE m.identity_id = ? AND m.status <> 'removed' ORDER BY m.id"
         ))
         .bind(identity.to_string())
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?
         .iter()
@@ -485,7 +485,7 @@ impl Reads for SqliteConn {
              JOIN organizations o ON o.id = x.org_id ORDER BY x.id"
         ))
         .bind(identity.to_string())
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?
         .iter()
@@ -501,7 +501,7 @@ impl Reads for SqliteConn {
              AND NOT EXISTS (SELECT 1 FROM admin_scopes s WHERE s.membership_id = m.id)",
         )
         .bind(org.to_string())
-        .fetch_one(self.c())
+        .fetch_one(self.c().await?)
         .await
         .map_err(map_err)?;
         u64::try_from(n).map_err(|_| corrupt(format!("bad admin count {n}")))
@@ -528,7 +528,7 @@ impl Reads for SqliteConn {
             matches.push(" LIMIT ").push_bind(cap + 1);
             let mut ids: Vec<String> = matches
                 .build_query_scalar()
-                .fetch_all(self.c())
+                .fetch_all(self.c().await?)
                 .await
                 .map_err(map_err)?;
             if ids.len() as i64 <= cap {
@@ -556,7 +556,12 @@ impl Reads for SqliteConn {
                     list.push_bind(id);
                 }
                 rows.push(")) x JOIN identities i ON i.id = x.identity_id ORDER BY x.id");
-                let items = member_views(rows.build().fetch_all(self.c()).await.map_err(map_err)?)?;
+                let items = member_views(
+                    rows.build()
+                        .fetch_all(self.c().await?)
+                        .await
+                        .map_err(map_err)?,
+                )?;
                 return Ok(page_of(items, page.limit, total, |m| {
                     m.membership.id.as_uuid()
                 }));
@@ -573,12 +578,15 @@ impl Reads for SqliteConn {
             count.push(" LIMIT ").push_bind(cap + 1).push(")");
             let n: i64 = count
                 .build_query_scalar()
-                .fetch_one(self.c())
+                .fetch_one(self.c().await?)
                 .await
                 .map_err(map_err)?;
             (n.min(cap), n > cap)
         } else {
-            (member_count(self.c(), org, filter.status).await?, false)
+            (
+                member_count(self.c().await?, org, filter.status).await?,
+                false,
+            )
         };
         let mut rows = QueryBuilder::<Sqlite>::new(format!(
             "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
@@ -595,7 +603,12 @@ impl Reads for SqliteConn {
         rows.push(" ORDER BY m.id LIMIT ")
             .push_bind(i64::from(page.limit) + 1)
             .push(") x JOIN identities i ON i.id = x.identity_id ORDER BY x.id");
-        let items = member_views(rows.build().fetch_all(self.c()).await.map_err(map_err)?)?;
+        let items = member_views(
+            rows.build()
+                .fetch_all(self.c().await?)
+                .await
+                .map_err(map_err)?,
+        )?;
         let mut page = page_of(items, page.limit, total, |m| m.membership.id.as_uuid());
         page.total_capped = total_capped;
         Ok(page)
@@ -612,7 +625,7 @@ impl Reads for SqliteConn {
         )
         .bind(org.to_string())
         .bind(membership.to_string())
-        .fetch_optional(self.c())
+        .fetch_optional(self.c().await?)
         .await
         .map_err(map_err)?
         .as_ref()
@@ -621,19 +634,19 @@ impl Reads for SqliteConn {
     }
 
     async fn custom_roles(&mut self, org: OrgId) -> StoreResult<Vec<CustomRole>> {
-        access::custom_roles(self.c(), org).await
+        access::custom_roles(self.c().await?, org).await
     }
     async fn custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<Option<CustomRole>> {
-        access::custom_role_by_id(self.c(), org, id).await
+        access::custom_role_by_id(self.c().await?, org, id).await
     }
     async fn role_usage(&mut self, org: OrgId, id: RoleId) -> StoreResult<RoleUsage> {
-        access::role_usage(self.c(), org, id).await
+        access::role_usage(self.c().await?, org, id).await
     }
     async fn groups(&mut self, org: OrgId) -> StoreResult<Vec<Group>> {
-        access::groups(self.c(), org).await
+        access::groups(self.c().await?, org).await
     }
     async fn group(&mut self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>> {
-        access::group_by_id(self.c(), org, id).await
+        access::group_by_id(self.c().await?, org, id).await
     }
     async fn access_sources(
         &mut self,
@@ -641,7 +654,7 @@ impl Reads for SqliteConn {
         roles: &[RoleId],
         groups: &[GroupId],
     ) -> StoreResult<AccessSources> {
-        access::access_sources(self.c(), org, roles, groups).await
+        access::access_sources(self.c().await?, org, roles, groups).await
     }
     async fn list_customers(
         &mut self,
@@ -649,17 +662,17 @@ impl Reads for SqliteConn {
         assigned_to: Option<MembershipId>,
         page: PageRequest,
     ) -> StoreResult<Page<Customer>> {
-        access::list_customers(self.c(), org, assigned_to, page).await
+        access::list_customers(self.c().await?, org, assigned_to, page).await
     }
     async fn customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<Option<Customer>> {
-        access::customer_by_id(self.c(), org, id).await
+        access::customer_by_id(self.c().await?, org, id).await
     }
     async fn customer_assignments(
         &mut self,
         org: OrgId,
         membership: MembershipId,
     ) -> StoreResult<Vec<CustomerId>> {
-        access::customer_assignments(self.c(), org, membership).await
+        access::customer_assignments(self.c().await?, org, membership).await
     }
     async fn customer_assignment(
         &mut self,
@@ -667,16 +680,16 @@ impl Reads for SqliteConn {
         membership: MembershipId,
         customer: CustomerId,
     ) -> StoreResult<Option<CustomerAssignment>> {
-        access::customer_assignment(self.c(), org, membership, customer).await
+        access::customer_assignment(self.c().await?, org, membership, customer).await
     }
     async fn entities(&mut self, org: OrgId) -> StoreResult<Vec<Entity>> {
-        access::entities(self.c(), org).await
+        access::entities(self.c().await?, org).await
     }
     async fn entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<Option<Entity>> {
-        access::entity_by_id(self.c(), org, id).await
+        access::entity_by_id(self.c().await?, org, id).await
     }
     async fn entity_in_scopes(&mut self, org: OrgId, id: EntityId) -> StoreResult<u64> {
-        access::entity_in_scopes(self.c(), org, id).await
+        access::entity_in_scopes(self.c().await?, org, id).await
     }
 
     async fn last_sign_in_at(&mut self, identity: IdentityId) -> StoreResult<Option<Timestamp>> {
@@ -684,7 +697,7 @@ impl Reads for SqliteConn {
             "SELECT max(at) FROM sign_in_attempts WHERE identity_id = ? AND code = 'succeeded'",
         )
         .bind(identity.to_string())
-        .fetch_one(self.c())
+        .fetch_one(self.c().await?)
         .await
         .map_err(map_err)?;
         opt_time(at)
@@ -693,7 +706,7 @@ impl Reads for SqliteConn {
     async fn invitation_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Invitation>> {
         sqlx::query("SELECT * FROM invitations WHERE token_hash = ?")
             .bind(hash.as_str())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -704,7 +717,7 @@ impl Reads for SqliteConn {
     async fn session_by_token(&mut self, hash: &SecretHash) -> StoreResult<Option<Session>> {
         sqlx::query("SELECT * FROM sessions WHERE token_hash = ?")
             .bind(hash.as_str())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -727,7 +740,7 @@ impl Reads for SqliteConn {
             membership_columns!()
         ))
         .bind(hash.as_str())
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?;
         let Some(first) = rows.first() else {
@@ -752,7 +765,7 @@ impl Reads for SqliteConn {
              ORDER BY created_at DESC, id DESC",
         )
         .bind(identity.to_string())
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?
         .iter()
@@ -774,7 +787,7 @@ impl Reads for SqliteConn {
             membership_columns!()
         ))
         .bind(hash.as_str())
-        .fetch_optional(self.c())
+        .fetch_optional(self.c().await?)
         .await
         .map_err(map_err)?;
         let Some(row) = row else {
@@ -791,7 +804,7 @@ impl Reads for SqliteConn {
         sqlx::query("SELECT * FROM api_tokens WHERE org_id = ? AND id = ?")
             .bind(org.to_string())
             .bind(id.to_string())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -802,7 +815,7 @@ impl Reads for SqliteConn {
     async fn list_api_tokens(&mut self, org: OrgId) -> StoreResult<Vec<ApiToken>> {
         sqlx::query("SELECT * FROM api_tokens WHERE org_id = ? ORDER BY created_at DESC, id DESC")
             .bind(org.to_string())
-            .fetch_all(self.c())
+            .fetch_all(self.c().await?)
             .await
             .map_err(map_err)?
             .iter()
@@ -815,7 +828,7 @@ impl Reads for SqliteConn {
         hash: &SecretHash,
         purpose: TokenPurpose,
     ) -> StoreResult<Option<IdentityToken>> {
-        sign_in::identity_token_by_hash(self.c(), hash, purpose).await
+        sign_in::identity_token_by_hash(self.c().await?, hash, purpose).await
     }
 
     async fn latest_identity_token(
@@ -823,11 +836,11 @@ impl Reads for SqliteConn {
         identity: IdentityId,
         purpose: TokenPurpose,
     ) -> StoreResult<Option<IdentityToken>> {
-        sign_in::latest_identity_token(self.c(), identity, purpose).await
+        sign_in::latest_identity_token(self.c().await?, identity, purpose).await
     }
 
     async fn throttle(&mut self, scope: &str, key: &str) -> StoreResult<Option<ThrottleState>> {
-        sign_in::throttle_state(self.c(), scope, key).await
+        sign_in::throttle_state(self.c().await?, scope, key).await
     }
 
     async fn sign_in_attempts_of(
@@ -835,7 +848,7 @@ impl Reads for SqliteConn {
         identity: IdentityId,
         limit: u32,
     ) -> StoreResult<Vec<SignInAttempt>> {
-        sign_in::attempts_of(self.c(), identity, limit).await
+        sign_in::attempts_of(self.c().await?, identity, limit).await
     }
 
     async fn list_audit(&mut self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
@@ -856,7 +869,7 @@ impl Reads for SqliteConn {
         .bind(q.until.map(ms))
         .bind(q.before.map(|b| b.to_string()))
         .bind(i64::from(limit))
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?
         .iter()
@@ -867,7 +880,7 @@ impl Reads for SqliteConn {
     async fn outbox_message(&mut self, id: OutboxId) -> StoreResult<Option<OutboxMessage>> {
         sqlx::query("SELECT * FROM outbox WHERE id = ?")
             .bind(id.to_string())
-            .fetch_optional(self.c())
+            .fetch_optional(self.c().await?)
             .await
             .map_err(map_err)?
             .as_ref()
@@ -881,7 +894,7 @@ impl Reads for SqliteConn {
         )
         .bind(filter.status.map(|s| s.as_str()))
         .bind(i64::from(filter.limit.clamp(1, 1000)))
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?
         .iter()
@@ -890,10 +903,10 @@ impl Reads for SqliteConn {
     }
 
     async fn outbox_counts(&mut self) -> StoreResult<OutboxCounts> {
-        tasks::outbox_counts(self.c()).await
+        tasks::outbox_counts(self.c().await?).await
     }
     async fn task(&mut self, org: OrgId, id: TaskId) -> StoreResult<Option<Task>> {
-        tasks::task_by_id(self.c(), org, id).await
+        tasks::task_by_id(self.c().await?, org, id).await
     }
     async fn list_tasks(
         &mut self,
@@ -901,27 +914,27 @@ impl Reads for SqliteConn {
         filter: &TaskFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Task>> {
-        tasks::list_tasks(self.c(), org, filter, page).await
+        tasks::list_tasks(self.c().await?, org, filter, page).await
     }
     async fn task_categories(&mut self, org: OrgId) -> StoreResult<Vec<TaskCategory>> {
-        tasks::task_categories(self.c(), org).await
+        tasks::task_categories(self.c().await?, org).await
     }
     async fn notification_prefs(
         &mut self,
         org: OrgId,
         membership: MembershipId,
     ) -> StoreResult<Option<NotificationPrefs>> {
-        tasks::notification_prefs(self.c(), org, membership).await
+        tasks::notification_prefs(self.c().await?, org, membership).await
     }
     async fn digests_due(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<DigestDue>> {
-        tasks::digests_due(self.c(), now, limit).await
+        tasks::digests_due(self.c().await?, now, limit).await
     }
     async fn digests_unplanned(
         &mut self,
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DigestDue>> {
-        tasks::digests_unplanned(self.c(), now, limit).await
+        tasks::digests_unplanned(self.c().await?, now, limit).await
     }
     async fn digest_tasks(
         &mut self,
@@ -931,23 +944,31 @@ impl Reads for SqliteConn {
         customers: &DigestCustomers,
         limit: u32,
     ) -> StoreResult<(Vec<DigestTask>, u64)> {
-        tasks::digest_tasks(self.c(), org, membership, categories, customers, limit).await
+        tasks::digest_tasks(
+            self.c().await?,
+            org,
+            membership,
+            categories,
+            customers,
+            limit,
+        )
+        .await
     }
     async fn digest_record(
         &mut self,
         membership: MembershipId,
         period: &str,
     ) -> StoreResult<Option<DigestRecord>> {
-        tasks::digest_record(self.c(), membership, period).await
+        tasks::digest_record(self.c().await?, membership, period).await
     }
     async fn sso_connection(&mut self, org: OrgId) -> StoreResult<Option<SsoConnection>> {
-        sso::connection_of(self.c(), org).await
+        sso::connection_of(self.c().await?, org).await
     }
     async fn sso_connection_for_domain(
         &mut self,
         domain: &str,
     ) -> StoreResult<Option<SsoConnection>> {
-        sso::connection_for_domain(self.c(), domain).await
+        sso::connection_for_domain(self.c().await?, domain).await
     }
     async fn sso_subject(
         &mut self,
@@ -955,6 +976,6 @@ impl Reads for SqliteConn {
         issuer: &str,
         subject: &str,
     ) -> StoreResult<Option<IdentityId>> {
-        sso::subject(self.c(), org, issuer, subject).await
+        sso::subject(self.c().await?, org, issuer, subject).await
     }
 }

@@ -226,24 +226,6 @@ pub(crate) async fn clear_throttle(
     Ok(())
 }
 
-pub(crate) async fn insert_attempt(c: &mut SqliteConnection, a: &SignInAttempt) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO sign_in_attempts (id, reference, at, email, identity_id, client_ip, code) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(a.id.to_string())
-    .bind(&a.reference)
-    .bind(ms(a.at))
-    .bind(&a.email)
-    .bind(a.identity_id.map(|i| i.to_string()))
-    .bind(a.client_ip.as_deref())
-    .bind(a.code.as_str())
-    .execute(c)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
 /// Newest first by id (UUIDv7, so by creation time), which the `(identity_id, id)` index
 /// serves directly.
 pub(crate) async fn attempts_of(

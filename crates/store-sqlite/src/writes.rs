@@ -32,7 +32,7 @@ impl Tx for SqliteConn {
         .bind(settings_json(&org.settings)?)
         .bind(ms(org.created_at))
         .bind(ms(org.updated_at))
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -51,32 +51,29 @@ impl Tx for SqliteConn {
         .bind(settings_json(&org.settings)?)
         .bind(ms(org.updated_at))
         .bind(org.id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
     }
 
     async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
-        sqlx::query(
+        self.defer(
             "INSERT INTO identities (id, email, email_key, name, name_key, password_hash, \
              email_verified_at, timezone, locale, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(i.id.to_string())
-        .bind(i.email.as_str())
-        .bind(i.email.key())
-        .bind(i.name.as_ref().map(|n| n.as_str()))
+        .bind(i.email.as_str().to_owned())
+        .bind(i.email.key().to_owned())
+        .bind(i.name.as_ref().map(|n| n.as_str().to_owned()))
         .bind(i.name.as_ref().map(|n| search_key(n.as_str())))
-        .bind(i.password_hash.as_deref())
+        .bind(i.password_hash.clone())
         .bind(opt_ms(i.email_verified_at))
-        .bind(i.timezone.as_deref())
-        .bind(i.locale.as_deref())
+        .bind(i.timezone.clone())
+        .bind(i.locale.clone())
         .bind(ms(i.created_at))
-        .bind(ms(i.updated_at))
-        .execute(self.c())
-        .await
-        .map_err(map_err)?;
+        .bind(ms(i.updated_at));
         Ok(())
     }
 
@@ -90,7 +87,7 @@ impl Tx for SqliteConn {
             .bind(hash)
             .bind(ms(at))
             .bind(id.to_string())
-            .execute(self.c())
+            .execute(self.c().await?)
             .await
             .map_err(map_err)?;
         Ok(done(r))
@@ -108,7 +105,7 @@ impl Tx for SqliteConn {
         .bind(hash)
         .bind(ms(at))
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
@@ -121,7 +118,7 @@ impl Tx for SqliteConn {
         )
         .bind(ms(at))
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
@@ -147,7 +144,7 @@ impl Tx for SqliteConn {
         .bind(email.key())
         .bind(ms(at))
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
@@ -171,14 +168,14 @@ impl Tx for SqliteConn {
         .bind(locale)
         .bind(ms(at))
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
     }
 
     async fn insert_membership(&mut self, m: &Membership) -> StoreResult<()> {
-        sqlx::query(
+        self.defer(
             "INSERT INTO memberships (id, org_id, identity_id, status, created_at, updated_at, \
              removed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -188,20 +185,14 @@ impl Tx for SqliteConn {
         .bind(m.status.as_str())
         .bind(ms(m.created_at))
         .bind(ms(m.updated_at))
-        .bind(opt_ms(m.removed_at))
-        .execute(self.c())
-        .await
-        .map_err(map_err)?;
+        .bind(opt_ms(m.removed_at));
         for role in &m.roles {
-            sqlx::query(
+            self.defer(
                 "INSERT INTO membership_roles (membership_id, org_id, role) VALUES (?, ?, ?)",
             )
             .bind(m.id.to_string())
             .bind(m.org_id.to_string())
-            .bind(role.as_str())
-            .execute(self.c())
-            .await
-            .map_err(map_err)?;
+            .bind(role.as_str());
         }
         let links: [(Link, Vec<uuid::Uuid>); 4] = [
             (
@@ -217,7 +208,7 @@ impl Tx for SqliteConn {
         ];
         for (link, ids) in links {
             if !ids.is_empty() {
-                access::replace_links(self.c(), m.org_id, m.id, link, &ids, None).await?;
+                access::replace_links(self.c().await?, m.org_id, m.id, link, &ids, None).await?;
             }
         }
         Ok(())
@@ -238,7 +229,7 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(org.to_string())
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         if !done(r) {
@@ -247,7 +238,7 @@ impl Tx for SqliteConn {
         sqlx::query("DELETE FROM membership_roles WHERE org_id = ? AND membership_id = ?")
             .bind(org.to_string())
             .bind(id.to_string())
-            .execute(self.c())
+            .execute(self.c().await?)
             .await
             .map_err(map_err)?;
         for role in roles.iter().collect::<BTreeSet<_>>() {
@@ -257,7 +248,7 @@ impl Tx for SqliteConn {
             .bind(id.to_string())
             .bind(org.to_string())
             .bind(role.as_str())
-            .execute(self.c())
+            .execute(self.c().await?)
             .await
             .map_err(map_err)?;
         }
@@ -272,7 +263,7 @@ impl Tx for SqliteConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let ids: Vec<_> = roles.iter().map(|r| r.as_uuid()).collect();
-        access::replace_links(self.c(), org, id, Link::CustomRoles, &ids, Some(at)).await
+        access::replace_links(self.c().await?, org, id, Link::CustomRoles, &ids, Some(at)).await
     }
     async fn set_membership_groups(
         &mut self,
@@ -282,7 +273,7 @@ impl Tx for SqliteConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let ids: Vec<_> = groups.iter().map(|g| g.as_uuid()).collect();
-        access::replace_links(self.c(), org, id, Link::Groups, &ids, Some(at)).await
+        access::replace_links(self.c().await?, org, id, Link::Groups, &ids, Some(at)).await
     }
     async fn set_membership_entity(
         &mut self,
@@ -292,7 +283,7 @@ impl Tx for SqliteConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let ids: Vec<_> = entity.iter().map(|e| e.as_uuid()).collect();
-        access::replace_links(self.c(), org, id, Link::Entity, &ids, Some(at)).await
+        access::replace_links(self.c().await?, org, id, Link::Entity, &ids, Some(at)).await
     }
     async fn set_admin_scope(
         &mut self,
@@ -302,7 +293,7 @@ impl Tx for SqliteConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let ids: Vec<_> = entities.iter().map(|e| e.as_uuid()).collect();
-        access::replace_links(self.c(), org, id, Link::AdminScope, &ids, Some(at)).await
+        access::replace_links(self.c().await?, org, id, Link::AdminScope, &ids, Some(at)).await
     }
     async fn set_customer_assignments(
         &mut self,
@@ -312,44 +303,44 @@ impl Tx for SqliteConn {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let ids: Vec<_> = customers.iter().map(|c| c.as_uuid()).collect();
-        access::replace_links(self.c(), org, id, Link::Customers, &ids, Some(at)).await
+        access::replace_links(self.c().await?, org, id, Link::Customers, &ids, Some(at)).await
     }
 
     async fn insert_custom_role(&mut self, role: &CustomRole) -> StoreResult<()> {
-        access::insert_custom_role(self.c(), role).await
+        access::insert_custom_role(self.c().await?, role).await
     }
     async fn update_custom_role(&mut self, role: &CustomRole) -> StoreResult<bool> {
-        access::update_custom_role(self.c(), role).await
+        access::update_custom_role(self.c().await?, role).await
     }
     async fn delete_custom_role(&mut self, org: OrgId, id: RoleId) -> StoreResult<bool> {
-        access::delete_custom_role(self.c(), org, id).await
+        access::delete_custom_role(self.c().await?, org, id).await
     }
     async fn insert_group(&mut self, group: &Group) -> StoreResult<()> {
-        access::insert_group(self.c(), group).await
+        access::insert_group(self.c().await?, group).await
     }
     async fn update_group(&mut self, group: &Group) -> StoreResult<bool> {
-        access::update_group(self.c(), group).await
+        access::update_group(self.c().await?, group).await
     }
     async fn delete_group(&mut self, org: OrgId, id: GroupId) -> StoreResult<bool> {
-        access::delete_group(self.c(), org, id).await
+        access::delete_group(self.c().await?, org, id).await
     }
     async fn insert_customer(&mut self, customer: &Customer) -> StoreResult<()> {
-        access::insert_customer(self.c(), customer).await
+        access::insert_customer(self.c().await?, customer).await
     }
     async fn update_customer(&mut self, customer: &Customer) -> StoreResult<bool> {
-        access::update_customer(self.c(), customer).await
+        access::update_customer(self.c().await?, customer).await
     }
     async fn delete_customer(&mut self, org: OrgId, id: CustomerId) -> StoreResult<bool> {
-        access::delete_customer(self.c(), org, id).await
+        access::delete_customer(self.c().await?, org, id).await
     }
     async fn insert_entity(&mut self, entity: &Entity) -> StoreResult<()> {
-        access::insert_entity(self.c(), entity).await
+        access::insert_entity(self.c().await?, entity).await
     }
     async fn update_entity(&mut self, entity: &Entity) -> StoreResult<bool> {
-        access::update_entity(self.c(), entity).await
+        access::update_entity(self.c().await?, entity).await
     }
     async fn delete_entity(&mut self, org: OrgId, id: EntityId) -> StoreResult<bool> {
-        access::delete_entity(self.c(), org, id).await
+        access::delete_entity(self.c().await?, org, id).await
     }
 
     async fn set_membership_status(
@@ -374,14 +365,14 @@ impl Tx for SqliteConn {
         .bind(org.to_string())
         .bind(id.to_string())
         .bind(from.as_str())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
     }
 
     async fn insert_invitation(&mut self, inv: &Invitation) -> StoreResult<()> {
-        sqlx::query(
+        self.defer(
             "INSERT INTO invitations (id, org_id, membership_id, identity_id, token_hash, \
              invited_by_kind, invited_by_id, created_at, expires_at, accepted_at, revoked_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -390,16 +381,13 @@ impl Tx for SqliteConn {
         .bind(inv.org_id.to_string())
         .bind(inv.membership_id.to_string())
         .bind(inv.identity_id.to_string())
-        .bind(inv.token_hash.as_str())
+        .bind(inv.token_hash.as_str().to_owned())
         .bind(inv.invited_by.kind())
         .bind(inv.invited_by.id().map(|i| i.to_string()))
         .bind(ms(inv.created_at))
         .bind(ms(inv.expires_at))
         .bind(opt_ms(inv.accepted_at))
-        .bind(opt_ms(inv.revoked_at))
-        .execute(self.c())
-        .await
-        .map_err(map_err)?;
+        .bind(opt_ms(inv.revoked_at));
         Ok(())
     }
 
@@ -416,7 +404,7 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(org.to_string())
         .bind(membership.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(r.rows_affected())
@@ -435,39 +423,33 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(org.to_string())
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
     }
 
     async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
-        sqlx::query(
+        self.defer(
             "INSERT INTO sessions (id, identity_id, token_hash, csrf_hash, created_at, last_seen_at, \
              expires_at, idle_timeout_minutes, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.identity_id.to_string())
-        .bind(s.token_hash.as_str())
-        .bind(s.csrf_hash.as_str())
+        .bind(s.token_hash.as_str().to_owned())
+        .bind(s.csrf_hash.as_str().to_owned())
         .bind(ms(s.created_at))
         .bind(ms(s.last_seen_at))
         .bind(ms(s.expires_at))
         .bind(i64::from(s.idle_timeout_minutes))
-        .bind(opt_ms(s.revoked_at))
-        .execute(self.c())
-        .await
-        .map_err(map_err)?;
+        .bind(opt_ms(s.revoked_at));
         Ok(())
     }
 
     async fn touch_session(&mut self, id: SessionId, at: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?")
+        self.defer("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?")
             .bind(ms(at))
-            .bind(id.to_string())
-            .execute(self.c())
-            .await
-            .map_err(map_err)?;
+            .bind(id.to_string());
         Ok(())
     }
 
@@ -476,7 +458,7 @@ impl Tx for SqliteConn {
             sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(ms(at))
                 .bind(id.to_string())
-                .execute(self.c())
+                .execute(self.c().await?)
                 .await
                 .map_err(map_err)?;
         Ok(done(r))
@@ -495,7 +477,7 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(identity.to_string())
         .bind(keep.map(|k| k.to_string()))
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(r.rows_affected())
@@ -518,7 +500,7 @@ impl Tx for SqliteConn {
         .bind(opt_ms(t.expires_at))
         .bind(opt_ms(t.revoked_at))
         .bind(opt_ms(t.last_used_at))
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -536,7 +518,7 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(org.to_string())
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
@@ -555,7 +537,7 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(identity.to_string())
         .bind(org.map(|o| o.to_string()))
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(r.rows_affected())
@@ -567,14 +549,14 @@ impl Tx for SqliteConn {
         )
         .bind(ms(at))
         .bind(id.to_string())
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(())
     }
 
     async fn insert_identity_token(&mut self, token: &IdentityToken) -> StoreResult<()> {
-        sign_in::insert_identity_token(self.c(), token).await
+        sign_in::insert_identity_token(self.c().await?, token).await
     }
 
     async fn consume_identity_token(
@@ -582,7 +564,7 @@ impl Tx for SqliteConn {
         id: IdentityTokenId,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        sign_in::consume_identity_token(self.c(), id, at).await
+        sign_in::consume_identity_token(self.c().await?, id, at).await
     }
 
     async fn revoke_identity_tokens(
@@ -591,7 +573,7 @@ impl Tx for SqliteConn {
         purpose: TokenPurpose,
         at: Timestamp,
     ) -> StoreResult<u64> {
-        sign_in::revoke_identity_tokens(self.c(), identity, purpose, at).await
+        sign_in::revoke_identity_tokens(self.c().await?, identity, purpose, at).await
     }
 
     async fn hit_throttle(
@@ -601,23 +583,34 @@ impl Tx for SqliteConn {
         now: Timestamp,
         window_started_before: Timestamp,
     ) -> StoreResult<ThrottleState> {
-        sign_in::hit_throttle(self.c(), scope, key, now, window_started_before).await
+        sign_in::hit_throttle(self.c().await?, scope, key, now, window_started_before).await
     }
 
     async fn release_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
-        sign_in::release_throttle(self.c(), scope, key).await
+        sign_in::release_throttle(self.c().await?, scope, key).await
     }
 
     async fn clear_throttle(&mut self, scope: &str, key: &str) -> StoreResult<()> {
-        sign_in::clear_throttle(self.c(), scope, key).await
+        sign_in::clear_throttle(self.c().await?, scope, key).await
     }
 
     async fn insert_sign_in_attempt(&mut self, attempt: &SignInAttempt) -> StoreResult<()> {
-        sign_in::insert_attempt(self.c(), attempt).await
+        self.defer(
+            "INSERT INTO sign_in_attempts (id, reference, at, email, identity_id, client_ip, code) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(attempt.id.to_string())
+        .bind(attempt.reference.clone())
+        .bind(ms(attempt.at))
+        .bind(attempt.email.clone())
+        .bind(attempt.identity_id.map(|i| i.to_string()))
+        .bind(attempt.client_ip.clone())
+        .bind(attempt.code.as_str());
+        Ok(())
     }
 
     async fn append_audit(&mut self, e: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
+        self.defer(
             "INSERT INTO audit_events (id, org_id, at, actor_kind, actor_id, action, target_kind, \
              target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -626,13 +619,10 @@ impl Tx for SqliteConn {
         .bind(ms(e.at))
         .bind(e.actor.kind())
         .bind(e.actor.id().map(|i| i.to_string()))
-        .bind(&e.action)
-        .bind(e.target.as_ref().map(|t| t.kind.as_str()))
+        .bind(e.action.clone())
+        .bind(e.target.as_ref().map(|t| t.kind.clone()))
         .bind(e.target.as_ref().map(|t| t.id.to_string()))
-        .bind(e.details.to_string())
-        .execute(self.c())
-        .await
-        .map_err(map_err)?;
+        .bind(e.details.to_string());
         Ok(())
     }
 
@@ -643,26 +633,23 @@ impl Tx for SqliteConn {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| roster_core::store::StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
+        self.defer(
             "INSERT INTO outbox (id, org_id, recipient, kind, payload, status, attempts, \
              next_attempt_at, lease_until, last_error, created_at, sent_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(m.id.to_string())
         .bind(m.org_id.map(|o| o.to_string()))
-        .bind(m.recipient.as_str())
-        .bind(&m.kind)
+        .bind(m.recipient.as_str().to_owned())
+        .bind(m.kind.clone())
         .bind(payload)
         .bind(m.status.as_str())
         .bind(i64::from(m.attempts))
         .bind(ms(m.next_attempt_at))
         .bind(opt_ms(m.lease_until))
-        .bind(m.last_error.as_deref())
+        .bind(m.last_error.clone())
         .bind(ms(m.created_at))
-        .bind(opt_ms(m.sent_at))
-        .execute(self.c())
-        .await
-        .map_err(map_err)?;
+        .bind(opt_ms(m.sent_at));
         Ok(())
     }
 
@@ -681,7 +668,7 @@ impl Tx for SqliteConn {
         .bind(ms(now))
         .bind(ms(lease_until))
         .bind(i64::from(limit))
-        .fetch_all(self.c())
+        .fetch_all(self.c().await?)
         .await
         .map_err(map_err)?;
         let mut claimed = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
@@ -702,7 +689,7 @@ impl Tx for SqliteConn {
         .bind(ms(at))
         .bind(id.to_string())
         .bind(ms(lease_until))
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
@@ -715,7 +702,7 @@ impl Tx for SqliteConn {
         )
         .bind(id.to_string())
         .bind(ms(lease_until))
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
@@ -742,20 +729,20 @@ impl Tx for SqliteConn {
         .bind(id.to_string())
         .bind(ms(lease_until))
         .bind(scrub)
-        .execute(self.c())
+        .execute(self.c().await?)
         .await
         .map_err(map_err)?;
         Ok(done(r))
     }
 
     async fn retry_outbox(&mut self, id: OutboxId, now: Timestamp) -> StoreResult<bool> {
-        tasks::retry_outbox(self.c(), id, now).await
+        tasks::retry_outbox(self.c().await?, id, now).await
     }
     async fn insert_task(&mut self, task: &Task) -> StoreResult<()> {
-        tasks::insert_task(self.c(), task).await
+        tasks::insert_task(self.c().await?, task).await
     }
     async fn update_task(&mut self, task: &Task) -> StoreResult<bool> {
-        tasks::update_task(self.c(), task).await
+        tasks::update_task(self.c().await?, task).await
     }
     async fn put_task_category(
         &mut self,
@@ -763,7 +750,7 @@ impl Tx for SqliteConn {
         category: &TaskCategory,
         relabel: bool,
     ) -> StoreResult<()> {
-        tasks::put_task_category(self.c(), org, category, relabel).await
+        tasks::put_task_category(self.c().await?, org, category, relabel).await
     }
     async fn set_notification_prefs(
         &mut self,
@@ -772,7 +759,7 @@ impl Tx for SqliteConn {
         prefs: &NotificationPrefs,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        tasks::set_notification_prefs(self.c(), org, membership, prefs, now).await
+        tasks::set_notification_prefs(self.c().await?, org, membership, prefs, now).await
     }
     async fn plan_digest(
         &mut self,
@@ -781,29 +768,29 @@ impl Tx for SqliteConn {
         expected: Option<Timestamp>,
         due_at: Option<Timestamp>,
     ) -> StoreResult<bool> {
-        tasks::plan_digest(self.c(), org, membership, expected, due_at).await
+        tasks::plan_digest(self.c().await?, org, membership, expected, due_at).await
     }
     async fn replan_digests_of_identity(
         &mut self,
         identity: IdentityId,
         now: Timestamp,
     ) -> StoreResult<()> {
-        tasks::replan_digests_of_identity(self.c(), identity, now).await
+        tasks::replan_digests_of_identity(self.c().await?, identity, now).await
     }
     async fn replan_digests_of_org(&mut self, org: OrgId, now: Timestamp) -> StoreResult<()> {
-        tasks::replan_digests_of_org(self.c(), org, now).await
+        tasks::replan_digests_of_org(self.c().await?, org, now).await
     }
     async fn record_digest(&mut self, record: &DigestRecord) -> StoreResult<bool> {
-        tasks::record_digest(self.c(), record).await
+        tasks::record_digest(self.c().await?, record).await
     }
     async fn prune_digests(&mut self, before: Timestamp) -> StoreResult<u64> {
-        tasks::prune_digests(self.c(), before).await
+        tasks::prune_digests(self.c().await?, before).await
     }
     async fn put_sso_connection(&mut self, connection: &SsoConnection) -> StoreResult<()> {
-        sso::put_connection(self.c(), connection).await
+        sso::put_connection(self.c().await?, connection).await
     }
     async fn delete_sso_connection(&mut self, org: OrgId) -> StoreResult<bool> {
-        sso::delete_connection(self.c(), org).await
+        sso::delete_connection(self.c().await?, org).await
     }
     async fn link_sso_subject(
         &mut self,
@@ -813,27 +800,36 @@ impl Tx for SqliteConn {
         identity: IdentityId,
         at: Timestamp,
     ) -> StoreResult<()> {
-        sso::link_subject(self.c(), org, issuer, subject, identity, at).await
+        sso::link_subject(self.c().await?, org, issuer, subject, identity, at).await
     }
     async fn insert_sso_login(&mut self, login: &SsoLogin) -> StoreResult<()> {
-        sso::insert_login(self.c(), login).await
+        sso::insert_login(self.c().await?, login).await
     }
     async fn take_sso_login(
         &mut self,
         state_hash: &SecretHash,
         now: Timestamp,
     ) -> StoreResult<Option<SsoLogin>> {
-        sso::take_login(self.c(), state_hash, now).await
+        sso::take_login(self.c().await?, state_hash, now).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        match self.conn {
-            Conn::Write(tx) => tx.commit().await,
+        let SqliteConn {
+            conn,
+            mut deferred,
+            broken,
+        } = *self;
+        if broken {
+            return Err(crate::broken());
+        }
+        match conn {
+            Conn::Write(tx) => tx.commit(&mut deferred).await,
             Conn::Read(_) => Ok(()),
         }
     }
 
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
+        // Writes still deferred never reach SQLite.
         match self.conn {
             Conn::Write(tx) => tx.rollback().await,
             Conn::Read(_) => Ok(()),

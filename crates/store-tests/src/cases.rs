@@ -143,12 +143,11 @@ pub async fn identity_email_is_unique_case_insensitive(store: S) {
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
-    let err = tx
+    let wrote = tx
         .insert_identity(&fixtures::identity("ada@EXAMPLE.com"))
-        .await
-        .unwrap_err();
+        .await;
+    let err = fixtures::settle(tx, wrote).await.unwrap_err();
     assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
-    drop(tx);
 
     let mut r = store.reads().await.unwrap();
     let found = r
@@ -274,13 +273,101 @@ pub async fn memberships_hold_roles_and_move_by_compare_and_set(store: S) {
         .is_empty());
 }
 
+/// A transaction reads its own writes, and a write that fails, wherever its failure is
+/// reported (SQLite sends writes that return nothing with the next statement), leaves
+/// nothing of the transaction behind.
+pub async fn a_transaction_reads_its_writes_and_fails_whole(store: S) {
+    let t = tenant(&*store, "acme").await;
+    let bob = fixtures::identity("bob@example.com");
+    let bobs = fixtures::membership(&t.org, &bob, &[BuiltinRole::User]);
+    let event = AuditEvent::new(
+        Some(t.org.id),
+        Actor::System,
+        "membership.granted",
+        None,
+        serde_json::json!({}),
+        now(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&bob).await.unwrap();
+    tx.insert_membership(&bobs).await.unwrap();
+    tx.append_audit(&event).await.unwrap();
+    assert_eq!(
+        tx.identity_by_email(&bob.email).await.unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(
+        tx.membership_of(t.org.id, bob.id).await.unwrap(),
+        Some(bobs.clone())
+    );
+    // Another person with the tenant's address: refused, from the write or the next read.
+    let taken = fixtures::identity(t.identity.email.as_str());
+    let outcome = match tx.insert_identity(&taken).await {
+        Err(e) => Err(e),
+        Ok(()) => tx.identity(bob.id).await.map(|_| ()),
+    };
+    assert!(
+        matches!(outcome, Err(StoreError::EmailTaken)),
+        "{outcome:?}"
+    );
+    drop(tx);
+
+    // Written and then rolled back: nothing either.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&bob).await.unwrap();
+    tx.enqueue_outbox(&OutboxMessage::new(
+        Some(t.org.id),
+        bob.email.clone(),
+        fixtures::notice(),
+        now(),
+    ))
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(r.identity_by_email(&bob.email).await.unwrap(), None);
+    assert_eq!(r.membership(t.org.id, bobs.id).await.unwrap(), None);
+    assert_eq!(r.outbox_counts().await.unwrap().pending, 0);
+    let events = r
+        .list_audit(&AuditQuery {
+            org_id: Some(t.org.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(events.iter().all(|e| e.id != event.id));
+    drop(r);
+
+    // The same writes, committed, are all there.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&bob).await.unwrap();
+    tx.insert_membership(&bobs).await.unwrap();
+    tx.append_audit(&event).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    assert_eq!(r.identity(bob.id).await.unwrap(), Some(bob));
+    assert_eq!(r.membership(t.org.id, bobs.id).await.unwrap(), Some(bobs));
+    assert!(r
+        .list_audit(&AuditQuery {
+            org_id: Some(t.org.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.id == event.id));
+}
+
 pub async fn one_live_membership_per_identity_and_org(store: S) {
     let t = tenant(&*store, "acme").await;
     let mut tx = store.begin().await.unwrap();
     let again = fixtures::membership(&t.org, &t.identity, &[BuiltinRole::User]);
-    let err = tx.insert_membership(&again).await.unwrap_err();
+    let wrote = tx.insert_membership(&again).await;
+    let err = fixtures::settle(tx, wrote).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyMember), "{err:?}");
-    drop(tx);
 
     // After removal the person may be invited again; the tombstone stays.
     let at = now();

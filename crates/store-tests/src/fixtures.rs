@@ -7,10 +7,18 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::Secret;
-use roster_core::store::Store;
+use roster_core::store::{Store, StoreResult, Tx};
 
 pub fn now() -> Timestamp {
     truncate_ms(Utc::now())
+}
+
+/// A write's outcome as a use case meets it: the write's own error or, where the store
+/// sends writes that return nothing together with the next statement (SQLite), the
+/// commit's.
+pub async fn settle(tx: Box<dyn Tx>, wrote: StoreResult<()>) -> StoreResult<()> {
+    wrote?;
+    tx.commit().await
 }
 
 pub fn org(slug: &str) -> Organization {

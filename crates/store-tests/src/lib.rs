@@ -45,6 +45,7 @@ macro_rules! conformance_suite {
             identity_password_and_verification,
             memberships_hold_roles_and_move_by_compare_and_set,
             one_live_membership_per_identity_and_org,
+            a_transaction_reads_its_writes_and_fails_whole,
             members_list_in_pages_without_removed,
             invitations_are_found_by_token_hash_and_used_once,
             concurrent_invitation_consumes_let_exactly_one_win,

@@ -198,12 +198,17 @@ impl Roster {
 
         let due = self.store.reads().await?.digests_due(now, batch).await?;
         for d in due {
+            // Counted only once committed: a write may fail as late as the commit.
+            let mut counted = pass;
             let handled = async {
                 let mut tx = self.store.begin().await?;
-                self.handle_due(&mut *tx, &d, now, &mut pass).await?;
+                self.handle_due(&mut *tx, &d, now, &mut counted).await?;
                 tx.commit().await
             }
             .await;
+            if handled.is_ok() {
+                pass = counted;
+            }
             if let Err(e) = handled {
                 // One member's failure must not hold up everyone after them: try theirs
                 // again in a while (the period is not recorded, so it is not lost).
