@@ -61,6 +61,19 @@ pub struct AccessSources {
     pub groups: Vec<Group>,
 }
 
+/// What a permission check needs about one person in an organization; see
+/// [`Reads::member_access`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberAccess {
+    /// Their membership that is not removed.
+    pub membership: Membership,
+    /// What its custom roles and groups are made of, as [`Reads::access_sources`] answers.
+    pub sources: AccessSources,
+    /// The customer asked about, as [`Reads::customer_assignment`] answers: `None` when
+    /// none was asked about or the organization has no such customer.
+    pub customer: Option<CustomerAssignment>,
+}
+
 /// A session, the identity holding it, and that identity's memberships (removed ones left
 /// out), each with its organization, in membership id order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,6 +260,36 @@ pub trait Reads: Send {
         membership: MembershipId,
         customer: CustomerId,
     ) -> StoreResult<Option<CustomerAssignment>>;
+    /// [`Reads::membership_of`], [`Reads::access_sources`] of what that membership refers
+    /// to and, for `customer`, [`Reads::customer_assignment`], together: what a check or
+    /// a caller's permissions need. `None` when the identity has no membership in `org`
+    /// that is not removed. SQLite answers in one call to its connection's thread;
+    /// elsewhere these are the three reads, the last two only when needed.
+    async fn member_access(
+        &mut self,
+        org: OrgId,
+        identity: IdentityId,
+        customer: Option<CustomerId>,
+    ) -> StoreResult<Option<MemberAccess>> {
+        let Some(membership) = self.membership_of(org, identity).await? else {
+            return Ok(None);
+        };
+        let sources = if membership.custom_roles.is_empty() && membership.groups.is_empty() {
+            AccessSources::default()
+        } else {
+            self.access_sources(org, &membership.custom_roles, &membership.groups)
+                .await?
+        };
+        let customer = match customer {
+            Some(id) => self.customer_assignment(org, membership.id, id).await?,
+            None => None,
+        };
+        Ok(Some(MemberAccess {
+            membership,
+            sources,
+            customer,
+        }))
+    }
     /// The customers assigned to a membership of `org`.
     async fn customer_assignments(
         &mut self,

@@ -6,16 +6,17 @@
 
 use crate::convert::{corrupt, ms, parse, time, uuid};
 use crate::map_err;
-use crate::reads::{get, page_of};
+use crate::reads::{get, page_of, MEMBERSHIP_SELECT};
 use roster_core::access::PermissionCode;
 use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{search_key, DisplayName};
-use roster_core::store::{AccessSources, CustomerAssignment, RoleUsage, StoreResult};
+use roster_core::store::{AccessSources, CustomerAssignment, MemberAccess, RoleUsage, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 /// Comma-separated ids (from `group_concat`) back to typed ids, sorted.
 pub(crate) fn id_list<T: Ord>(v: Option<String>, make: fn(uuid::Uuid) -> T) -> StoreResult<Vec<T>> {
@@ -143,33 +144,136 @@ pub(crate) async fn custom_roles(
         .collect()
 }
 
-/// See `Reads::access_sources`. One statement, two kinds of rows told apart by `source`:
-/// the groups asked for, then the custom roles asked for or held by those groups. Each kind
-/// leaves the other's columns NULL; ids travel as JSON arrays.
+/// The statement behind `Reads::access_sources` and `Reads::member_access`, two kinds of
+/// rows told apart by `source`: the groups whose ids `groups` selects, then the custom
+/// roles whose ids `roles` selects or that those groups hold. Each kind leaves the other's
+/// columns NULL. `?1` is the organization.
+fn sources_sql(roles: &str, groups: &str) -> String {
+    format!(
+        "WITH g AS (SELECT * FROM member_groups WHERE org_id = ?1 AND id IN ({groups})) \
+         SELECT 'group' AS source, g.id, g.org_id, g.name, g.name_key, g.description, \
+           g.created_at, g.updated_at, \
+           (SELECT group_concat(r.builtin, ',') FROM group_roles r \
+             WHERE r.group_id = g.id AND r.builtin IS NOT NULL) AS builtins, \
+           (SELECT group_concat(r.role_id, ',') FROM group_roles r \
+             WHERE r.group_id = g.id AND r.role_id IS NOT NULL) AS custom_roles, \
+           0 AS members, NULL AS permissions, NULL AS customer_scoped \
+         FROM g \
+         UNION ALL \
+         SELECT 'role', r.id, r.org_id, r.name, r.name_key, r.description, \
+           r.created_at, r.updated_at, NULL, NULL, NULL, r.permissions, r.customer_scoped \
+         FROM roles r \
+         WHERE r.org_id = ?1 AND (r.id IN ({roles}) \
+           OR r.id IN (SELECT l.role_id FROM group_roles l \
+                       WHERE l.group_id IN (SELECT id FROM g) AND l.role_id IS NOT NULL)) \
+         ORDER BY source, name_key, id"
+    )
+}
+
+/// Adds a row of [`sources_sql`] to `sources`; false for a row of another kind.
+fn add_source(sources: &mut AccessSources, kind: &str, row: &SqliteRow) -> StoreResult<bool> {
+    match kind {
+        "group" => sources.groups.push(group(row)?),
+        "role" => sources.custom_roles.push(custom_role(row)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// See `Reads::access_sources`: the ids asked for travel as JSON arrays.
 pub(crate) async fn access_sources(
     c: &mut SqliteConnection,
     org: OrgId,
     roles: &[RoleId],
     groups: &[GroupId],
 ) -> StoreResult<AccessSources> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        sources_sql(
+            "SELECT value FROM json_each(?2)",
+            "SELECT value FROM json_each(?3)",
+        )
+    });
     let ids = |ids: Vec<String>| serde_json::to_string(&ids).map_err(|e| corrupt(e.to_string()));
-    let rows = sqlx::query(
-        "WITH g AS (SELECT * FROM member_groups            WHERE org_id = ?1 AND id IN (SELECT value FROM json_each(?3)))          SELECT 'group' AS source, g.id, g.org_id, g.name, g.name_key, g.description,            g.created_at, g.updated_at,            (SELECT group_concat(r.builtin, ',') FROM group_roles r              WHERE r.group_id = g.id AND r.builtin IS NOT NULL) AS builtins,            (SELECT group_concat(r.role_id, ',') FROM group_roles r              WHERE r.group_id = g.id AND r.role_id IS NOT NULL) AS custom_roles,            0 AS members, NULL AS permissions, NULL AS customer_scoped          FROM g          UNION ALL          SELECT 'role', r.id, r.org_id, r.name, r.name_key, r.description,            r.created_at, r.updated_at, NULL, NULL, NULL, r.permissions, r.customer_scoped          FROM roles r          WHERE r.org_id = ?1 AND (r.id IN (SELECT value FROM json_each(?2))            OR r.id IN (SELECT l.role_id FROM group_roles l                        WHERE l.group_id IN (SELECT id FROM g) AND l.role_id IS NOT NULL))          ORDER BY source, name_key, id",
-    )
-    .bind(org.to_string())
-    .bind(ids(roles.iter().map(ToString::to_string).collect())?)
-    .bind(ids(groups.iter().map(ToString::to_string).collect())?)
-    .fetch_all(c)
-    .await
-    .map_err(map_err)?;
+    let rows = sqlx::query(&SQL)
+        .bind(org.to_string())
+        .bind(ids(roles.iter().map(ToString::to_string).collect())?)
+        .bind(ids(groups.iter().map(ToString::to_string).collect())?)
+        .fetch_all(c)
+        .await
+        .map_err(map_err)?;
     let mut sources = AccessSources::default();
     for row in &rows {
-        match get::<String>(row, "source")?.as_str() {
-            "group" => sources.groups.push(group(row)?),
-            _ => sources.custom_roles.push(custom_role(row)?),
+        let kind: String = get(row, "source")?;
+        if !add_source(&mut sources, &kind, row)? {
+            return Err(corrupt(format!("unexpected access source {kind}")));
         }
     }
     Ok(sources)
+}
+
+/// See `Reads::member_access`: three statements sent in one call, so one handoff to the
+/// connection's thread instead of three. The second and third find the membership again
+/// by organization and identity (`?1`, `?2`), so they need nothing from the first; each
+/// runs as its own read, as three separate reads would. `?3` is the customer, or NULL.
+pub(crate) async fn member_access(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    identity: IdentityId,
+    customer: Option<CustomerId>,
+) -> StoreResult<Option<MemberAccess>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        const LIVE: &str = "SELECT id FROM memberships \
+             WHERE org_id = ?1 AND identity_id = ?2 AND status <> 'removed'";
+        format!(
+            "SELECT 'member' AS source, x.* FROM ({MEMBERSHIP_SELECT} \
+               WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x;\n\
+             {sources};\n\
+             SELECT 'customer' AS source, \
+               EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
+                       AND a.membership_id IN ({LIVE}) AND a.customer_id = ?3) AS assigned, \
+               (SELECT count(*) FROM customer_assignments a WHERE a.org_id = ?1 \
+                AND a.membership_id IN ({LIVE})) AS assigned_total \
+             FROM customers c WHERE c.org_id = ?1 AND c.id = ?3 AND EXISTS ({LIVE})",
+            sources = sources_sql(
+                &format!(
+                    "SELECT role_id FROM membership_custom_roles WHERE membership_id IN ({LIVE})"
+                ),
+                &format!("SELECT group_id FROM group_members WHERE membership_id IN ({LIVE})"),
+            ),
+        )
+    });
+    let rows = sqlx::query(&SQL)
+        .bind(org.to_string())
+        .bind(identity.to_string())
+        .bind(customer.map(|c| c.to_string()))
+        .fetch_all(c)
+        .await
+        .map_err(map_err)?;
+    let mut membership = None;
+    let mut sources = AccessSources::default();
+    let mut assignment = None;
+    for row in &rows {
+        let kind: String = get(row, "source")?;
+        match kind.as_str() {
+            "member" => membership = Some(crate::reads::membership(row)?),
+            "customer" => {
+                assignment = Some(CustomerAssignment {
+                    assigned: get::<i64>(row, "assigned")? != 0,
+                    assigned_total: count(row, "assigned_total")?,
+                })
+            }
+            _ => {
+                if !add_source(&mut sources, &kind, row)? {
+                    return Err(corrupt(format!("unexpected access source {kind}")));
+                }
+            }
+        }
+    }
+    Ok(membership.map(|membership| MemberAccess {
+        membership,
+        sources,
+        customer: assignment,
+    }))
 }
 
 pub(crate) async fn custom_role_by_id(

@@ -11,8 +11,8 @@ use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
-    AccessSources, CustomerAssignment, MemberFilter, MemberView, OutboxCounts, OutboxFilter, Reads,
-    RoleUsage, SessionHolder, StoreResult,
+    AccessSources, CustomerAssignment, MemberAccess, MemberFilter, MemberView, OutboxCounts,
+    OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -674,6 +674,15 @@ impl Reads for SqliteConn {
     ) -> StoreResult<Vec<CustomerId>> {
         access::customer_assignments(self.c().await?, org, membership).await
     }
+    async fn member_access(
+        &mut self,
+        org: OrgId,
+        identity: IdentityId,
+        customer: Option<CustomerId>,
+    ) -> StoreResult<Option<MemberAccess>> {
+        access::member_access(self.c().await?, org, identity, customer).await
+    }
+
     async fn customer_assignment(
         &mut self,
         org: OrgId,

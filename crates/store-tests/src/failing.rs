@@ -197,6 +197,14 @@ impl Reads for FailingTx {
             .customer_assignment(org, membership, customer)
             .await
     }
+    async fn member_access(
+        &mut self,
+        org: OrgId,
+        identity: IdentityId,
+        customer: Option<CustomerId>,
+    ) -> StoreResult<Option<roster_core::store::MemberAccess>> {
+        self.inner.member_access(org, identity, customer).await
+    }
     async fn memberships_with_orgs(
         &mut self,
         identity: IdentityId,

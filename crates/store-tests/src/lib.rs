@@ -92,6 +92,7 @@ macro_rules! conformance_suite {
             last_sign_in_is_the_newest_success,
             custom_roles_are_kept_per_organization,
             access_sources_are_what_a_membership_refers_to,
+            member_access_is_the_three_reads_together,
             membership_links_round_trip_and_stay_in_their_organization,
             removed_members_count_for_nothing_and_deletes_take_their_links,
             groups_customers_and_entities_are_listed_and_updated,

@@ -21,7 +21,7 @@ pub use evaluate::{
 
 use crate::ids::{ApiTokenId, EntityId, IdentityId, MembershipId, OrgId, SessionId};
 use crate::model::{Actor, Membership, Permission};
-use crate::store::{Reads, Store, StoreError};
+use crate::store::{MemberAccess, Reads, Store, StoreError};
 use std::collections::BTreeSet;
 
 /// An authenticated caller, as the web edge established it.
@@ -302,15 +302,25 @@ async fn profile_of(
     identity: IdentityId,
     org: OrgId,
 ) -> Result<Option<(Membership, AccessProfile)>, StoreError> {
-    let Some(m) = reads
-        .membership_of(org, identity)
+    let Some(access) = reads
+        .member_access(org, identity, None)
         .await?
-        .filter(Membership::admits_person)
+        .filter(|a| a.membership.admits_person())
     else {
         return Ok(None);
     };
-    let profile = profile_for(catalog, reads, &m).await?;
-    Ok(Some((m, profile)))
+    let profile = prepared(catalog, &access);
+    Ok(Some((access.membership, profile)))
+}
+
+/// Prepares the permissions of a member read with [`Reads::member_access`].
+pub fn prepared(catalog: &Catalog, access: &MemberAccess) -> AccessProfile {
+    AccessProfile::prepare(
+        catalog,
+        &access.membership,
+        &access.sources.custom_roles,
+        &access.sources.groups,
+    )
 }
 
 /// Prepares a membership's permissions, reading the custom roles and groups it refers to

@@ -2,12 +2,13 @@
 //! this organization?", and for support, "why (not)?".
 //!
 //! Nothing is cached: each check reads the member, their roles and groups and, for a
-//! customer, the assignments, so a change decides the very next check on every instance.
+//! customer, the assignments ([`crate::store::Reads::member_access`], one call on SQLite),
+//! so a change decides the very next check on every instance.
 //! Evaluation itself is in memory ([`crate::access::AccessProfile`]).
 
 use crate::access::{
-    profile_for, AccessProfile, CatalogEntry, CustomerArg, GrantRef, OrgGrant, OrgView, Reason,
-    Step,
+    prepared, profile_for, AccessProfile, CatalogEntry, CustomerArg, GrantRef, OrgGrant, OrgView,
+    Reason, Step,
 };
 use crate::ids::MembershipId;
 use crate::ids::{CustomerId, IdentityId};
@@ -56,14 +57,18 @@ impl Roster {
             return Err(CheckError::UnknownPermission(request.permission.clone()));
         }
         let org = grant.org_id();
-        let mut reads = self.store.reads().await?;
-        let membership = reads.membership_of(org, request.identity).await?;
-        let profile = match &membership {
-            Some(m) => profile_for(&self.catalog, &mut *reads, m).await?,
+        let member = self
+            .store
+            .reads()
+            .await?
+            .member_access(org, request.identity, request.customer)
+            .await?;
+        let profile = match &member {
+            Some(m) => prepared(&self.catalog, m),
             None => AccessProfile::not_a_member(),
         };
-        let arg = match (request.customer, &membership) {
-            (Some(id), Some(m)) => Some(match reads.customer_assignment(org, m.id, id).await? {
+        let arg = match (request.customer, &member) {
+            (Some(id), Some(m)) => Some(match m.customer {
                 Some(a) => CustomerArg {
                     id,
                     exists: true,

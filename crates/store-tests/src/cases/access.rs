@@ -233,6 +233,132 @@ pub async fn access_sources_are_what_a_membership_refers_to(store: S) {
     assert_eq!(via_group.groups, vec![listed(idle.id)]);
 }
 
+/// `member_access` answers what `membership_of`, `access_sources` and
+/// `customer_assignment` answer one by one, for members with and without roles and
+/// groups, customers assigned, not assigned and another organization's, and people who
+/// are not (or no longer) members.
+pub async fn member_access_is_the_three_reads_together(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let direct = custom_role(&a, "Direct", &["catalog.edit"]);
+    let through = custom_role(&a, "Through a group", &["users.read"]);
+    let sales = group(&a, "Sales", &[BuiltinRole::Marketing], &[through.id]);
+    let (acme, globex) = (customer(&a, "Acme", None), customer(&a, "Globex", None));
+    let foreign = customer(&b, "Acme", None);
+    let [ada, bob, cy, dee] =
+        ["ada", "bob", "cy", "dee"].map(|n| fixtures::identity(&format!("{n}@example.com")));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_custom_role(&direct).await.unwrap();
+    tx.insert_custom_role(&through).await.unwrap();
+    tx.insert_group(&sales).await.unwrap();
+    for c in [&acme, &globex, &foreign] {
+        tx.insert_customer(c).await.unwrap();
+    }
+    for i in [&ada, &bob, &cy, &dee] {
+        tx.insert_identity(i).await.unwrap();
+    }
+    let mut adas = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+    adas.custom_roles = vec![direct.id];
+    adas.groups = vec![sales.id];
+    tx.insert_membership(&adas).await.unwrap();
+    let bobs = fixtures::membership(&a, &bob, &[BuiltinRole::User]);
+    tx.insert_membership(&bobs).await.unwrap();
+    let cys = fixtures::membership(&a, &cy, &[BuiltinRole::User]);
+    tx.insert_membership(&cys).await.unwrap();
+    tx.insert_membership(&fixtures::membership(&b, &dee, &[BuiltinRole::User]))
+        .await
+        .unwrap();
+    assert!(tx
+        .set_customer_assignments(a.id, adas.id, &[acme.id], now())
+        .await
+        .unwrap());
+    assert!(tx
+        .set_membership_status(a.id, cys.id, cys.status, MembershipStatus::Removed, now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    for (who, customer) in [
+        (&ada, Some(acme.id)),
+        (&ada, Some(globex.id)),
+        (&ada, Some(foreign.id)),
+        (&ada, Some(CustomerId::new())),
+        (&ada, None),
+        (&bob, Some(acme.id)),
+        (&bob, None),
+    ] {
+        let m = r.membership_of(a.id, who.id).await.unwrap().unwrap();
+        let expected = roster_core::store::MemberAccess {
+            sources: r
+                .access_sources(a.id, &m.custom_roles, &m.groups)
+                .await
+                .unwrap(),
+            customer: match customer {
+                Some(c) => r.customer_assignment(a.id, m.id, c).await.unwrap(),
+                None => None,
+            },
+            membership: m,
+        };
+        assert_eq!(
+            r.member_access(a.id, who.id, customer).await.unwrap(),
+            Some(expected),
+            "{} about {customer:?}",
+            who.email.as_str()
+        );
+    }
+    // Spelled out, so the comparison above cannot pass on two empty answers.
+    let full = r
+        .member_access(a.id, ada.id, Some(acme.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(full.membership.id, adas.id);
+    assert_eq!(
+        full.sources
+            .custom_roles
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![direct.id, through.id]
+    );
+    assert_eq!(full.sources.groups.len(), 1);
+    assert_eq!(
+        full.customer,
+        Some(roster_core::store::CustomerAssignment {
+            assigned: true,
+            assigned_total: 1
+        })
+    );
+    let unassigned = r
+        .member_access(a.id, ada.id, Some(globex.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        unassigned.customer.map(|c| (c.assigned, c.assigned_total)),
+        Some((false, 1))
+    );
+    let other_orgs = r
+        .member_access(a.id, ada.id, Some(foreign.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other_orgs.customer, None);
+    // Not a member, removed, or a member elsewhere only.
+    assert_eq!(
+        r.member_access(a.id, cy.id, Some(acme.id)).await.unwrap(),
+        None
+    );
+    assert_eq!(r.member_access(a.id, dee.id, None).await.unwrap(), None);
+    assert_eq!(
+        r.member_access(b.id, ada.id, Some(foreign.id))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(r.member_access(b.id, dee.id, None).await.unwrap().is_some());
+}
+
 pub async fn membership_links_round_trip_and_stay_in_their_organization(store: S) {
     let (a, b) = two_orgs(&store).await;
     let role = custom_role(&a, "Editor", &["catalog.edit"]);
