@@ -182,6 +182,21 @@ impl Counters {
 struct Cost {
     per_request: Counters,
     requests: u32,
+    /// Whether the idle work was taken out. It is not when it would leave a count below
+    /// zero: the idle window then caught work that did not recur (autovacuum after the
+    /// seeding), and the figure would be meaningless.
+    idle_subtracted: bool,
+}
+
+impl Cost {
+    /// What the row's unit says about the idle work.
+    fn idle_note(&self) -> &'static str {
+        if self.idle_subtracted {
+            ""
+        } else {
+            " (idle work not subtracted: it varied)"
+        }
+    }
 }
 
 impl Cost {
@@ -190,7 +205,7 @@ impl Cost {
             scenario: format!("scale: PostgreSQL transactions per {what}"),
             measured: Measured::Quantity {
                 value: self.per_request.transactions,
-                unit: format!("(mean of {})", self.requests),
+                unit: format!("(mean of {}){}", self.requests, self.idle_note()),
             },
             limit: None,
             ratio: None,
@@ -204,7 +219,7 @@ impl Cost {
             scenario: format!("scale: PostgreSQL tuples read / rows written per {what}"),
             measured: Measured::Quantity {
                 value: self.per_request.tuples_read,
-                unit: format!("/ {:.1}", self.per_request.rows_written),
+                unit: format!("/ {:.1}{}", self.per_request.rows_written, self.idle_note()),
             },
             limit: None,
             ratio: None,
@@ -243,9 +258,14 @@ async fn database_cost(
     }
     tokio::time::sleep(STATS_FLUSH).await;
     let counted = Counters::read(pg).await?.minus(from);
-    let background = background.scaled(started.elapsed().as_secs_f64());
+    let corrected = counted.minus(background.scaled(started.elapsed().as_secs_f64()));
+    let idle_subtracted = corrected.transactions >= 0.0
+        && corrected.tuples_read >= 0.0
+        && corrected.rows_written >= 0.0;
+    let totals = if idle_subtracted { corrected } else { counted };
     Ok(Cost {
-        per_request: counted.minus(background).scaled(1.0 / f64::from(n)),
+        per_request: totals.scaled(1.0 / f64::from(n)),
         requests: n,
+        idle_subtracted,
     })
 }
