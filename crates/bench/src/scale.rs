@@ -183,8 +183,8 @@ struct Cost {
     per_request: Counters,
     requests: u32,
     /// Whether the idle work was taken out. It is not when it would leave a count below
-    /// zero: the idle window then caught work that did not recur (autovacuum after the
-    /// seeding), and the figure would be meaningless.
+    /// zero: the idle window then caught work that did not recur (most likely autovacuum
+    /// after the seeding), and the figure would be meaningless.
     idle_subtracted: bool,
 }
 
