@@ -99,7 +99,7 @@ mod tests {
     use crate::SqliteStore;
     use roster_core::email::Email;
     use roster_core::model::{Actor, AuditEvent, Identity};
-    use roster_core::store::{Store, StoreError};
+    use roster_core::store::{Reads, Store, StoreError, Tx};
 
     /// A migrated store whose audit log refuses events named `boom`, so a batch can fail
     /// in its middle through a real constraint.
@@ -181,6 +181,26 @@ mod tests {
         tx.insert_identity(&ada).await.unwrap();
         tx.commit().await.unwrap();
         assert!(found(&store, &ada).await);
+    }
+
+    /// A batch refused before it was sent is lost, so its transaction must not commit
+    /// what came before it either.
+    #[tokio::test]
+    async fn a_refused_batch_leaves_its_transaction_unable_to_commit() {
+        let (store, _dir) = store().await;
+        let ada = person("ada@example.com");
+        let mut conn =
+            crate::SqliteConn::new(crate::Conn::Write(store.writer.begin().await.unwrap()));
+        // Sent and run: the write the transaction must not commit alone.
+        conn.insert_identity(&ada).await.unwrap();
+        assert!(conn.identity(ada.id).await.unwrap().is_some());
+        conn.defer("INSERT INTO identities (id, email) VALUES (?, ?)")
+            .bind(ada.id.to_string());
+        assert!(conn.c().await.is_err(), "one value for two parameters");
+        assert!(conn.c().await.is_err(), "and nothing after it");
+        let tx: Box<dyn Tx> = Box::new(conn);
+        assert!(tx.commit().await.is_err());
+        assert!(!found(&store, &ada).await);
     }
 
     /// sqlx would bind a missing value's neighbour in its place; the batch is refused.

@@ -167,9 +167,10 @@ impl SqliteConn {
             return Err(broken());
         }
         if !self.deferred.is_empty() {
-            let (sql, args) = self.deferred.take("")?;
-            // Set across the await: a caller that goes away mid-batch leaves it set.
+            // Set before the batch is taken (a refused batch is lost) and across the await
+            // (a caller that goes away mid-batch leaves it set).
             self.broken = true;
+            let (sql, args) = self.deferred.take("")?;
             sqlx::query_with(&sql, args)
                 .execute(self.raw())
                 .await
