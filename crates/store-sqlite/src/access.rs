@@ -4,9 +4,11 @@
 //! Every link row carries the organization and the schema's composite foreign keys refuse
 //! a link to another organization's row; every query here matches on the organization too.
 
+use crate::columns::Columns;
 use crate::convert::{corrupt, ms, parse, time, uuid};
-use crate::map_err;
+use crate::inline::{Fold, Statements};
 use crate::reads::{get, page_of, MEMBERSHIP_SELECT};
+use crate::{map_err, SqliteConn};
 use roster_core::access::PermissionCode;
 use roster_core::clock::Timestamp;
 use roster_core::ids::*;
@@ -31,16 +33,16 @@ pub(crate) fn id_list<T: Ord>(v: Option<String>, make: fn(uuid::Uuid) -> T) -> S
     Ok(ids)
 }
 
-fn count(row: &SqliteRow, col: &str) -> StoreResult<u64> {
+fn count<R: Columns>(row: &R, col: &str) -> StoreResult<u64> {
     let n: i64 = get(row, col)?;
     u64::try_from(n).map_err(|_| corrupt(format!("bad {col} {n}")))
 }
 
-fn name(row: &SqliteRow) -> StoreResult<DisplayName> {
+fn name<R: Columns>(row: &R) -> StoreResult<DisplayName> {
     parse(DisplayName::parse(&get::<String>(row, "name")?))
 }
 
-fn custom_role(row: &SqliteRow) -> StoreResult<CustomRole> {
+fn custom_role<R: Columns>(row: &R) -> StoreResult<CustomRole> {
     let codes: Vec<String> = parse(serde_json::from_str(&get::<String>(row, "permissions")?))?;
     Ok(CustomRole {
         id: RoleId::from_uuid(uuid(&get::<String>(row, "id")?)?),
@@ -57,7 +59,7 @@ fn custom_role(row: &SqliteRow) -> StoreResult<CustomRole> {
     })
 }
 
-fn group(row: &SqliteRow) -> StoreResult<Group> {
+fn group<R: Columns>(row: &R) -> StoreResult<Group> {
     let mut roles = get::<Option<String>>(row, "builtins")?
         .unwrap_or_default()
         .split(',')
@@ -171,7 +173,7 @@ fn sources_sql(roles: &str, groups: &str) -> String {
 }
 
 /// Adds a row of [`sources_sql`] to `sources`; false for a row of another kind.
-fn add_source(sources: &mut AccessSources, kind: &str, row: &SqliteRow) -> StoreResult<bool> {
+fn add_source<R: Columns>(sources: &mut AccessSources, kind: &str, row: &R) -> StoreResult<bool> {
     match kind {
         "group" => sources.groups.push(group(row)?),
         "role" => sources.custom_roles.push(custom_role(row)?),
@@ -182,98 +184,115 @@ fn add_source(sources: &mut AccessSources, kind: &str, row: &SqliteRow) -> Store
 
 /// See `Reads::access_sources`: the ids asked for travel as JSON arrays.
 pub(crate) async fn access_sources(
-    c: &mut SqliteConnection,
+    c: &mut SqliteConn,
     org: OrgId,
     roles: &[RoleId],
     groups: &[GroupId],
 ) -> StoreResult<AccessSources> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        sources_sql(
+    static SQL: LazyLock<Statements> = LazyLock::new(|| {
+        Statements::new(vec![sources_sql(
             "SELECT value FROM json_each(?2)",
             "SELECT value FROM json_each(?3)",
-        )
+        )])
     });
     let ids = |ids: Vec<String>| serde_json::to_string(&ids).map_err(|e| corrupt(e.to_string()));
-    let rows = sqlx::query(&SQL)
-        .bind(org.to_string())
-        .bind(ids(roles.iter().map(ToString::to_string).collect())?)
-        .bind(ids(groups.iter().map(ToString::to_string).collect())?)
-        .fetch_all(c)
-        .await
-        .map_err(map_err)?;
-    let mut sources = AccessSources::default();
-    for row in &rows {
-        let kind: String = get(row, "source")?;
-        if !add_source(&mut sources, &kind, row)? {
-            return Err(corrupt(format!("unexpected access source {kind}")));
-        }
-    }
-    Ok(sources)
+    let org = org.to_string();
+    let roles = ids(roles.iter().map(ToString::to_string).collect())?;
+    let groups = ids(groups.iter().map(ToString::to_string).collect())?;
+    let rows: SourceRows = c
+        .fold(&SQL, &[Some(&org), Some(&roles), Some(&groups)])
+        .await?;
+    Ok(rows.0)
 }
 
-/// See `Reads::member_access`: three statements sent in one call, so one handoff to the
-/// connection's thread instead of three. The second and third find the membership again
-/// by organization and identity (`?1`, `?2`), so they need nothing from the first; each
-/// runs as its own read, as three separate reads would. `?3` is the customer, or NULL.
+/// [`access_sources`]'s rows.
+#[derive(Default)]
+struct SourceRows(AccessSources);
+
+impl Fold for SourceRows {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
+        let kind: String = get(row, "source")?;
+        if !add_source(&mut self.0, &kind, row)? {
+            return Err(corrupt(format!("unexpected access source {kind}")));
+        }
+        Ok(())
+    }
+}
+
+/// See `Reads::member_access`: three statements, sent in one call when they go to the
+/// connection's thread, so one handoff instead of three. The second and third find the
+/// membership again by organization and identity (`?1`, `?2`), so they need nothing from
+/// the first; each runs as its own read, as three separate reads would. `?3` is the
+/// customer, or NULL.
 pub(crate) async fn member_access(
-    c: &mut SqliteConnection,
+    c: &mut SqliteConn,
     org: OrgId,
     identity: IdentityId,
     customer: Option<CustomerId>,
 ) -> StoreResult<Option<MemberAccess>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
+    static SQL: LazyLock<Statements> = LazyLock::new(|| {
         const LIVE: &str = "SELECT id FROM memberships \
              WHERE org_id = ?1 AND identity_id = ?2 AND status <> 'removed'";
-        format!(
-            "SELECT 'member' AS source, x.* FROM ({MEMBERSHIP_SELECT} \
-               WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x;\n\
-             {sources};\n\
-             SELECT 'customer' AS source, \
-               EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
-                       AND a.membership_id IN ({LIVE}) AND a.customer_id = ?3) AS assigned, \
-               (SELECT count(*) FROM customer_assignments a WHERE a.org_id = ?1 \
-                AND a.membership_id IN ({LIVE})) AS assigned_total \
-             FROM customers c WHERE c.org_id = ?1 AND c.id = ?3 AND EXISTS ({LIVE})",
-            sources = sources_sql(
+        Statements::new(vec![
+            format!(
+                "SELECT 'member' AS source, x.* FROM ({MEMBERSHIP_SELECT} \
+                   WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x"
+            ),
+            sources_sql(
                 &format!(
                     "SELECT role_id FROM membership_custom_roles WHERE membership_id IN ({LIVE})"
                 ),
                 &format!("SELECT group_id FROM group_members WHERE membership_id IN ({LIVE})"),
             ),
-        )
+            format!(
+                "SELECT 'customer' AS source, \
+                   EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
+                           AND a.membership_id IN ({LIVE}) AND a.customer_id = ?3) AS assigned, \
+                   (SELECT count(*) FROM customer_assignments a WHERE a.org_id = ?1 \
+                    AND a.membership_id IN ({LIVE})) AS assigned_total \
+                 FROM customers c WHERE c.org_id = ?1 AND c.id = ?3 AND EXISTS ({LIVE})"
+            ),
+        ])
     });
-    let rows = sqlx::query(&SQL)
-        .bind(org.to_string())
-        .bind(identity.to_string())
-        .bind(customer.map(|c| c.to_string()))
-        .fetch_all(c)
-        .await
-        .map_err(map_err)?;
-    let mut membership = None;
-    let mut sources = AccessSources::default();
-    let mut assignment = None;
-    for row in &rows {
+    let (org, identity) = (org.to_string(), identity.to_string());
+    let customer = customer.map(|c| c.to_string());
+    let rows: AccessRows = c
+        .fold(&SQL, &[Some(&org), Some(&identity), customer.as_deref()])
+        .await?;
+    Ok(rows.membership.map(|membership| MemberAccess {
+        membership,
+        sources: rows.sources,
+        customer: rows.assignment,
+    }))
+}
+
+/// [`member_access`]'s rows, told apart by `source`.
+#[derive(Default)]
+struct AccessRows {
+    membership: Option<Membership>,
+    sources: AccessSources,
+    assignment: Option<CustomerAssignment>,
+}
+
+impl Fold for AccessRows {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
         let kind: String = get(row, "source")?;
         match kind.as_str() {
-            "member" => membership = Some(crate::reads::membership(row)?),
+            "member" => self.membership = Some(crate::reads::membership(row)?),
             "customer" => {
-                assignment = Some(CustomerAssignment {
+                self.assignment = Some(CustomerAssignment {
                     assigned: get::<i64>(row, "assigned")? != 0,
                     assigned_total: count(row, "assigned_total")?,
                 })
             }
             _ => {
-                if !add_source(&mut sources, &kind, row)? {
+                if !add_source(&mut self.sources, &kind, row)? {
                     return Err(corrupt(format!("unexpected access source {kind}")));
                 }
             }
         }
+        Ok(())
     }
-    Ok(membership.map(|membership| MemberAccess {
-        membership,
-        sources,
-        customer: assignment,
-    }))
 }
 
 pub(crate) async fn custom_role_by_id(

@@ -14,6 +14,7 @@
 //! `BEGIN IMMEDIATE` and keeps track of that itself.
 
 use crate::deferred::Deferred;
+use crate::inline;
 use crate::map_err;
 use roster_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -32,9 +33,11 @@ fn closed() -> StoreError {
     StoreError::Backend("the store is closed".into())
 }
 
-/// An open read connection, and when its last lease ended.
+/// An open read connection, its handle for reads on the caller's thread (see
+/// [`crate::inline`]; none for a store that is not a file), and when its last lease ended.
 struct Open {
     conn: SqliteConnection,
+    inline: Option<rusqlite::Connection>,
     returned: Instant,
 }
 
@@ -109,8 +112,16 @@ impl Readers {
         }
         if slot.is_none() {
             let conn = self.options.connect().await.map_err(map_err)?;
+            // sqlx has created the file by now; an in-memory store has none.
+            let path = self.options.get_filename();
+            let inline = if path.is_file() {
+                Some(inline::open(path)?)
+            } else {
+                None
+            };
             *slot = Some(Open {
                 conn,
+                inline,
                 returned: Instant::now(),
             });
         }
@@ -191,6 +202,17 @@ pub(crate) struct ReadLease {
 impl ReadLease {
     pub fn conn(&mut self) -> &mut SqliteConnection {
         &mut self.open.conn
+    }
+
+    /// The handle for reads on the caller's thread, if the store is a file.
+    pub fn inline(&self) -> Option<&rusqlite::Connection> {
+        self.open.inline.as_ref()
+    }
+
+    /// Puts another handle in the slot, for tests that need one in a given state.
+    #[cfg(test)]
+    pub fn replace_inline(&mut self, handle: rusqlite::Connection) {
+        self.open.inline = Some(handle);
     }
 }
 

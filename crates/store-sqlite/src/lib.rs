@@ -9,9 +9,11 @@
 //! this process queue for it in order, and its page cache stays valid between them.
 
 mod access;
+mod columns;
 mod connections;
 mod convert;
 mod deferred;
+mod inline;
 mod reads;
 mod sign_in;
 mod sso;
@@ -21,6 +23,7 @@ mod writes;
 use async_trait::async_trait;
 use connections::{ReadLease, Readers, WriteLease, Writer};
 use deferred::Deferred;
+use inline::{Fold, Statements};
 use roster_core::store::{Readiness, Reads, Store, StoreError, StoreResult, Tx};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -178,6 +181,34 @@ impl SqliteConn {
             self.broken = false;
         }
         Ok(self.raw())
+    }
+
+    /// Runs a read's `statements` with `params` and gives their rows to an `A`: on the
+    /// caller's own thread outside a write transaction (see [`inline`]); else, or if that
+    /// finds the file busy, in one call to the connection's thread.
+    async fn fold<A: Fold>(
+        &mut self,
+        statements: &Statements,
+        params: &[Option<&str>],
+    ) -> StoreResult<A> {
+        if let Conn::Read(lease) = &self.conn {
+            if let Some(handle) = lease.inline() {
+                match inline::fold(handle, statements, params) {
+                    Err(StoreError::Busy) => {}
+                    done => return done,
+                }
+            }
+        }
+        let mut query = sqlx::query(statements.joined());
+        for value in params {
+            query = query.bind(*value);
+        }
+        let rows = query.fetch_all(self.c().await?).await.map_err(map_err)?;
+        let mut acc = A::default();
+        for row in &rows {
+            acc.add(row)?;
+        }
+        Ok(acc)
     }
 
     /// Queues a write whose answer nobody needs (see [`deferred`]).

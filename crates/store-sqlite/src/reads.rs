@@ -1,7 +1,9 @@
 //! Queries, on a plain connection or inside a transaction.
 
 use crate::access::{self, id_list};
+use crate::columns::Columns;
 use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, permissions, time, uuid};
+use crate::inline::{Fold, Statements};
 use crate::{map_err, sign_in, sso, tasks, SqliteConn};
 use async_trait::async_trait;
 use roster_core::clock::Timestamp;
@@ -15,23 +17,18 @@ use roster_core::store::{
     OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
-pub(crate) fn get<'r, T>(row: &'r SqliteRow, col: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(col).map_err(map_err)
-}
+pub(crate) use crate::columns::get;
 
 pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organization> {
     org_with(row, "")
 }
 
 /// An organization from columns named with `prefix` (`o_id`, `o_name`, …) beside others.
-fn org_with(row: &SqliteRow, prefix: &str) -> StoreResult<Organization> {
+fn org_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Organization> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Organization {
         id: OrgId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
@@ -49,7 +46,7 @@ pub(crate) fn identity(row: &SqliteRow) -> StoreResult<Identity> {
 }
 
 /// An identity from columns named with `prefix` (a join's `i_id`, `i_email`, ...).
-fn identity_with(row: &SqliteRow, prefix: &str) -> StoreResult<Identity> {
+fn identity_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Identity> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Identity {
         id: IdentityId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
@@ -73,7 +70,7 @@ const IDENTITY_AS_I: &str = "i.id AS i_id, i.email AS i_email, i.name AS i_name,
     i.updated_at AS i_updated_at";
 
 /// Expects the membership columns plus `roles`, a comma-separated list.
-pub(crate) fn membership(row: &SqliteRow) -> StoreResult<Membership> {
+pub(crate) fn membership<R: Columns>(row: &R) -> StoreResult<Membership> {
     let roles = get::<Option<String>>(row, "roles")?.unwrap_or_default();
     let mut roles = roles
         .split(',')
@@ -120,7 +117,7 @@ pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
 }
 
 /// A session from columns named with `prefix` (a join's `s_id`, `s_token_hash`, ...).
-fn session_with(row: &SqliteRow, prefix: &str) -> StoreResult<Session> {
+fn session_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Session> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(Session {
         id: SessionId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
@@ -151,7 +148,7 @@ pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
 }
 
 /// A token from columns named with `prefix` (a join's `t_id`, `t_token_hash`, ...).
-fn api_token_with(row: &SqliteRow, prefix: &str) -> StoreResult<ApiToken> {
+fn api_token_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<ApiToken> {
     let col = |c: &str| format!("{prefix}{c}");
     Ok(ApiToken {
         id: ApiTokenId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
@@ -228,6 +225,51 @@ macro_rules! membership_columns {
 }
 
 pub(crate) const MEMBERSHIP_SELECT: &str = concat!(membership_columns!(), " FROM memberships m");
+
+/// [`Reads::session_with_holder`]'s rows: the session and its identity on each, and one
+/// live membership with its organization on each (none on the one row of a person
+/// without any).
+#[derive(Default)]
+struct HolderRows {
+    holder: Option<SessionHolder>,
+}
+
+impl Fold for HolderRows {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
+        let holder = match &mut self.holder {
+            Some(holder) => holder,
+            None => self.holder.insert(SessionHolder {
+                session: session_with(row, "s_")?,
+                identity: identity_with(row, "i_")?,
+                memberships: Vec::new(),
+            }),
+        };
+        if get::<Option<String>>(row, "id")?.is_some() {
+            holder
+                .memberships
+                .push((membership(row)?, org_with(row, "o_")?));
+        }
+        Ok(())
+    }
+}
+
+/// [`Reads::api_token_with_creator`]'s one row: the token, and its creator's live
+/// membership in the token's organization, if any.
+#[derive(Default)]
+struct TokenRow {
+    token: Option<(ApiToken, Option<(Membership, Organization)>)>,
+}
+
+impl Fold for TokenRow {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
+        let creator = match get::<Option<String>>(row, "id")? {
+            Some(_) => Some((membership(row)?, org_with(row, "o_")?)),
+            None => None,
+        };
+        self.token = Some((api_token_with(row, "t_")?, creator));
+        Ok(())
+    }
+}
 
 pub(crate) fn page_of<T>(
     mut items: Vec<T>,
@@ -654,7 +696,7 @@ impl Reads for SqliteConn {
         roles: &[RoleId],
         groups: &[GroupId],
     ) -> StoreResult<AccessSources> {
-        access::access_sources(self.c().await?, org, roles, groups).await
+        access::access_sources(self, org, roles, groups).await
     }
     async fn list_customers(
         &mut self,
@@ -680,7 +722,7 @@ impl Reads for SqliteConn {
         identity: IdentityId,
         customer: Option<CustomerId>,
     ) -> StoreResult<Option<MemberAccess>> {
-        access::member_access(self.c().await?, org, identity, customer).await
+        access::member_access(self, org, identity, customer).await
     }
 
     async fn customer_assignment(
@@ -738,34 +780,22 @@ impl Reads for SqliteConn {
         &mut self,
         hash: &SecretHash,
     ) -> StoreResult<Option<SessionHolder>> {
-        // One row per live membership, or one with the membership's columns NULL when
-        // there is none; the session and identity repeat on each.
-        let rows = sqlx::query(&format!(
-            "{}, {ORG_AS_O}, {SESSION_AS_S}, {IDENTITY_AS_I} FROM sessions s \
-             JOIN identities i ON i.id = s.identity_id \
-             LEFT JOIN memberships m ON m.identity_id = i.id AND m.status <> 'removed' \
-             LEFT JOIN organizations o ON o.id = m.org_id \
-             WHERE s.token_hash = ? ORDER BY m.id",
-            membership_columns!()
-        ))
-        .bind(hash.as_str())
-        .fetch_all(self.c().await?)
-        .await
-        .map_err(map_err)?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut memberships = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if get::<Option<String>>(row, "id")?.is_some() {
-                memberships.push((membership(row)?, org_with(row, "o_")?));
-            }
-        }
-        Ok(Some(SessionHolder {
-            session: session_with(first, "s_")?,
-            identity: identity_with(first, "i_")?,
-            memberships,
-        }))
+        static SQL: LazyLock<Statements> = LazyLock::new(|| {
+            // One row per live membership, or one with the membership's columns NULL when
+            // there is none; the session and identity repeat on each.
+            Statements::new(vec![format!(
+                "{}, {ORG_AS_O}, {SESSION_AS_S}, {IDENTITY_AS_I} FROM sessions s \
+                 JOIN identities i ON i.id = s.identity_id \
+                 LEFT JOIN memberships m ON m.identity_id = i.id AND m.status <> 'removed' \
+                 LEFT JOIN organizations o ON o.id = m.org_id \
+                 WHERE s.token_hash = ?1 ORDER BY m.id",
+                membership_columns!()
+            )])
+        });
+        Ok(self
+            .fold::<HolderRows>(&SQL, &[Some(hash.as_str())])
+            .await?
+            .holder)
     }
 
     async fn sessions_of_identity(&mut self, identity: IdentityId) -> StoreResult<Vec<Session>> {
@@ -786,27 +816,21 @@ impl Reads for SqliteConn {
         &mut self,
         hash: &SecretHash,
     ) -> StoreResult<Option<(ApiToken, Option<(Membership, Organization)>)>> {
-        // At most one live membership per organization and identity: one row.
-        let row = sqlx::query(&format!(
-            "{}, {ORG_AS_O}, {TOKEN_AS_T} FROM api_tokens t \
-             LEFT JOIN memberships m ON m.identity_id = t.created_by AND m.org_id = t.org_id \
-             AND m.status <> 'removed' \
-             LEFT JOIN organizations o ON o.id = m.org_id \
-             WHERE t.token_hash = ?",
-            membership_columns!()
-        ))
-        .bind(hash.as_str())
-        .fetch_optional(self.c().await?)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let creator = match get::<Option<String>>(&row, "id")? {
-            Some(_) => Some((membership(&row)?, org_with(&row, "o_")?)),
-            None => None,
-        };
-        Ok(Some((api_token_with(&row, "t_")?, creator)))
+        static SQL: LazyLock<Statements> = LazyLock::new(|| {
+            // At most one live membership per organization and identity: one row.
+            Statements::new(vec![format!(
+                "{}, {ORG_AS_O}, {TOKEN_AS_T} FROM api_tokens t \
+                 LEFT JOIN memberships m ON m.identity_id = t.created_by AND m.org_id = t.org_id \
+                 AND m.status <> 'removed' \
+                 LEFT JOIN organizations o ON o.id = m.org_id \
+                 WHERE t.token_hash = ?1",
+                membership_columns!()
+            )])
+        });
+        Ok(self
+            .fold::<TokenRow>(&SQL, &[Some(hash.as_str())])
+            .await?
+            .token)
     }
 
     async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {

@@ -1,0 +1,249 @@
+//! Reads run on the caller's own thread, for the few that nearly every request makes:
+//! a session with its holder, a bearer token with its creator, and a member's access for a
+//! permission check.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands it every statement,
+//! and every row back, through channels. For these reads that handoff is most of the cost:
+//! SQLite answers them from its page cache in microseconds, while waking the connection's
+//! thread and the request's task again costs several context switches (see
+//! `docs/benchmarks.md`, *Reads on the request's thread*). So each read connection has a
+//! second handle on the same file, through rusqlite (the same SQLite library, linked once),
+//! used only by these reads, only outside write transactions, and only while the caller
+//! holds that read connection's lease.
+//!
+//! Blocking a runtime thread is fine for a point read from the page cache, not for waiting
+//! on a lock. So this handle never waits: its busy timeout is zero, and a read that finds
+//! the file busy (a rare case in WAL mode: another process recovering the log, or holding
+//! the file exclusively) is sent to the connection's thread instead, which waits as every
+//! other read does. It is also `query_only`: nothing can write through it.
+
+use crate::columns::Columns;
+use roster_core::store::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::time::Duration;
+
+/// Statements each handle keeps prepared: the few reads above, with room to spare.
+const STATEMENTS: usize = 16;
+
+/// Opens a handle on the store's file, which the sqlx connections have already opened,
+/// migrated and put in WAL mode.
+pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(map_err)?;
+    conn.busy_timeout(Duration::ZERO).map_err(map_err)?;
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;")
+        .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    Ok(conn)
+}
+
+/// A read's statements: each alone for a handle here, and joined for sqlx, which sends
+/// them in one call. They take the same parameters (`?1`, `?2`, ...), each statement those
+/// it names.
+pub(crate) struct Statements {
+    each: Vec<String>,
+    joined: String,
+}
+
+impl Statements {
+    pub fn new(each: Vec<String>) -> Self {
+        let joined = each.join(";\n");
+        Self { each, joined }
+    }
+
+    /// For sqlx: all of them in one string.
+    pub fn joined(&self) -> &str {
+        &self.joined
+    }
+}
+
+/// What a read makes of its rows, given one at a time, from either driver.
+pub(crate) trait Fold: Default {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()>;
+}
+
+/// Runs `statements` one after the other with `params` and gives their rows to a new `A`.
+/// [`StoreError::Busy`] means nothing waited: the caller may ask the connection's thread.
+pub(crate) fn fold<A: Fold>(
+    conn: &Connection,
+    statements: &Statements,
+    params: &[Option<&str>],
+) -> StoreResult<A> {
+    let mut acc = A::default();
+    for sql in &statements.each {
+        let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+        for i in 1..=stmt.parameter_count() {
+            let value = params
+                .get(i - 1)
+                .ok_or_else(|| StoreError::Backend(format!("no value for parameter {i}")))?;
+            stmt.raw_bind_parameter(i, value).map_err(map_err)?;
+        }
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            acc.add(row)?;
+        }
+    }
+    Ok(acc)
+}
+
+/// Maps rusqlite's errors as [`crate::map_err`] maps sqlx's.
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DatabaseBusy | DatabaseLocked) => {
+            StoreError::Busy
+        }
+        rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::InvalidColumnName(_)
+        | rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::{Fold, Statements};
+    use crate::columns::{get, Columns};
+    use crate::{Conn, SqliteConn, SqliteStore};
+    use roster_core::store::{StoreError, StoreResult};
+    use std::sync::LazyLock;
+
+    /// The `x` of every row.
+    #[derive(Debug, Default, PartialEq)]
+    struct Xs(Vec<i64>);
+
+    impl Fold for Xs {
+        fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
+            self.0.push(get(row, "x")?);
+            Ok(())
+        }
+    }
+
+    static ALL: LazyLock<Statements> =
+        LazyLock::new(|| Statements::new(vec!["SELECT x FROM t ORDER BY x".into()]));
+
+    /// A store on a new file with one table, `t`, holding 1 and 2.
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("roster.db"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    async fn reads(store: &SqliteStore) -> SqliteConn {
+        SqliteConn::new(Conn::Read(store.readers.lease().await.unwrap()))
+    }
+
+    /// A plain read has a handle of its own on the file, and reads through it what was
+    /// committed.
+    #[tokio::test]
+    async fn a_plain_read_has_a_handle_on_the_file() {
+        let (store, _dir) = store().await;
+        let lease = store.readers.lease().await.unwrap();
+        let handle = lease.inline().expect("a store on a file has one");
+        let xs: Xs = super::fold(handle, &ALL, &[]).unwrap();
+        assert_eq!(xs, Xs(vec![1, 2]));
+    }
+
+    /// Nothing can be written through the handle, whatever a read's statement says.
+    #[tokio::test]
+    async fn the_handle_cannot_write() {
+        let (store, _dir) = store().await;
+        let lease = store.readers.lease().await.unwrap();
+        let handle = lease.inline().unwrap();
+        let insert = Statements::new(vec!["INSERT INTO t VALUES (3) RETURNING x".into()]);
+        assert!(super::fold::<Xs>(handle, &insert, &[]).is_err());
+        drop(lease);
+        assert_eq!(
+            reads(&store).await.fold::<Xs>(&ALL, &[]).await.unwrap(),
+            Xs(vec![1, 2])
+        );
+    }
+
+    /// The handle never waits for a lock on the caller's thread: its busy timeout is zero
+    /// (rusqlite's default is five seconds).
+    #[tokio::test]
+    async fn the_handle_does_not_wait() {
+        let (store, _dir) = store().await;
+        let lease = store.readers.lease().await.unwrap();
+        let timeout: i64 = lease
+            .inline()
+            .unwrap()
+            .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(timeout, 0);
+    }
+
+    /// A handle that finds its file busy answers so at once, and the read goes to the
+    /// connection's thread instead. Here the handle is on another file, which a connection
+    /// holds in exclusive locking mode (the one way to keep a WAL reader out for as long as
+    /// a test needs; the store's own file cannot be taken so while the store has it open),
+    /// so the rows show which of the two answered.
+    #[tokio::test]
+    async fn a_busy_handle_sends_the_read_to_the_connection_s_thread() {
+        let (store, dir) = store().await;
+        let other = dir.path().join("other.db");
+        let holder = rusqlite::Connection::open(&other).unwrap();
+        holder
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA locking_mode = EXCLUSIVE; \
+                 CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);",
+            )
+            .unwrap();
+        let mut lease = store.readers.lease().await.unwrap();
+        lease.replace_inline(super::open(&other).unwrap());
+        let alone = super::fold::<Xs>(lease.inline().unwrap(), &ALL, &[]);
+        assert!(matches!(alone, Err(StoreError::Busy)), "{alone:?}");
+        let mut conn = SqliteConn::new(Conn::Read(lease));
+        assert_eq!(conn.fold::<Xs>(&ALL, &[]).await.unwrap(), Xs(vec![1, 2]));
+        drop(holder);
+    }
+
+    /// Inside a write transaction a read goes to the writer's connection and sees the
+    /// transaction's own writes, which no other connection can yet.
+    #[tokio::test]
+    async fn a_transaction_reads_on_its_own_connection() {
+        let (store, _dir) = store().await;
+        let mut tx = SqliteConn::new(Conn::Write(store.writer.begin().await.unwrap()));
+        sqlx::query("INSERT INTO t VALUES (3)")
+            .execute(tx.raw())
+            .await
+            .unwrap();
+        assert_eq!(tx.fold::<Xs>(&ALL, &[]).await.unwrap(), Xs(vec![1, 2, 3]));
+        assert_eq!(
+            reads(&store).await.fold::<Xs>(&ALL, &[]).await.unwrap(),
+            Xs(vec![1, 2])
+        );
+    }
+
+    /// Each statement takes the values of the parameters it names, so statements of one
+    /// read may name different ones; both drivers answer alike.
+    #[tokio::test]
+    async fn statements_take_the_parameters_they_name() {
+        let (store, _dir) = store().await;
+        let two = Statements::new(vec![
+            "SELECT x FROM t WHERE x = ?1".into(),
+            "SELECT x + ?2 AS x FROM t WHERE x = ?1".into(),
+        ]);
+        let plain = reads(&store)
+            .await
+            .fold::<Xs>(&two, &[Some("2"), Some("10")])
+            .await;
+        let mut tx = SqliteConn::new(Conn::Write(store.writer.begin().await.unwrap()));
+        let in_tx = tx.fold::<Xs>(&two, &[Some("2"), Some("10")]).await;
+        assert_eq!(plain.unwrap(), Xs(vec![2, 12]));
+        assert_eq!(in_tx.unwrap(), Xs(vec![2, 12]));
+    }
+}
