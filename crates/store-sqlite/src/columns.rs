@@ -8,8 +8,50 @@ use sqlx::Row as _;
 
 /// A column's value as stored: SQLite's TEXT or INTEGER, or NULL.
 pub(crate) trait Columns {
-    fn text(&self, col: &str) -> StoreResult<Option<String>>;
-    fn int(&self, col: &str) -> StoreResult<Option<i64>>;
+    /// The column named `prefix` followed by `col` (a join's `o_id`, `o_name`, ...).
+    fn text_at(&self, prefix: &str, col: &str) -> StoreResult<Option<String>>;
+    fn int_at(&self, prefix: &str, col: &str) -> StoreResult<Option<i64>>;
+
+    fn text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.text_at("", col)
+    }
+
+    fn int(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.int_at("", col)
+    }
+}
+
+/// A row's columns named with a prefix, read by their names without it: one mapping reads
+/// a table's columns alone or beside a join's others (`s_id`, `i_id`, ...).
+pub(crate) struct Prefixed<'a, R: ?Sized> {
+    row: &'a R,
+    prefix: &'a str,
+}
+
+impl<'a, R: Columns + ?Sized> Prefixed<'a, R> {
+    pub fn new(row: &'a R, prefix: &'a str) -> Self {
+        Self { row, prefix }
+    }
+
+    fn joined(&self, prefix: &str) -> String {
+        format!("{}{prefix}", self.prefix)
+    }
+}
+
+impl<R: Columns + ?Sized> Columns for Prefixed<'_, R> {
+    fn text_at(&self, prefix: &str, col: &str) -> StoreResult<Option<String>> {
+        match prefix {
+            "" => self.row.text_at(self.prefix, col),
+            _ => self.row.text_at(&self.joined(prefix), col),
+        }
+    }
+
+    fn int_at(&self, prefix: &str, col: &str) -> StoreResult<Option<i64>> {
+        match prefix {
+            "" => self.row.int_at(self.prefix, col),
+            _ => self.row.int_at(&self.joined(prefix), col),
+        }
+    }
 }
 
 /// What a column may be read as; NULL where the type says it may not be is corrupt.
@@ -51,21 +93,19 @@ impl Value for i64 {
 }
 
 impl Columns for sqlx::sqlite::SqliteRow {
-    fn text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.try_get(col).map_err(crate::map_err)
+    fn text_at(&self, prefix: &str, col: &str) -> StoreResult<Option<String>> {
+        match prefix {
+            "" => self.try_get(col),
+            _ => self.try_get(format!("{prefix}{col}").as_str()),
+        }
+        .map_err(crate::map_err)
     }
 
-    fn int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.try_get(col).map_err(crate::map_err)
-    }
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.get(col).map_err(crate::inline::map_err)
-    }
-
-    fn int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.get(col).map_err(crate::inline::map_err)
+    fn int_at(&self, prefix: &str, col: &str) -> StoreResult<Option<i64>> {
+        match prefix {
+            "" => self.try_get(col),
+            _ => self.try_get(format!("{prefix}{col}").as_str()),
+        }
+        .map_err(crate::map_err)
     }
 }

@@ -1,7 +1,7 @@
 //! Queries, on a plain connection or inside a transaction.
 
 use crate::access::{self, id_list};
-use crate::columns::Columns;
+use crate::columns::{Columns, Prefixed};
 use crate::convert::{corrupt, ms, opt_time, opt_uuid, parse, permissions, time, uuid};
 use crate::inline::{Fold, Statements};
 use crate::{map_err, sign_in, sso, tasks, SqliteConn};
@@ -29,15 +29,15 @@ pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organization> {
 
 /// An organization from columns named with `prefix` (`o_id`, `o_name`, …) beside others.
 fn org_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Organization> {
-    let col = |c: &str| format!("{prefix}{c}");
+    let row = &Prefixed::new(row, prefix);
     Ok(Organization {
-        id: OrgId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
-        kind: parse(OrgKind::parse(&get::<String>(row, &col("kind"))?))?,
-        name: parse(DisplayName::parse(&get::<String>(row, &col("name"))?))?,
-        slug: parse(Slug::parse(&get::<String>(row, &col("slug"))?))?,
-        settings: parse(serde_json::from_str(&get::<String>(row, &col("settings"))?))?,
-        created_at: time(get(row, &col("created_at"))?)?,
-        updated_at: time(get(row, &col("updated_at"))?)?,
+        id: OrgId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        kind: parse(OrgKind::parse(&get::<String>(row, "kind")?))?,
+        name: parse(DisplayName::parse(&get::<String>(row, "name")?))?,
+        slug: parse(Slug::parse(&get::<String>(row, "slug")?))?,
+        settings: parse(serde_json::from_str(&get::<String>(row, "settings")?))?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
     })
 }
 
@@ -47,19 +47,19 @@ pub(crate) fn identity(row: &SqliteRow) -> StoreResult<Identity> {
 
 /// An identity from columns named with `prefix` (a join's `i_id`, `i_email`, ...).
 fn identity_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Identity> {
-    let col = |c: &str| format!("{prefix}{c}");
+    let row = &Prefixed::new(row, prefix);
     Ok(Identity {
-        id: IdentityId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
-        email: parse(Email::parse(&get::<String>(row, &col("email"))?))?,
-        name: get::<Option<String>>(row, &col("name"))?
+        id: IdentityId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        email: parse(Email::parse(&get::<String>(row, "email")?))?,
+        name: get::<Option<String>>(row, "name")?
             .map(|n| parse(DisplayName::parse(&n)))
             .transpose()?,
-        password_hash: get(row, &col("password_hash"))?,
-        email_verified_at: opt_time(get(row, &col("email_verified_at"))?)?,
-        timezone: get(row, &col("timezone"))?,
-        locale: get(row, &col("locale"))?,
-        created_at: time(get(row, &col("created_at"))?)?,
-        updated_at: time(get(row, &col("updated_at"))?)?,
+        password_hash: get(row, "password_hash")?,
+        email_verified_at: opt_time(get(row, "email_verified_at")?)?,
+        timezone: get(row, "timezone")?,
+        locale: get(row, "locale")?,
+        created_at: time(get(row, "created_at")?)?,
+        updated_at: time(get(row, "updated_at")?)?,
     })
 }
 
@@ -118,18 +118,18 @@ pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
 
 /// A session from columns named with `prefix` (a join's `s_id`, `s_token_hash`, ...).
 fn session_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Session> {
-    let col = |c: &str| format!("{prefix}{c}");
+    let row = &Prefixed::new(row, prefix);
     Ok(Session {
-        id: SessionId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
-        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, &col("identity_id"))?)?),
-        token_hash: SecretHash::from_stored(get::<String>(row, &col("token_hash"))?),
-        csrf_hash: SecretHash::from_stored(get::<String>(row, &col("csrf_hash"))?),
-        created_at: time(get(row, &col("created_at"))?)?,
-        last_seen_at: time(get(row, &col("last_seen_at"))?)?,
-        expires_at: time(get(row, &col("expires_at"))?)?,
-        idle_timeout_minutes: u32::try_from(get::<i64>(row, &col("idle_timeout_minutes"))?)
+        id: SessionId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        identity_id: IdentityId::from_uuid(uuid(&get::<String>(row, "identity_id")?)?),
+        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        csrf_hash: SecretHash::from_stored(get::<String>(row, "csrf_hash")?),
+        created_at: time(get(row, "created_at")?)?,
+        last_seen_at: time(get(row, "last_seen_at")?)?,
+        expires_at: time(get(row, "expires_at")?)?,
+        idle_timeout_minutes: u32::try_from(get::<i64>(row, "idle_timeout_minutes")?)
             .map_err(|_| corrupt("idle_timeout_minutes"))?,
-        revoked_at: opt_time(get(row, &col("revoked_at"))?)?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
     })
 }
 
@@ -149,19 +149,19 @@ pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
 
 /// A token from columns named with `prefix` (a join's `t_id`, `t_token_hash`, ...).
 fn api_token_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<ApiToken> {
-    let col = |c: &str| format!("{prefix}{c}");
+    let row = &Prefixed::new(row, prefix);
     Ok(ApiToken {
-        id: ApiTokenId::from_uuid(uuid(&get::<String>(row, &col("id"))?)?),
-        kind: parse(ApiTokenKind::parse(&get::<String>(row, &col("kind"))?))?,
-        org_id: opt_uuid(get(row, &col("org_id"))?)?.map(OrgId::from_uuid),
-        name: get(row, &col("name"))?,
-        token_hash: SecretHash::from_stored(get::<String>(row, &col("token_hash"))?),
-        created_by: opt_uuid(get(row, &col("created_by"))?)?.map(IdentityId::from_uuid),
-        permissions: permissions(&get::<String>(row, &col("permissions"))?)?,
-        created_at: time(get(row, &col("created_at"))?)?,
-        expires_at: opt_time(get(row, &col("expires_at"))?)?,
-        revoked_at: opt_time(get(row, &col("revoked_at"))?)?,
-        last_used_at: opt_time(get(row, &col("last_used_at"))?)?,
+        id: ApiTokenId::from_uuid(uuid(&get::<String>(row, "id")?)?),
+        kind: parse(ApiTokenKind::parse(&get::<String>(row, "kind")?))?,
+        org_id: opt_uuid(get(row, "org_id")?)?.map(OrgId::from_uuid),
+        name: get(row, "name")?,
+        token_hash: SecretHash::from_stored(get::<String>(row, "token_hash")?),
+        created_by: opt_uuid(get(row, "created_by")?)?.map(IdentityId::from_uuid),
+        permissions: permissions(&get::<String>(row, "permissions")?)?,
+        created_at: time(get(row, "created_at")?)?,
+        expires_at: opt_time(get(row, "expires_at")?)?,
+        revoked_at: opt_time(get(row, "revoked_at")?)?,
+        last_used_at: opt_time(get(row, "last_used_at")?)?,
     })
 }
 
