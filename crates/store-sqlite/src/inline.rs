@@ -219,6 +219,33 @@ mod tests {
         );
     }
 
+    /// The SQLite linked in is built as `.cargo/config.toml` asks: without memory
+    /// statistics and without one page cache shared by every connection, the two
+    /// process-wide mutexes every connection would otherwise take.
+    #[tokio::test]
+    async fn sqlite_is_built_without_process_wide_mutexes() {
+        let (store, _dir) = store().await;
+        let lease = store.readers.lease().await.unwrap();
+        let mut stmt = lease
+            .inline()
+            .unwrap()
+            .prepare("PRAGMA compile_options")
+            .unwrap();
+        let options: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     /// The handle never waits for a lock on the caller's thread: its busy timeout is zero
     /// (rusqlite's default is five seconds).
     #[tokio::test]
