@@ -9,7 +9,9 @@
 //!
 //! What each request costs the database is read from PostgreSQL's own counters
 //! (`pg_stat_database`) around a fixed number of requests, less the background work
-//! (outbox and digest polls) counted per second while the instance idled before any load.
+//! (outbox and digest polls) counted per second while the instance idled, before the load
+//! and after it: the smaller of the two, since either window may catch work that does not
+//! recur (autovacuum after the seeding, or after the sign-ins' writes).
 
 use crate::load::{self, Target};
 use crate::report::{Limit, Measured, Row};
@@ -62,27 +64,18 @@ pub async fn scale_rows(
     let mut pg = PgConnection::connect(url)
         .await
         .context("connecting to PostgreSQL for its counters")?;
-    let background = background_per_second(&mut pg).await?;
+    let idle_before = background_per_second(&mut pg).await?;
     step("scale: one instance on core 0: probing GET /api/v1/me and sign-in");
     let me_one = scenarios::probe_http(&client, &me(&one.base_url)?, timing).await?;
     let sign_in_one = scenarios::probe_sign_in(&client, &sign_in(&one.base_url)?, timing).await?;
     step("scale: counting PostgreSQL's work per request (about a minute of waiting for its counters)");
-    let me_cost = database_cost(
-        &mut pg,
-        background,
-        &client,
-        &me(&one.base_url)?,
-        ME_REQUESTS,
-    )
-    .await?;
-    let sign_in_cost = database_cost(
-        &mut pg,
-        background,
-        &client,
-        &sign_in(&one.base_url)?,
-        SIGN_IN_REQUESTS,
-    )
-    .await?;
+    let me_work = database_work(&mut pg, &client, &me(&one.base_url)?, ME_REQUESTS).await?;
+    let sign_in_work =
+        database_work(&mut pg, &client, &sign_in(&one.base_url)?, SIGN_IN_REQUESTS).await?;
+    step("scale: one instance on core 0: PostgreSQL's background work while it idles again");
+    let background = idle_before.least(background_per_second(&mut pg).await?);
+    let me_cost = me_work.less(background);
+    let sign_in_cost = sign_in_work.less(background);
     one.stop().await.context("stopping the one instance")?;
 
     step("scale: two instances on cores 0 and 1, requests in turn: probing the same");
@@ -169,6 +162,15 @@ impl Counters {
         }
     }
 
+    /// Each counter's smaller value.
+    fn least(self, other: Self) -> Self {
+        Self {
+            transactions: self.transactions.min(other.transactions),
+            tuples_read: self.tuples_read.min(other.tuples_read),
+            rows_written: self.rows_written.min(other.rows_written),
+        }
+    }
+
     fn scaled(self, by: f64) -> Self {
         Self {
             transactions: self.transactions * by,
@@ -183,8 +185,8 @@ struct Cost {
     per_request: Counters,
     requests: u32,
     /// Whether the idle work was taken out. It is not when it would leave a count below
-    /// zero: the idle window then caught work that did not recur (most likely autovacuum
-    /// after the seeding), and the figure would be meaningless.
+    /// zero: both idle windows then caught work that did not recur, and the figure would
+    /// be meaningless.
     idle_subtracted: bool,
 }
 
@@ -230,8 +232,7 @@ impl Cost {
 }
 
 /// PostgreSQL's counters per second while the server idles (outbox and digest polls, and
-/// these reads of the counters), measured before any load so nothing left over from it
-/// counts.
+/// these reads of the counters).
 async fn background_per_second(pg: &mut PgConnection) -> anyhow::Result<Counters> {
     tokio::time::sleep(STATS_FLUSH).await;
     let from = Counters::read(pg).await?;
@@ -241,15 +242,40 @@ async fn background_per_second(pg: &mut PgConnection) -> anyhow::Result<Counters
     Ok(counted.scaled(1.0 / started.elapsed().as_secs_f64()))
 }
 
-/// Sends `target` `n` times one after another and reads what PostgreSQL counted, less its
-/// background work over the same time.
-async fn database_cost(
+/// What PostgreSQL counted while `requests` requests were sent, background work included.
+struct Work {
+    counted: Counters,
+    seconds: f64,
+    requests: u32,
+}
+
+impl Work {
+    /// The cost per request once `background` (per second) is taken out.
+    fn less(&self, background: Counters) -> Cost {
+        let corrected = self.counted.minus(background.scaled(self.seconds));
+        let idle_subtracted = corrected.transactions >= 0.0
+            && corrected.tuples_read >= 0.0
+            && corrected.rows_written >= 0.0;
+        let totals = if idle_subtracted {
+            corrected
+        } else {
+            self.counted
+        };
+        Cost {
+            per_request: totals.scaled(1.0 / f64::from(self.requests)),
+            requests: self.requests,
+            idle_subtracted,
+        }
+    }
+}
+
+/// Sends `target` `n` times one after another and reads what PostgreSQL counted.
+async fn database_work(
     pg: &mut PgConnection,
-    background: Counters,
     client: &Client,
     target: &Target,
     n: u32,
-) -> anyhow::Result<Cost> {
+) -> anyhow::Result<Work> {
     tokio::time::sleep(STATS_FLUSH).await;
     let from = Counters::read(pg).await?;
     let started = Instant::now();
@@ -257,15 +283,9 @@ async fn database_cost(
         target.send(client).await?;
     }
     tokio::time::sleep(STATS_FLUSH).await;
-    let counted = Counters::read(pg).await?.minus(from);
-    let corrected = counted.minus(background.scaled(started.elapsed().as_secs_f64()));
-    let idle_subtracted = corrected.transactions >= 0.0
-        && corrected.tuples_read >= 0.0
-        && corrected.rows_written >= 0.0;
-    let totals = if idle_subtracted { corrected } else { counted };
-    Ok(Cost {
-        per_request: totals.scaled(1.0 / f64::from(n)),
+    Ok(Work {
+        counted: Counters::read(pg).await?.minus(from),
+        seconds: started.elapsed().as_secs_f64(),
         requests: n,
-        idle_subtracted,
     })
 }
