@@ -263,8 +263,9 @@ pub trait Reads: Send {
     /// [`Reads::membership_of`], [`Reads::access_sources`] of what that membership refers
     /// to and, for `customer`, [`Reads::customer_assignment`], together: what a check or
     /// a caller's permissions need. `None` when the identity has no membership in `org`
-    /// that is not removed. SQLite answers in one call to its connection's thread;
-    /// elsewhere these are the three reads, the last two only when needed.
+    /// that is not removed. SQLite answers with three statements together (on the
+    /// caller's thread, or in one call to the writer's inside a transaction); elsewhere
+    /// these are the three reads, the last two only when needed.
     async fn member_access(
         &mut self,
         org: OrgId,

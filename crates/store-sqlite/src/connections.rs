@@ -59,6 +59,8 @@ pub(crate) fn note_ended() {
 /// caches) serve and the others stay closed.
 pub(crate) struct Readers {
     options: SqliteConnectOptions,
+    /// Whether each connection also gets a handle for reads on the caller's thread.
+    inline: bool,
     slots: Vec<Arc<tokio::sync::Mutex<Slot>>>,
     /// As many as slots: a permit guarantees a free slot, and waiting for one is fair.
     permits: Arc<Semaphore>,
@@ -71,9 +73,12 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
-    pub fn new(options: SqliteConnectOptions, max: usize, wait: Duration) -> Self {
+    /// `inline`: give each connection a handle for reads on the caller's thread (see
+    /// [`crate::inline`]), for a store opened on a plain file.
+    pub fn new(options: SqliteConnectOptions, inline: bool, max: usize, wait: Duration) -> Self {
         Self {
             options,
+            inline,
             slots: (0..max).map(|_| Arc::default()).collect(),
             permits: Arc::new(Semaphore::new(max)),
             wait,
@@ -112,12 +117,16 @@ impl Readers {
         }
         if slot.is_none() {
             let conn = self.options.connect().await.map_err(map_err)?;
-            // sqlx has created the file by now; an in-memory store has none.
+            // sqlx has created the file by now; an in-memory store has none. A handle that
+            // cannot be opened leaves these reads on the connection's thread.
             let path = self.options.get_filename();
-            let inline = if path.is_file() {
-                Some(inline::open(path)?)
-            } else {
-                None
+            let inline = match self.inline && path.is_file() {
+                true => inline::open(path)
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "no handle for reads on the caller's thread");
+                    })
+                    .ok(),
+                false => None,
             };
             *slot = Some(Open {
                 conn,
@@ -374,7 +383,7 @@ impl Drop for WriteLease {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::{Deferred, Readers};
@@ -383,7 +392,7 @@ mod tests {
     use std::time::Duration;
 
     /// A store on a new file with one table, `t`, empty.
-    async fn store() -> (SqliteStore, tempfile::TempDir) {
+    pub(crate) async fn store() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("roster.db"))
             .await
@@ -510,7 +519,12 @@ mod tests {
     #[tokio::test]
     async fn readers_wait_for_a_free_connection() {
         let (store, _dir) = store().await;
-        let readers = Readers::new(store.readers.options.clone(), 2, Duration::from_millis(20));
+        let readers = Readers::new(
+            store.readers.options.clone(),
+            true,
+            2,
+            Duration::from_millis(20),
+        );
         let _first = readers.lease().await.unwrap();
         let mut second = readers.lease().await.unwrap();
         assert!(matches!(readers.lease().await, Err(StoreError::Busy)));

@@ -12,10 +12,13 @@
 //! holds that read connection's lease.
 //!
 //! Blocking a runtime thread is fine for a point read from the page cache, not for waiting
-//! on a lock. So this handle never waits: its busy timeout is zero, and a read that finds
-//! the file busy (a rare case in WAL mode: another process recovering the log, or holding
-//! the file exclusively) is sent to the connection's thread instead, which waits as every
-//! other read does. It is also `query_only`: nothing can write through it.
+//! on a lock. So this handle does not wait for another's lock: its busy timeout is zero, and
+//! a read that finds the file busy (a rare case in WAL mode: another process recovering the
+//! log, or holding the file exclusively) is sent to the connection's thread instead, which
+//! waits as every other read does. (SQLite itself still retries, with short sleeps, a read
+//! that raced a writer for the log's header: a rare race, not a lock.) It is also
+//! `query_only`: nothing can write through it. The reads here are bounded by one person:
+//! a session's rows are its holder's memberships, a check's their roles and groups.
 
 use crate::columns::Columns;
 use roster_core::store::{StoreError, StoreResult};
@@ -52,6 +55,14 @@ pub(crate) struct Statements {
 
 impl Statements {
     pub fn new(each: Vec<String>) -> Self {
+        // sqlx numbers plain `?` across the joined statements, while each statement here
+        // takes its values from the first: only numbered parameters mean the same to both.
+        debug_assert!(
+            each.iter().all(|sql| sql
+                .match_indices('?')
+                .all(|(i, _)| sql[i + 1..].starts_with(|c: char| c.is_ascii_digit()))),
+            "a read's statements number their parameters (?1, ?2, ...)"
+        );
         let joined = each.join(";\n");
         Self { each, joined }
     }
@@ -178,11 +189,8 @@ mod tests {
 
     /// A store on a new file with one table, `t`, holding 1 and 2.
     async fn store() -> (SqliteStore, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("roster.db"))
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2)")
+        let (store, dir) = crate::connections::tests::store().await;
+        sqlx::query("INSERT INTO t VALUES (1), (2)")
             .execute(store.pool())
             .await
             .unwrap();
@@ -202,6 +210,38 @@ mod tests {
         let handle = lease.inline().expect("a store on a file has one");
         let xs: Xs = super::fold(handle, &ALL, &[]).unwrap();
         assert_eq!(xs, Xs(vec![1, 2]));
+    }
+
+    /// A plain read is answered by the handle, not by the connection's thread: here the
+    /// handle is on another file, whose rows show which of the two answered.
+    #[tokio::test]
+    async fn a_plain_read_is_answered_by_the_handle() {
+        let (store, dir) = store().await;
+        let other = dir.path().join("other.db");
+        rusqlite::Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);")
+            .unwrap();
+        let mut lease = store.readers.lease().await.unwrap();
+        lease.replace_inline(super::open(&other).unwrap());
+        let mut conn = SqliteConn::new(Conn::Read(lease));
+        assert_eq!(conn.fold::<Xs>(&ALL, &[]).await.unwrap(), Xs(vec![7]));
+    }
+
+    /// A store opened by a URL with options has no handle: it would open the file by its
+    /// name alone, without them.
+    #[tokio::test]
+    async fn a_url_with_options_keeps_reads_on_the_connection_s_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let plain = SqliteStore::open_url(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert!(plain.readers.lease().await.unwrap().inline().is_some());
+        let with = SqliteStore::open_url(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        assert!(with.readers.lease().await.unwrap().inline().is_none());
     }
 
     /// Nothing can be written through the handle, whatever a read's statement says.

@@ -80,25 +80,27 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Self::open_with(options).await
+        Self::open_with(options, true).await
     }
 
-    /// Opens a `sqlite:` URL.
+    /// Opens a `sqlite:` URL. One with options (`?mode=...`, `?vfs=...`) is opened only as
+    /// sqlx reads it: the reads on the caller's thread (see [`inline`]) open the file by
+    /// its name alone, and would not honour them.
     pub async fn open_url(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(map_err)?
             .create_if_missing(true);
-        Self::open_with(options).await
+        Self::open_with(options, !url.contains('?')).await
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+    async fn open_with(options: SqliteConnectOptions, inline: bool) -> StoreResult<Self> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(WRITE_WAIT)
             .pragma("temp_store", "memory");
-        let readers = Arc::new(Readers::new(options.clone(), READERS, READ_WAIT));
+        let readers = Arc::new(Readers::new(options.clone(), inline, READERS, READ_WAIT));
         // Opens the file now, so a path that cannot be opened fails here, as before.
         drop(readers.lease().await?);
         let pool = SqlitePoolOptions::new()

@@ -306,7 +306,32 @@ pub async fn member_access_is_the_three_reads_together(store: S) {
             who.email.as_str()
         );
     }
-    // Spelled out, so the comparison above cannot pass on two empty answers.
+    // Inside a write transaction SQLite reads on the writer's connection, through another
+    // driver than a plain read (see store-sqlite's `inline`): the same answers.
+    let mut tx = store.begin().await.unwrap();
+    for (who, customer) in [
+        (&ada, Some(acme.id)),
+        (&ada, Some(globex.id)),
+        (&ada, None),
+        (&bob, Some(acme.id)),
+        (&cy, None),
+        (&dee, None),
+    ] {
+        assert_eq!(
+            tx.member_access(a.id, who.id, customer).await.unwrap(),
+            r.member_access(a.id, who.id, customer).await.unwrap(),
+        );
+    }
+    assert_eq!(
+        tx.access_sources(a.id, &adas.custom_roles, &adas.groups)
+            .await
+            .unwrap(),
+        r.access_sources(a.id, &adas.custom_roles, &adas.groups)
+            .await
+            .unwrap(),
+    );
+    tx.rollback().await.unwrap();
+    // Spelled out, so the comparisons above cannot pass on two empty answers.
     let full = r
         .member_access(a.id, ada.id, Some(acme.id))
         .await
@@ -926,4 +951,14 @@ pub async fn memberships_come_with_their_organizations(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!((holder.identity, holder.memberships), (loner, vec![]));
+    // Inside a write transaction SQLite reads on the writer's connection, through another
+    // driver than a plain read (see store-sqlite's `inline`): the same answers.
+    let mut tx = store.begin().await.unwrap();
+    for s in &sessions {
+        assert_eq!(
+            tx.session_with_holder(&s.token_hash).await.unwrap(),
+            r.session_with_holder(&s.token_hash).await.unwrap(),
+        );
+    }
+    tx.rollback().await.unwrap();
 }

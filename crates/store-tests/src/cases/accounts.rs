@@ -147,6 +147,21 @@ pub async fn api_tokens_keep_creator_permissions_and_last_use(store: S) {
         r.api_token_with_creator(&t.token.hash()).await.unwrap(),
         None
     );
+    // Inside a write transaction SQLite reads on the writer's connection, through another
+    // driver than a plain read (see store-sqlite's `inline`): the same answers.
+    let mut tx = store.begin().await.unwrap();
+    for hash in [
+        secret.hash(),
+        strangers_secret.hash(),
+        nobodys_secret.hash(),
+        t.token.hash(),
+    ] {
+        assert_eq!(
+            tx.api_token_with_creator(&hash).await.unwrap(),
+            r.api_token_with_creator(&hash).await.unwrap(),
+        );
+    }
+    tx.rollback().await.unwrap();
     drop(r);
     let mut tx = store.begin().await.unwrap();
     assert!(tx
