@@ -286,7 +286,7 @@ mod tests {
         );
     }
 
-    /// The handle never waits for a lock on the caller's thread: its busy timeout is zero
+    /// The handle does not wait for another's lock on the caller's thread: its busy timeout is zero
     /// (rusqlite's default is five seconds).
     #[tokio::test]
     async fn the_handle_does_not_wait() {
