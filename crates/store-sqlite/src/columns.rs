@@ -5,6 +5,7 @@
 use crate::convert::corrupt;
 use roster_core::store::StoreResult;
 use sqlx::Row as _;
+use std::borrow::Cow;
 
 /// A column's value as stored: SQLite's TEXT or INTEGER, or NULL.
 pub(crate) trait Columns {
@@ -33,24 +34,22 @@ impl<'a, R: Columns + ?Sized> Prefixed<'a, R> {
         Self { row, prefix }
     }
 
-    fn joined(&self, prefix: &str) -> String {
-        format!("{}{prefix}", self.prefix)
+    /// This prefix followed by `more`, joined only when there is more.
+    fn prefix(&self, more: &str) -> Cow<'a, str> {
+        match more {
+            "" => Cow::Borrowed(self.prefix),
+            _ => Cow::Owned(format!("{}{more}", self.prefix)),
+        }
     }
 }
 
 impl<R: Columns + ?Sized> Columns for Prefixed<'_, R> {
     fn text_at(&self, prefix: &str, col: &str) -> StoreResult<Option<String>> {
-        match prefix {
-            "" => self.row.text_at(self.prefix, col),
-            _ => self.row.text_at(&self.joined(prefix), col),
-        }
+        self.row.text_at(&self.prefix(prefix), col)
     }
 
     fn int_at(&self, prefix: &str, col: &str) -> StoreResult<Option<i64>> {
-        match prefix {
-            "" => self.row.int_at(self.prefix, col),
-            _ => self.row.int_at(&self.joined(prefix), col),
-        }
+        self.row.int_at(&self.prefix(prefix), col)
     }
 }
 
@@ -94,18 +93,23 @@ impl Value for i64 {
 
 impl Columns for sqlx::sqlite::SqliteRow {
     fn text_at(&self, prefix: &str, col: &str) -> StoreResult<Option<String>> {
-        match prefix {
-            "" => self.try_get(col),
-            _ => self.try_get(format!("{prefix}{col}").as_str()),
-        }
-        .map_err(crate::map_err)
+        sqlx_column(self, prefix, col)
     }
 
     fn int_at(&self, prefix: &str, col: &str) -> StoreResult<Option<i64>> {
-        match prefix {
-            "" => self.try_get(col),
-            _ => self.try_get(format!("{prefix}{col}").as_str()),
-        }
-        .map_err(crate::map_err)
+        sqlx_column(self, prefix, col)
     }
+}
+
+/// The column named `prefix` and `col` of a sqlx row, which looks columns up by their
+/// whole name.
+fn sqlx_column<'r, T>(row: &'r sqlx::sqlite::SqliteRow, prefix: &str, col: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    match prefix {
+        "" => row.try_get(col),
+        _ => row.try_get(format!("{prefix}{col}").as_str()),
+    }
+    .map_err(crate::map_err)
 }
