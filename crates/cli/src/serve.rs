@@ -21,7 +21,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
         ..WebConfig::for_public_url(&config.public_url)
     };
-    let state = AppState::new(roster.clone(), web).context("page templates")?;
+    let state = AppState::new(roster.clone(), web);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

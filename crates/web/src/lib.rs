@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use error::ApiError;
 use roster_core::Roster;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -95,13 +95,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Fails only if an embedded template does not parse, which a test catches.
-    pub fn new(roster: Roster, web: WebConfig) -> Result<Self, minijinja::Error> {
-        Ok(Self {
+    pub fn new(roster: Roster, web: WebConfig) -> Self {
+        Self {
             roster,
             web: Arc::new(web),
-            templates: Arc::new(pages::templates()?),
-        })
+            templates: Arc::new(pages::templates()),
+        }
     }
 }
 
@@ -109,23 +108,15 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api::routes().split_for_parts();
-    // Served as written once at start-up: the document never changes while the server
-    // runs, and keeping its text rather than the tree saves cloning it per request.
-    let openapi = axum::body::Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default());
+    // The document is dropped here and written on its first request (`openapi_json`).
+    let api: Router<AppState> = api::routes().into();
     let body_limit = state.web.body_limit;
     let timeout = state.web.request_timeout;
     Router::new()
         .merge(api)
         .merge(pages::routes())
         .merge(console::routes())
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }
-            }),
-        )
+        .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -187,6 +178,33 @@ async fn method_not_allowed() -> Response {
         "This route does not accept this method.",
     )
     .into_response()
+}
+
+/// `GET /api/v1/openapi.json`: the document, written once on its first request.
+///
+/// The document never changes while the server runs, so its text is kept rather than the
+/// tree (no clone per request). It is not written at start-up: writing it took about 1 MB
+/// of heap, which an idle server kept, and most instances are never asked for it.
+async fn openapi_json() -> Response {
+    static TEXT: OnceLock<Option<axum::body::Bytes>> = OnceLock::new();
+    let text = TEXT.get_or_init(|| match serde_json::to_vec(&openapi()) {
+        Ok(text) => Some(text.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document could not be written");
+            None
+        }
+    });
+    match text {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            text.clone(),
+        )
+            .into_response(),
+        None => ApiError::internal("the OpenAPI document could not be written").into_response(),
+    }
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json`.

@@ -26,7 +26,6 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use minijinja::Environment;
 
 pub(crate) use shell::session_form_token_matches;
 
@@ -45,36 +44,38 @@ pub fn routes() -> Router<AppState> {
         .merge(sso::routes())
 }
 
-/// The console's templates, embedded in the binary.
-pub fn add_templates(env: &mut Environment<'static>) -> Result<(), minijinja::Error> {
-    env.add_template(
+/// The console's templates: its own, its settings pages' and its profile page's.
+pub(crate) const TEMPLATES: [&[(&str, &str)]; 3] =
+    [OWN_TEMPLATES, settings::TEMPLATES, profile::TEMPLATES];
+
+/// The console's own templates, embedded in the binary (its settings and profile pages
+/// keep theirs beside their handlers).
+const OWN_TEMPLATES: &[(&str, &str)] = &[
+    (
         "console/layout.html",
         include_str!("../../templates/console/layout.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/home.html",
         include_str!("../../templates/console/home.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/users.html",
         include_str!("../../templates/console/users.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/member.html",
         include_str!("../../templates/console/member.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/audit.html",
         include_str!("../../templates/console/audit.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/sso.html",
         include_str!("../../templates/console/settings/sso.html"),
-    )?;
-    settings::add_templates(env)?;
-    profile::add_templates(env)?;
-    Ok(())
-}
+    ),
+];
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     let mut headers = HeaderMap::new();

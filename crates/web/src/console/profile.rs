@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use minijinja::{context, Environment, Value};
+use minijinja::{context, Value};
 use roster_core::model::{Membership, MembershipStatus, Organization};
 use roster_core::usecases::sessions::may_hold_session;
 use uuid::Uuid;
@@ -34,12 +34,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/profile/leave/{org}", post(leave))
 }
 
-pub(super) fn add_templates(env: &mut Environment<'static>) -> Result<(), minijinja::Error> {
-    env.add_template(
-        "console/profile.html",
-        include_str!("../../templates/console/profile.html"),
-    )
-}
+/// The profile page's template, embedded in the binary.
+pub(super) const TEMPLATES: &[(&str, &str)] = &[(
+    "console/profile.html",
+    include_str!("../../templates/console/profile.html"),
+)];
 
 /// The notice for a `?done=` code; anything else shows nothing (the query is never shown).
 fn notice(done: &str) -> Option<&'static str> {

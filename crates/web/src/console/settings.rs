@@ -26,7 +26,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
-use minijinja::{context, Environment, Value};
+use minijinja::{context, Value};
 use roster_core::model::Permission;
 use std::collections::BTreeMap;
 
@@ -91,53 +91,53 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-pub(super) fn add_templates(env: &mut Environment<'static>) -> Result<(), minijinja::Error> {
-    env.add_template(
+/// The settings pages' templates, embedded in the binary.
+pub(super) const TEMPLATES: &[(&str, &str)] = &[
+    (
         "console/settings/macros.html",
         include_str!("../../templates/console/settings/macros.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/org.html",
         include_str!("../../templates/console/settings/org.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/roles.html",
         include_str!("../../templates/console/settings/roles.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/role.html",
         include_str!("../../templates/console/settings/role.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/groups.html",
         include_str!("../../templates/console/settings/groups.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/group.html",
         include_str!("../../templates/console/settings/group.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/customers.html",
         include_str!("../../templates/console/settings/customers.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/customer.html",
         include_str!("../../templates/console/settings/customer.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/entities.html",
         include_str!("../../templates/console/settings/entities.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/entity.html",
         include_str!("../../templates/console/settings/entity.html"),
-    )?;
-    env.add_template(
+    ),
+    (
         "console/settings/tokens.html",
         include_str!("../../templates/console/settings/tokens.html"),
-    )?;
-    Ok(())
-}
+    ),
+];
 
 // ---------------------------------------------------------------------------------------
 // What every settings page shares.

@@ -166,7 +166,7 @@ async fn spawn_app_with(
         trusted_proxies: options.trusted_proxies,
         ..WebConfig::for_public_url(&base)
     };
-    let state = AppState::new(roster.clone(), web).unwrap();
+    let state = AppState::new(roster.clone(), web);
     let app =
         roster_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
