@@ -9,6 +9,7 @@
 //! (the server did not start, a request got an unexpected answer).
 
 mod digests;
+mod layout;
 mod limits;
 mod load;
 mod members;
@@ -46,6 +47,11 @@ struct Args {
     /// Members seeded for the member-list scenarios [default: 1000000; 20000 with --quick]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1000..))]
     members: Option<u32>,
+    /// Instead of benchmarking: run the binary under callgrind at start-up and idle, and
+    /// write the linker script that groups the code it ran (crates/cli/link/idle.ld);
+    /// needs valgrind
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "database_url", "members"])]
+    idle_layout: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +88,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let binary = server::locate_binary(args.roster_bin)?;
+    if let Some(out) = args.idle_layout {
+        return layout::write(&binary, &out).await;
+    }
     let timing = Timing::new(args.quick);
     let store = StoreSpec::new(args.database_url)?;
     let started_at = chrono::Utc::now();

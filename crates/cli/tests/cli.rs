@@ -484,3 +484,52 @@ async fn mail_retry_sends_failed_messages_again_but_never_a_dead_link() {
     let garbage = run(dir.path(), &["mail", "retry", "../etc"]);
     assert!(text(&garbage.stderr).contains("not a message id"));
 }
+
+/// `build.rs` links the code `roster serve` runs at start-up and idle into one section,
+/// `.text.idle`, from the list in `link/idle.ld`: the binary has that section, and the
+/// start-up's own entry point, `roster::main`, is in it (read with binutils' `readelf` and
+/// `nm`, which link the binary in the first place).
+#[cfg(target_os = "linux")]
+#[test]
+fn start_up_code_is_linked_in_one_place() {
+    let binary = env!("CARGO_BIN_EXE_roster");
+    let sections = text(
+        &Command::new("readelf")
+            .args(["-SW", binary])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let idle = sections
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(']').nth(1)?.split_whitespace().collect();
+            (fields.first() == Some(&".text.idle")).then(|| {
+                let start = u64::from_str_radix(fields[2], 16).unwrap();
+                let size = u64::from_str_radix(fields[4], 16).unwrap();
+                start..start + size
+            })
+        })
+        .expect("the binary has no .text.idle section");
+    assert!(
+        idle.end - idle.start > 1 << 20,
+        "{idle:x?} holds under 1 MB"
+    );
+    let symbols = text(&Command::new("nm").arg(binary).output().unwrap().stdout);
+    let main = symbols
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let address = fields.next()?;
+            let name = fields.nth(1)?;
+            // `roster::main` with its hash: `17h`, 16 hex digits, `E`.
+            let hash = name.strip_prefix("_ZN6roster4main17h")?;
+            (hash.len() == 17 && hash.ends_with('E'))
+                .then(|| u64::from_str_radix(address, 16).unwrap())
+        })
+        .expect("no roster::main in the symbol table");
+    assert!(
+        idle.contains(&main),
+        "roster::main at {main:x} is outside {idle:x?}"
+    );
+}
