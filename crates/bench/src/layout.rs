@@ -84,9 +84,10 @@ async fn run_idle(binary: &Path, store: &StoreSpec, profile: &Path) -> anyhow::R
             None => cmd.env_remove(key),
         };
     }
-    let mut child = cmd
-        .spawn()
-        .context("cannot run valgrind (Debian: apt-get install valgrind)")?;
+    let mut child = Running(
+        cmd.spawn()
+            .context("cannot run valgrind (Debian: apt-get install valgrind)")?,
+    );
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
@@ -94,7 +95,7 @@ async fn run_idle(binary: &Path, store: &StoreSpec, profile: &Path) -> anyhow::R
     let ready = format!("http://127.0.0.1:{port}/readyz");
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.0.try_wait()? {
             bail!("roster serve under callgrind exited during start-up ({status})");
         }
         if let Ok(resp) = client.get(&ready).send().await {
@@ -103,21 +104,42 @@ async fn run_idle(binary: &Path, store: &StoreSpec, profile: &Path) -> anyhow::R
             }
         }
         if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
             bail!("roster serve under callgrind did not answer /readyz within 2 minutes");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(IDLE).await;
     let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .is_ok_and(|s| s.success());
-    let status = child.wait()?;
-    if !stopped || !status.success() {
-        bail!("roster serve under callgrind did not stop cleanly on SIGTERM ({status})");
+    // Callgrind writes the profile as the process exits, which takes a moment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.0.try_wait()? {
+            break status;
+        }
+        if !stopped || Instant::now() > deadline {
+            bail!("roster serve under callgrind did not stop on SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if !status.success() {
+        bail!("roster serve under callgrind stopped with {status}");
     }
     Ok(())
+}
+
+/// The process under callgrind, killed and reaped if the run ends early.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// The names of the functions of `object` in a callgrind profile written with
