@@ -14,12 +14,11 @@
 //! function that ran. A function that appears later links where it always did: a stale
 //! list costs memory, never correctness.
 
-use crate::server::StoreSpec;
+use crate::server::{Launch, Server, StoreSpec};
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the server runs idle under callgrind after `/readyz` answers: long enough for
 /// the outbox worker's polls and the digest scheduler's first pass.
@@ -35,7 +34,7 @@ pub async fn write(binary: &Path, out: &Path) -> anyhow::Result<()> {
     let mut names = BTreeSet::new();
     for run in 1..=2 {
         let profile = store.dir().join(format!("callgrind-{run}.out"));
-        run_idle(&binary, &store, &profile).await?;
+        run_idle(&binary, &store, run, &profile).await?;
         let text = std::fs::read_to_string(&profile)
             .with_context(|| format!("callgrind wrote no profile to {}", profile.display()))?;
         names.extend(functions_of(&text, &binary.to_string_lossy()));
@@ -60,86 +59,17 @@ pub async fn write(binary: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// Starts `roster serve` under callgrind, waits for `/readyz`, lets it idle, stops it
 /// with SIGTERM (callgrind writes its profile at exit).
-async fn run_idle(binary: &Path, store: &StoreSpec, profile: &Path) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let direct = store.command(binary);
-    let mut cmd = Command::new("valgrind");
-    cmd.arg("--tool=callgrind")
-        .arg("--compress-strings=no")
-        .arg("--compress-pos=no")
-        .arg("--demangle=no")
-        .arg(format!("--callgrind-out-file={}", profile.display()))
-        .arg(binary)
-        .args(direct.get_args())
-        .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
-        .current_dir(store.dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, value) in direct.get_envs() {
-        match value {
-            Some(value) => cmd.env(key, value),
-            None => cmd.env_remove(key),
-        };
-    }
-    let mut child = Running(
-        cmd.spawn()
-            .context("cannot run valgrind (Debian: apt-get install valgrind)")?,
-    );
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()?;
-    let ready = format!("http://127.0.0.1:{port}/readyz");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.0.try_wait()? {
-            bail!("roster serve under callgrind exited during start-up ({status})");
-        }
-        if let Ok(resp) = client.get(&ready).send().await {
-            if resp.status() == reqwest::StatusCode::OK {
-                break;
-            }
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("roster serve under callgrind did not answer /readyz within 2 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn run_idle(
+    binary: &Path,
+    store: &StoreSpec,
+    run: u32,
+    profile: &Path,
+) -> anyhow::Result<()> {
+    let (server, _) = Server::start_on(binary, store, run, Launch::Callgrind { profile })
+        .await
+        .context("roster serve under callgrind (Debian: apt-get install valgrind)")?;
     tokio::time::sleep(IDLE).await;
-    let stopped = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    // Callgrind writes the profile as the process exits, which takes a moment.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.0.try_wait()? {
-            break status;
-        }
-        if !stopped || Instant::now() > deadline {
-            bail!("roster serve under callgrind did not stop on SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    if !status.success() {
-        bail!("roster serve under callgrind stopped with {status}");
-    }
-    Ok(())
-}
-
-/// The process under callgrind, killed and reaped if the run ends early.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    server.stop().await
 }
 
 /// The names of the functions of `object` in a callgrind profile written with

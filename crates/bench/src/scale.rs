@@ -17,7 +17,7 @@ use crate::load::{self, Target};
 use crate::report::{Limit, Measured, Row};
 use crate::scenarios::{self, Timing};
 use crate::seed::Person;
-use crate::server::{Server, StoreSpec};
+use crate::server::{Launch, Server, StoreSpec};
 use crate::step;
 use anyhow::Context;
 use reqwest::{header, Client};
@@ -60,7 +60,7 @@ pub async fn scale_rows(
     };
 
     step("scale: one instance on core 0: PostgreSQL's background work while it idles");
-    let (one, _) = Server::start_on(binary, store, 20, Some(0)).await?;
+    let (one, _) = Server::start_on(binary, store, 20, Launch::OnCore(0)).await?;
     let mut pg = PgConnection::connect(url)
         .await
         .context("connecting to PostgreSQL for its counters")?;
@@ -79,8 +79,8 @@ pub async fn scale_rows(
     one.stop().await.context("stopping the one instance")?;
 
     step("scale: two instances on cores 0 and 1, requests in turn: probing the same");
-    let (a, _) = Server::start_on(binary, store, 21, Some(0)).await?;
-    let (b, _) = Server::start_on(binary, store, 22, Some(1)).await?;
+    let (a, _) = Server::start_on(binary, store, 21, Launch::OnCore(0)).await?;
+    let (b, _) = Server::start_on(binary, store, 22, Launch::OnCore(1)).await?;
     let other = [b.base_url.clone()];
     let me_two =
         scenarios::probe_http(&client, &me(&a.base_url)?.spread_over(&other)?, timing).await?;

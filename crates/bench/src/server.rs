@@ -86,19 +86,29 @@ impl StoreSpec {
     /// or `RUST_LOG` variables, so a `roster.toml` or an environment meant for another
     /// Roster cannot change what is measured; mail goes to the log, not to disk.
     pub fn command(&self, binary: &Path) -> Command {
-        self.command_on(binary, None)
+        self.command_on(binary, Launch::Direct)
     }
 
-    /// [`Self::command`], run only on CPU `core` when one is given (`taskset -c`), so
-    /// the runtime sizes itself to that core as it would on a one-core machine.
-    pub fn command_on(&self, binary: &Path, core: Option<usize>) -> Command {
-        let mut cmd = match core {
-            Some(core) => {
+    /// [`Self::command`], launched as `launch` says.
+    pub fn command_on(&self, binary: &Path, launch: Launch<'_>) -> Command {
+        let mut cmd = match launch {
+            Launch::Direct => Command::new(binary),
+            Launch::OnCore(core) => {
                 let mut taskset = Command::new("taskset");
                 taskset.arg("-c").arg(core.to_string()).arg(binary);
                 taskset
             }
-            None => Command::new(binary),
+            Launch::Callgrind { profile } => {
+                let mut valgrind = Command::new("valgrind");
+                valgrind
+                    .arg("--tool=callgrind")
+                    .arg("--compress-strings=no")
+                    .arg("--compress-pos=no")
+                    .arg("--demangle=no")
+                    .arg(format!("--callgrind-out-file={}", profile.display()))
+                    .arg(binary);
+                valgrind
+            }
         };
         for (key, _) in std::env::vars_os() {
             let name = key.to_string_lossy();
@@ -120,6 +130,20 @@ impl StoreSpec {
         cmd.args(args);
         cmd
     }
+}
+
+/// How the server process is started.
+#[derive(Clone, Copy)]
+pub enum Launch<'a> {
+    Direct,
+    /// Only on this CPU (`taskset -c`), so the runtime sizes itself to that core as it
+    /// would on a one-core machine.
+    OnCore(usize),
+    /// Under callgrind (`--idle-layout`), which writes the functions that ran to `profile`
+    /// as the process exits.
+    Callgrind {
+        profile: &'a Path,
+    },
 }
 
 /// Resident memory of a process, from `/proc/<pid>/status`.
@@ -147,21 +171,21 @@ impl Server {
         store: &StoreSpec,
         run: u32,
     ) -> anyhow::Result<(Self, Duration)> {
-        Self::start_on(binary, store, run, None).await
+        Self::start_on(binary, store, run, Launch::Direct).await
     }
 
-    /// [`Self::start`], on CPU `core` alone when one is given.
+    /// [`Self::start`], launched as `launch` says.
     pub async fn start_on(
         binary: &Path,
         store: &StoreSpec,
         run: u32,
-        core: Option<usize>,
+        launch: Launch<'_>,
     ) -> anyhow::Result<(Self, Duration)> {
         let port = free_port()?;
         let log = store.dir().join(format!("serve-{run}.log"));
         let out = File::create(&log).context("cannot create the server log")?;
         let err = out.try_clone().context("cannot share the server log")?;
-        let mut cmd = store.command_on(binary, core);
+        let mut cmd = store.command_on(binary, launch);
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("serve")
