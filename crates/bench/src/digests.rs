@@ -59,6 +59,7 @@ async fn seed(store: &dyn Store, members: usize, now: DateTime<Utc>) -> anyhow::
         settings: OrgSettings::default(),
         created_at: now,
         updated_at: now,
+        access_version: 0,
     };
     let customer = Customer {
         id: CustomerId::new(),

@@ -1,7 +1,7 @@
 //! [`Roster`]: the use cases and the ports they run on. The web edge, the command line and
 //! tests all drive Roster through this one type.
 
-use crate::access::Catalog;
+use crate::access::{Catalog, DefinitionsCache};
 use crate::clock::Clock;
 use crate::passwords::Passwords;
 use crate::secrets::Secret;
@@ -93,6 +93,9 @@ pub struct Roster {
     pub background: Background,
     /// Every permission this deployment knows: Roster's own and the host product's.
     pub catalog: Arc<Catalog>,
+    /// Each organization's custom roles and groups as last read, checked against the
+    /// version read with every membership.
+    pub definitions: Arc<DefinitionsCache>,
 }
 
 impl Roster {
@@ -105,6 +108,7 @@ impl Roster {
             links,
             background: Background::default(),
             catalog: Arc::new(Catalog::roster_only()),
+            definitions: Arc::new(DefinitionsCache::new()),
         }
     }
 

@@ -61,14 +61,27 @@ pub struct AccessSources {
     pub groups: Vec<Group>,
 }
 
+/// Everything an organization's permissions are made of beside built-in roles, as of
+/// `version` ([`crate::model::Organization::access_version`]); see
+/// [`Reads::access_definitions`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessDefinitions {
+    pub version: u64,
+    /// By name.
+    pub custom_roles: Vec<CustomRole>,
+    /// By name, without member counts (`members` reads 0).
+    pub groups: Vec<Group>,
+}
+
 /// What a permission check needs about one person in an organization; see
 /// [`Reads::member_access`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberAccess {
     /// Their membership that is not removed.
     pub membership: Membership,
-    /// What its custom roles and groups are made of, as [`Reads::access_sources`] answers.
-    pub sources: AccessSources,
+    /// The organization's [`crate::model::Organization::access_version`], read in the same
+    /// statement as the membership.
+    pub access_version: u64,
     /// The customer asked about, as [`Reads::customer_assignment`] answers: `None` when
     /// none was asked about or the organization has no such customer.
     pub customer: Option<CustomerAssignment>,
@@ -176,6 +189,11 @@ impl Readiness {
 /// Queries. Available on a plain connection and inside a transaction.
 #[async_trait]
 pub trait Reads: Send {
+    /// Whether these reads run inside a write transaction, and so may see its writes
+    /// before (or without) their commit. What they answer must then not be kept beyond
+    /// the transaction ([`crate::access::DefinitionsCache`]).
+    fn in_transaction(&self) -> bool;
+
     async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>>;
     async fn org_by_slug(&mut self, slug: &Slug) -> StoreResult<Option<Organization>>;
     async fn list_orgs(&mut self, page: PageRequest) -> StoreResult<Page<Organization>>;
@@ -260,37 +278,21 @@ pub trait Reads: Send {
         membership: MembershipId,
         customer: CustomerId,
     ) -> StoreResult<Option<CustomerAssignment>>;
-    /// [`Reads::membership_of`], [`Reads::access_sources`] of what that membership refers
-    /// to and, for `customer`, [`Reads::customer_assignment`], together: what a check or
-    /// a caller's permissions need. `None` when the identity has no membership in `org`
-    /// that is not removed. SQLite answers with three statements together (on the
-    /// caller's thread, or in one call to the writer's inside a transaction); elsewhere
-    /// these are the three reads, the last two only when needed.
+    /// [`Reads::membership_of`] with its organization's `access_version` and, for
+    /// `customer`, [`Reads::customer_assignment`], in one statement: what a check or a
+    /// caller's permissions need besides the organization's definitions, which
+    /// [`crate::access::DefinitionsCache`] keeps. `None` when the identity has no
+    /// membership in `org` that is not removed.
     async fn member_access(
         &mut self,
         org: OrgId,
         identity: IdentityId,
         customer: Option<CustomerId>,
-    ) -> StoreResult<Option<MemberAccess>> {
-        let Some(membership) = self.membership_of(org, identity).await? else {
-            return Ok(None);
-        };
-        let sources = if membership.custom_roles.is_empty() && membership.groups.is_empty() {
-            AccessSources::default()
-        } else {
-            self.access_sources(org, &membership.custom_roles, &membership.groups)
-                .await?
-        };
-        let customer = match customer {
-            Some(id) => self.customer_assignment(org, membership.id, id).await?,
-            None => None,
-        };
-        Ok(Some(MemberAccess {
-            membership,
-            sources,
-            customer,
-        }))
-    }
+    ) -> StoreResult<Option<MemberAccess>>;
+    /// All of the organization's custom roles and groups (with their roles) and the
+    /// `access_version` they are at, in one statement, so the version never runs ahead of
+    /// the rows. Groups come without member counts.
+    async fn access_definitions(&mut self, org: OrgId) -> StoreResult<AccessDefinitions>;
     /// The customers assigned to a membership of `org`.
     async fn customer_assignments(
         &mut self,

@@ -12,10 +12,13 @@ use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{search_key, DisplayName};
-use roster_core::store::{AccessSources, CustomerAssignment, RoleUsage, StoreResult};
+use roster_core::store::{
+    AccessDefinitions, AccessSources, CustomerAssignment, MemberAccess, RoleUsage, StoreResult,
+};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// Ids read as a `uuid[]` (from `ARRAY(SELECT ...)`) to typed ids, sorted and without
@@ -131,32 +134,157 @@ fn entity_select() -> String {
     )
 }
 
-/// See `Reads::access_sources`. One statement, two kinds of rows told apart by `source`:
-/// the groups asked for, then the custom roles asked for or held by those groups. Each kind
-/// leaves the other's columns NULL.
+/// The statement behind `Reads::access_sources` and `Reads::access_definitions`, two kinds
+/// of rows told apart by `source`: the organization's (`$1`) groups that `groups` admits,
+/// then its custom roles that `roles` admits or that those groups hold. Each kind leaves
+/// the other's columns NULL. `more` adds rows of another kind (the same columns, `UNION
+/// ALL` first).
+fn sources_sql(roles: &str, groups: &str, more: &str) -> String {
+    format!(
+        "WITH g AS (SELECT * FROM member_groups WHERE org_id = $1 AND {groups}) \
+         SELECT 'group' AS source, g.id, g.org_id, g.name, g.name_key, g.description, \
+           g.created_at, g.updated_at, \
+           ARRAY(SELECT r.builtin FROM group_roles r WHERE r.group_id = g.id \
+                 AND r.org_id = g.org_id AND r.builtin IS NOT NULL ORDER BY r.builtin) AS builtins, \
+           ARRAY(SELECT r.role_id FROM group_roles r WHERE r.group_id = g.id \
+                 AND r.org_id = g.org_id AND r.role_id IS NOT NULL ORDER BY r.role_id) AS custom_roles, \
+           0::bigint AS members, NULL::text AS permissions, NULL::boolean AS customer_scoped, \
+           NULL::bigint AS version \
+         FROM g \
+         UNION ALL \
+         SELECT 'role', r.id, r.org_id, r.name, r.name_key, r.description, \
+           r.created_at, r.updated_at, NULL, NULL, NULL, r.permissions, r.customer_scoped, NULL \
+         FROM roles r \
+         WHERE r.org_id = $1 AND ({roles} \
+           OR r.id IN (SELECT l.role_id FROM group_roles l \
+                       WHERE l.org_id = $1 AND l.group_id IN (SELECT id FROM g))) \
+         {more} \
+         ORDER BY source, name_key, id"
+    )
+}
+
+/// Adds a row of [`sources_sql`] to `sources`; false for a row of another kind.
+fn add_source(sources: &mut AccessSources, kind: &str, row: &PgRow) -> StoreResult<bool> {
+    match kind {
+        "group" => sources.groups.push(group(row)?),
+        "role" => sources.custom_roles.push(custom_role(row)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// See `Reads::access_sources`: the groups asked for, then the custom roles asked for or
+/// held by those groups.
 pub(crate) async fn access_sources(
     c: &mut PgConnection,
     org: OrgId,
     roles: &[RoleId],
     groups: &[GroupId],
 ) -> StoreResult<AccessSources> {
-    let rows = sqlx::query(
-        "WITH g AS (SELECT * FROM member_groups WHERE org_id = $1 AND id = ANY($3))          SELECT 'group' AS source, g.id, g.org_id, g.name, g.name_key, g.description,            g.created_at, g.updated_at,            ARRAY(SELECT r.builtin FROM group_roles r WHERE r.group_id = g.id                  AND r.org_id = g.org_id AND r.builtin IS NOT NULL ORDER BY r.builtin) AS builtins,            ARRAY(SELECT r.role_id FROM group_roles r WHERE r.group_id = g.id                  AND r.org_id = g.org_id AND r.role_id IS NOT NULL ORDER BY r.role_id) AS custom_roles,            0::bigint AS members, NULL::text AS permissions, NULL::boolean AS customer_scoped          FROM g          UNION ALL          SELECT 'role', r.id, r.org_id, r.name, r.name_key, r.description,            r.created_at, r.updated_at, NULL, NULL, NULL, r.permissions, r.customer_scoped          FROM roles r          WHERE r.org_id = $1 AND (r.id = ANY($2)            OR r.id IN (SELECT l.role_id FROM group_roles l                        WHERE l.org_id = $1 AND l.group_id IN (SELECT id FROM g)))          ORDER BY source, name_key, id",
-    )
-    .bind(org.as_uuid())
-    .bind(roles.iter().map(|r| r.as_uuid()).collect::<Vec<Uuid>>())
-    .bind(groups.iter().map(|g| g.as_uuid()).collect::<Vec<Uuid>>())
-    .fetch_all(c)
-    .await
-    .map_err(map_err)?;
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| sources_sql("r.id = ANY($2)", "id = ANY($3)", ""));
+    let rows = sqlx::query(&SQL)
+        .bind(org.as_uuid())
+        .bind(roles.iter().map(|r| r.as_uuid()).collect::<Vec<Uuid>>())
+        .bind(groups.iter().map(|g| g.as_uuid()).collect::<Vec<Uuid>>())
+        .fetch_all(c)
+        .await
+        .map_err(map_err)?;
     let mut sources = AccessSources::default();
     for row in &rows {
-        match get::<String>(row, "source")?.as_str() {
-            "group" => sources.groups.push(group(row)?),
-            _ => sources.custom_roles.push(custom_role(row)?),
+        let kind = get::<String>(row, "source")?;
+        if !add_source(&mut sources, &kind, row)? {
+            return Err(corrupt(format!("unexpected access source {kind}")));
         }
     }
     Ok(sources)
+}
+
+/// See `Reads::access_definitions`: every group and custom role of the organization, and
+/// its `access_version` as one more row, in one statement, so the version is the one the
+/// rows were read at. No row at all: there is no such organization.
+pub(crate) async fn access_definitions(
+    c: &mut PgConnection,
+    org: OrgId,
+) -> StoreResult<AccessDefinitions> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        sources_sql(
+            "TRUE",
+            "TRUE",
+            "UNION ALL \
+             SELECT 'version', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+               NULL, NULL, o.access_version FROM organizations o WHERE o.id = $1",
+        )
+    });
+    let rows = sqlx::query(&SQL)
+        .bind(org.as_uuid())
+        .fetch_all(c)
+        .await
+        .map_err(map_err)?;
+    let mut sources = AccessSources::default();
+    let mut version = 0;
+    for row in &rows {
+        let kind = get::<String>(row, "source")?;
+        if kind == "version" {
+            version = crate::reads::version(get(row, "version")?)?;
+        } else if !add_source(&mut sources, &kind, row)? {
+            return Err(corrupt(format!("unexpected access source {kind}")));
+        }
+    }
+    Ok(AccessDefinitions {
+        version,
+        custom_roles: sources.custom_roles,
+        groups: sources.groups,
+    })
+}
+
+/// See `Reads::member_access`: one statement, the membership with its organization's
+/// `access_version` and, for a customer (`$3`, or NULL), whether the organization has it
+/// (`customer_exists`), whether it is assigned to the membership and how many are.
+pub(crate) async fn member_access(
+    c: &mut PgConnection,
+    org: OrgId,
+    identity: IdentityId,
+    customer: Option<CustomerId>,
+) -> StoreResult<Option<MemberAccess>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT x.*, \
+               (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
+                 AS access_version, \
+               CASE WHEN $3::uuid IS NULL THEN NULL ELSE EXISTS \
+                 (SELECT 1 FROM customers c WHERE c.org_id = $1 AND c.id = $3) END \
+                 AS customer_exists, \
+               EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = $1 \
+                       AND a.membership_id = x.id AND a.customer_id = $3) AS assigned, \
+               CASE WHEN $3::uuid IS NULL THEN 0::bigint ELSE \
+                 (SELECT count(*) FROM customer_assignments a WHERE a.org_id = $1 \
+                  AND a.membership_id = x.id) END AS assigned_total \
+             FROM ({} WHERE m.org_id = $1 AND m.identity_id = $2 AND m.status <> 'removed') x",
+            crate::reads::MEMBERSHIP_SELECT
+        )
+    });
+    let row = sqlx::query(&SQL)
+        .bind(org.as_uuid())
+        .bind(identity.as_uuid())
+        .bind(customer.map(|c| c.as_uuid()))
+        .fetch_optional(c)
+        .await
+        .map_err(map_err)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(MemberAccess {
+        membership: crate::reads::membership(&row)?,
+        access_version: crate::reads::version(get(&row, "access_version")?)?,
+        customer: match get::<Option<bool>>(&row, "customer_exists")? {
+            Some(true) => Some(CustomerAssignment {
+                assigned: get(&row, "assigned")?,
+                assigned_total: tally(&row, "assigned_total")?,
+            }),
+            _ => None,
+        },
+    }))
 }
 
 pub(crate) async fn custom_roles(c: &mut PgConnection, org: OrgId) -> StoreResult<Vec<CustomRole>> {

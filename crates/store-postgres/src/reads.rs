@@ -11,8 +11,8 @@ use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
-    AccessSources, CustomerAssignment, MemberFilter, MemberView, OutboxCounts, OutboxFilter, Reads,
-    RoleUsage, SessionHolder, StoreResult,
+    AccessDefinitions, AccessSources, CustomerAssignment, MemberAccess, MemberFilter, MemberView,
+    OutboxCounts, OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -34,7 +34,13 @@ fn org_with(row: &PgRow, prefix: &str) -> StoreResult<Organization> {
         settings: parse(serde_json::from_value(get(row, &col("settings"))?))?,
         created_at: get(row, &col("created_at"))?,
         updated_at: get(row, &col("updated_at"))?,
+        access_version: version(get(row, &col("access_version"))?)?,
     })
+}
+
+/// An `access_version` column back to the model's `u64`.
+pub(crate) fn version(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| corrupt(format!("bad access_version {v}")))
 }
 
 pub(crate) fn identity(row: &PgRow) -> StoreResult<Identity> {
@@ -141,7 +147,8 @@ const SESSION_AS_S: &str = "s.id AS s_id, s.identity_id AS s_identity_id, \
 
 /// The organization's columns as [`org_with`] reads them with the prefix `o_`.
 const ORG_AS_O: &str = "o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
-    o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at";
+    o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at, \
+    o.access_version AS o_access_version";
 
 pub(crate) fn api_token(row: &PgRow) -> StoreResult<ApiToken> {
     api_token_with(row, "")
@@ -356,6 +363,10 @@ async fn member_count(
 
 #[async_trait]
 impl Reads for PgConn {
+    fn in_transaction(&self) -> bool {
+        matches!(self.conn, crate::Conn::Tx(_))
+    }
+
     async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         sqlx::query("SELECT * FROM organizations WHERE id = $1")
             .bind(id.as_uuid())
@@ -630,6 +641,17 @@ impl Reads for PgConn {
         groups: &[GroupId],
     ) -> StoreResult<AccessSources> {
         access::access_sources(self.c(), org, roles, groups).await
+    }
+    async fn member_access(
+        &mut self,
+        org: OrgId,
+        identity: IdentityId,
+        customer: Option<CustomerId>,
+    ) -> StoreResult<Option<MemberAccess>> {
+        access::member_access(self.c(), org, identity, customer).await
+    }
+    async fn access_definitions(&mut self, org: OrgId) -> StoreResult<AccessDefinitions> {
+        access::access_definitions(self.c(), org).await
     }
 
     async fn list_customers(

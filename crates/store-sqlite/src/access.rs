@@ -14,7 +14,9 @@ use roster_core::clock::Timestamp;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::{search_key, DisplayName};
-use roster_core::store::{AccessSources, CustomerAssignment, MemberAccess, RoleUsage, StoreResult};
+use roster_core::store::{
+    AccessDefinitions, AccessSources, CustomerAssignment, MemberAccess, RoleUsage, StoreResult,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use std::collections::BTreeSet;
@@ -146,11 +148,12 @@ pub(crate) async fn custom_roles(
         .collect()
 }
 
-/// The statement behind `Reads::access_sources` and `Reads::member_access`, two kinds of
-/// rows told apart by `source`: the groups whose ids `groups` selects, then the custom
+/// The statement behind `Reads::access_sources` and `Reads::access_definitions`, two kinds
+/// of rows told apart by `source`: the groups whose ids `groups` selects, then the custom
 /// roles whose ids `roles` selects or that those groups hold. Each kind leaves the other's
-/// columns NULL. `?1` is the organization.
-fn sources_sql(roles: &str, groups: &str) -> String {
+/// columns NULL. `?1` is the organization. `more` adds rows of another kind (the same
+/// columns, `UNION ALL` first).
+fn sources_sql(roles: &str, groups: &str, more: &str) -> String {
     format!(
         "WITH g AS (SELECT * FROM member_groups WHERE org_id = ?1 AND id IN ({groups})) \
          SELECT 'group' AS source, g.id, g.org_id, g.name, g.name_key, g.description, \
@@ -159,15 +162,16 @@ fn sources_sql(roles: &str, groups: &str) -> String {
              WHERE r.group_id = g.id AND r.builtin IS NOT NULL) AS builtins, \
            (SELECT group_concat(r.role_id, ',') FROM group_roles r \
              WHERE r.group_id = g.id AND r.role_id IS NOT NULL) AS custom_roles, \
-           0 AS members, NULL AS permissions, NULL AS customer_scoped \
+           0 AS members, NULL AS permissions, NULL AS customer_scoped, NULL AS version \
          FROM g \
          UNION ALL \
          SELECT 'role', r.id, r.org_id, r.name, r.name_key, r.description, \
-           r.created_at, r.updated_at, NULL, NULL, NULL, r.permissions, r.customer_scoped \
+           r.created_at, r.updated_at, NULL, NULL, NULL, r.permissions, r.customer_scoped, NULL \
          FROM roles r \
          WHERE r.org_id = ?1 AND (r.id IN ({roles}) \
            OR r.id IN (SELECT l.role_id FROM group_roles l \
                        WHERE l.group_id IN (SELECT id FROM g) AND l.role_id IS NOT NULL)) \
+         {more} \
          ORDER BY source, name_key, id"
     )
 }
@@ -193,6 +197,7 @@ pub(crate) async fn access_sources(
         Statements::new(vec![sources_sql(
             "SELECT value FROM json_each(?2)",
             "SELECT value FROM json_each(?3)",
+            "",
         )])
     });
     let ids = |ids: Vec<String>| serde_json::to_string(&ids).map_err(|e| corrupt(e.to_string()));
@@ -219,11 +224,53 @@ impl Fold for SourceRows {
     }
 }
 
-/// See `Reads::member_access`: three statements, sent in one call when they go to the
-/// connection's thread, so one handoff instead of three. The second and third find the
-/// membership again by organization and identity (`?1`, `?2`), so they need nothing from
-/// the first; each runs as its own read, as three separate reads would. `?3` is the
-/// customer, or NULL.
+/// See `Reads::access_definitions`: every group and custom role of the organization, and
+/// its `access_version` as one more row, in one statement, so the version is the one the
+/// rows were read at. No row at all: there is no such organization.
+pub(crate) async fn access_definitions(
+    c: &mut SqliteConn,
+    org: OrgId,
+) -> StoreResult<AccessDefinitions> {
+    static SQL: LazyLock<Statements> = LazyLock::new(|| {
+        Statements::new(vec![sources_sql(
+            "SELECT id FROM roles WHERE org_id = ?1",
+            "SELECT id FROM member_groups WHERE org_id = ?1",
+            "UNION ALL \
+             SELECT 'version', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+               NULL, NULL, o.access_version FROM organizations o WHERE o.id = ?1",
+        )])
+    });
+    let org = org.to_string();
+    let rows: DefinitionRows = c.fold(&SQL, &[Some(&org)]).await?;
+    Ok(AccessDefinitions {
+        version: rows.version.unwrap_or(0),
+        custom_roles: rows.sources.custom_roles,
+        groups: rows.sources.groups,
+    })
+}
+
+/// [`access_definitions`]'s rows.
+#[derive(Default)]
+struct DefinitionRows {
+    sources: AccessSources,
+    version: Option<u64>,
+}
+
+impl Fold for DefinitionRows {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
+        let kind: String = get(row, "source")?;
+        if kind == "version" {
+            self.version = Some(crate::reads::version(get(row, "version")?)?);
+        } else if !add_source(&mut self.sources, &kind, row)? {
+            return Err(corrupt(format!("unexpected access source {kind}")));
+        }
+        Ok(())
+    }
+}
+
+/// See `Reads::member_access`: one statement, the membership with its organization's
+/// `access_version` and, for a customer (`?3`, or NULL), whether the organization has it
+/// (`customer_exists`), whether it is assigned to the membership and how many are.
 pub(crate) async fn member_access(
     c: &mut SqliteConn,
     org: OrgId,
@@ -231,66 +278,48 @@ pub(crate) async fn member_access(
     customer: Option<CustomerId>,
 ) -> StoreResult<Option<MemberAccess>> {
     static SQL: LazyLock<Statements> = LazyLock::new(|| {
-        const LIVE: &str = "SELECT id FROM memberships \
-             WHERE org_id = ?1 AND identity_id = ?2 AND status <> 'removed'";
-        Statements::new(vec![
-            format!(
-                "SELECT 'member' AS source, x.* FROM ({MEMBERSHIP_SELECT} \
-                   WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x"
-            ),
-            sources_sql(
-                &format!(
-                    "SELECT role_id FROM membership_custom_roles WHERE membership_id IN ({LIVE})"
-                ),
-                &format!("SELECT group_id FROM group_members WHERE membership_id IN ({LIVE})"),
-            ),
-            format!(
-                "SELECT 'customer' AS source, \
-                   EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
-                           AND a.membership_id IN ({LIVE}) AND a.customer_id = ?3) AS assigned, \
-                   (SELECT count(*) FROM customer_assignments a WHERE a.org_id = ?1 \
-                    AND a.membership_id IN ({LIVE})) AS assigned_total \
-                 FROM customers c WHERE c.org_id = ?1 AND c.id = ?3 AND EXISTS ({LIVE})"
-            ),
-        ])
+        Statements::new(vec![format!(
+            "SELECT x.*, \
+               (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
+                 AS access_version, \
+               CASE WHEN ?3 IS NULL THEN NULL ELSE EXISTS \
+                 (SELECT 1 FROM customers c WHERE c.org_id = ?1 AND c.id = ?3) END \
+                 AS customer_exists, \
+               EXISTS (SELECT 1 FROM customer_assignments a \
+                       WHERE a.membership_id = x.id AND a.customer_id = ?3) AS assigned, \
+               CASE WHEN ?3 IS NULL THEN 0 ELSE (SELECT count(*) FROM customer_assignments a \
+                 WHERE a.membership_id = x.id) END AS assigned_total \
+             FROM ({MEMBERSHIP_SELECT} \
+               WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x"
+        )])
     });
     let (org, identity) = (org.to_string(), identity.to_string());
     let customer = customer.map(|c| c.to_string());
-    let rows: AccessRows = c
+    let rows: AccessRow = c
         .fold(&SQL, &[Some(&org), Some(&identity), customer.as_deref()])
         .await?;
-    Ok(rows.membership.map(|membership| MemberAccess {
-        membership,
-        sources: rows.sources,
-        customer: rows.assignment,
-    }))
+    Ok(rows.0)
 }
 
-/// [`member_access`]'s rows, told apart by `source`.
+/// [`member_access`]'s row, if any (at most one membership per organization and identity
+/// is not removed).
 #[derive(Default)]
-struct AccessRows {
-    membership: Option<Membership>,
-    sources: AccessSources,
-    assignment: Option<CustomerAssignment>,
-}
+struct AccessRow(Option<MemberAccess>);
 
-impl Fold for AccessRows {
+impl Fold for AccessRow {
     fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
-        let kind: String = get(row, "source")?;
-        match kind.as_str() {
-            "member" => self.membership = Some(crate::reads::membership(row)?),
-            "customer" => {
-                self.assignment = Some(CustomerAssignment {
+        let exists: Option<i64> = get(row, "customer_exists")?;
+        self.0 = Some(MemberAccess {
+            membership: crate::reads::membership(row)?,
+            access_version: crate::reads::version(get(row, "access_version")?)?,
+            customer: match exists {
+                Some(1) => Some(CustomerAssignment {
                     assigned: get::<i64>(row, "assigned")? != 0,
                     assigned_total: count(row, "assigned_total")?,
-                })
-            }
-            _ => {
-                if !add_source(&mut self.sources, &kind, row)? {
-                    return Err(corrupt(format!("unexpected access source {kind}")));
-                }
-            }
-        }
+                }),
+                _ => None,
+            },
+        });
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ use roster_core::model::*;
 use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
-    AccessSources, CustomerAssignment, MemberAccess, MemberFilter, MemberView, OutboxCounts,
-    OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult,
+    AccessDefinitions, AccessSources, CustomerAssignment, MemberAccess, MemberFilter, MemberView,
+    OutboxCounts, OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -38,7 +38,13 @@ fn org_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Organization> {
         settings: parse(serde_json::from_str(&get::<String>(row, "settings")?))?,
         created_at: time(get(row, "created_at")?)?,
         updated_at: time(get(row, "updated_at")?)?,
+        access_version: version(get(row, "access_version")?)?,
     })
+}
+
+/// An `access_version` column back to the model's `u64`.
+pub(crate) fn version(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| corrupt(format!("bad access_version {v}")))
 }
 
 pub(crate) fn identity(row: &SqliteRow) -> StoreResult<Identity> {
@@ -141,7 +147,8 @@ const SESSION_AS_S: &str = "s.id AS s_id, s.identity_id AS s_identity_id, \
 
 /// The organization's columns as [`org_with`] reads them with the prefix `o_`.
 const ORG_AS_O: &str = "o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
-    o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at";
+    o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at, \
+    o.access_version AS o_access_version";
 
 pub(crate) fn api_token(row: &SqliteRow) -> StoreResult<ApiToken> {
     api_token_with(row, "")
@@ -404,6 +411,10 @@ async fn member_count(
 
 #[async_trait]
 impl Reads for SqliteConn {
+    fn in_transaction(&self) -> bool {
+        matches!(self.conn, crate::Conn::Write(_))
+    }
+
     async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         sqlx::query("SELECT * FROM organizations WHERE id = ?")
             .bind(id.to_string())
@@ -723,6 +734,9 @@ impl Reads for SqliteConn {
         customer: Option<CustomerId>,
     ) -> StoreResult<Option<MemberAccess>> {
         access::member_access(self, org, identity, customer).await
+    }
+    async fn access_definitions(&mut self, org: OrgId) -> StoreResult<AccessDefinitions> {
+        access::access_definitions(self, org).await
     }
 
     async fn customer_assignment(

@@ -1429,6 +1429,7 @@ pub async fn concurrent_settings_changes_are_all_kept(store: S) {
                     let mut r = roster.store.reads().await.unwrap();
                     roster_core::access::require(
                         &roster.catalog,
+                        &roster.definitions,
                         &mut *r,
                         &operator,
                         org.id,

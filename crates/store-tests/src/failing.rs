@@ -93,6 +93,9 @@ impl FailingTx {
 
 #[async_trait]
 impl Reads for FailingTx {
+    fn in_transaction(&self) -> bool {
+        self.inner.in_transaction()
+    }
     async fn org(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         self.inner.org(id).await
     }
@@ -204,6 +207,12 @@ impl Reads for FailingTx {
         customer: Option<CustomerId>,
     ) -> StoreResult<Option<roster_core::store::MemberAccess>> {
         self.inner.member_access(org, identity, customer).await
+    }
+    async fn access_definitions(
+        &mut self,
+        org: OrgId,
+    ) -> StoreResult<roster_core::store::AccessDefinitions> {
+        self.inner.access_definitions(org).await
     }
     async fn memberships_with_orgs(
         &mut self,

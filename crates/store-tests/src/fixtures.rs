@@ -31,6 +31,7 @@ pub fn org(slug: &str) -> Organization {
         settings: OrgSettings::default(),
         created_at: now,
         updated_at: now,
+        access_version: 0,
     }
 }
 

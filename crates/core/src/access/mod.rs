@@ -5,15 +5,19 @@
 //! does not compile.
 //!
 //! What a member holds is evaluated by [`AccessProfile`] from the catalog of permissions
-//! ([`Catalog`]), the member's roles and their groups' roles, read from the store on every
-//! request: a change applies to the very next request on every instance.
+//! ([`Catalog`]), the member's roles and their groups' roles. The membership is read from
+//! the store on every request; what the organization's custom roles and groups are made
+//! of comes from [`DefinitionsCache`] while the version read with the membership holds.
+//! A change applies to the very next request on every instance.
 
 mod catalog;
+mod definitions;
 mod evaluate;
 
 pub use catalog::{
     BadCode, Catalog, CatalogEntry, CatalogError, CodeSource, HostPermission, PermissionCode,
 };
+pub use definitions::DefinitionsCache;
 pub use evaluate::{
     AccessProfile, CustomerArg, CustomerReach, GrantRef, Reason, RoleRef, Step, Via,
     WITHIN_ADMIN_SCOPE,
@@ -21,7 +25,7 @@ pub use evaluate::{
 
 use crate::ids::{ApiTokenId, EntityId, IdentityId, MembershipId, OrgId, SessionId};
 use crate::model::{Actor, Membership, Permission};
-use crate::store::{MemberAccess, Reads, Store, StoreError};
+use crate::store::{Reads, Store, StoreError};
 use std::collections::BTreeSet;
 
 /// An authenticated caller, as the web edge established it.
@@ -298,6 +302,7 @@ fn roster_of(codes: &BTreeSet<PermissionCode>) -> BTreeSet<Permission> {
 /// The caller's active membership's prepared permissions, read now.
 async fn profile_of(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     identity: IdentityId,
     org: OrgId,
@@ -309,18 +314,10 @@ async fn profile_of(
     else {
         return Ok(None);
     };
-    let profile = prepared(catalog, &access);
+    let profile = definitions
+        .profile(catalog, reads, &access.membership, access.access_version)
+        .await?;
     Ok(Some((access.membership, profile)))
-}
-
-/// Prepares the permissions of a member read with [`Reads::member_access`].
-pub fn prepared(catalog: &Catalog, access: &MemberAccess) -> AccessProfile {
-    AccessProfile::prepare(
-        catalog,
-        &access.membership,
-        &access.sources.custom_roles,
-        &access.sources.groups,
-    )
 }
 
 /// Prepares a membership's permissions, reading the custom roles and groups it refers to
@@ -349,11 +346,12 @@ pub async fn profile_for(
 /// call, so a changed role, group, scope or a deactivation applies to the very next request.
 pub async fn held(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
     org: OrgId,
 ) -> Result<Option<Held>, StoreError> {
-    Ok(held_with_member(catalog, reads, caller, org)
+    Ok(held_with_member(catalog, definitions, reads, caller, org)
         .await?
         .map(|(held, _)| held))
 }
@@ -363,15 +361,18 @@ pub async fn held(
 /// reach) without reading them again.
 pub async fn held_with_member(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
     org: OrgId,
 ) -> Result<Option<(Held, Option<(Membership, AccessProfile)>)>, StoreError> {
     match caller {
         Caller::Operator { .. } => Ok(Some((everything(caller, org), None))),
-        Caller::Person { identity_id, .. } => Ok(profile_of(catalog, reads, *identity_id, org)
-            .await?
-            .map(|(m, p)| (person_held(&m, &p), Some((m, p))))),
+        Caller::Person { identity_id, .. } => {
+            Ok(profile_of(catalog, definitions, reads, *identity_id, org)
+                .await?
+                .map(|(m, p)| (person_held(&m, &p), Some((m, p)))))
+        }
         Caller::Token {
             org_id,
             created_by,
@@ -393,7 +394,7 @@ pub async fn held_with_member(
                     },
                     None,
                 ))),
-                Some(identity) => Ok(profile_of(catalog, reads, *identity, org)
+                Some(identity) => Ok(profile_of(catalog, definitions, reads, *identity, org)
                     .await?
                     .map(|(m, p)| (token_held(caller, permissions, &m, &p), Some((m, p))))),
             }
@@ -438,14 +439,17 @@ fn token_held(
 }
 
 /// [`held`] for an organization token through `m`, its creator's membership as read
-/// earlier in the same request: the same answer without reading the membership again.
-/// `None` when `m` is not the token's creator's in the token's organization, or admits
-/// nobody (deactivated, invited, notifications only).
+/// earlier in the same request, with `version`, its organization's `access_version` read
+/// with it: the same answer without reading the membership again. `None` when `m` is not
+/// the token's creator's in the token's organization, or admits nobody (deactivated,
+/// invited, notifications only).
 pub async fn held_by_token(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
     m: &Membership,
+    version: u64,
 ) -> Result<Option<Held>, StoreError> {
     let Caller::Token {
         org_id,
@@ -459,7 +463,7 @@ pub async fn held_by_token(
     if *org_id != m.org_id || *creator != m.identity_id || !m.admits_person() {
         return Ok(None);
     }
-    let profile = profile_for(catalog, reads, m).await?;
+    let profile = definitions.profile(catalog, reads, m, version).await?;
     Ok(Some(token_held(caller, permissions, m, &profile)))
 }
 
@@ -475,14 +479,17 @@ fn person_held(m: &Membership, p: &AccessProfile) -> Held {
 }
 
 /// [`held`] for a person through `m`, their membership as read earlier in the same request
-/// (a session's memberships are read to admit it): the same answer without reading the
-/// membership again. The organization's custom roles and groups are read only when the
-/// membership refers to any, on a connection taken only then.
+/// (a session's memberships are read to admit it) with `version`, its organization's
+/// `access_version` read with it: the same answer without reading the membership again.
+/// The organization's custom roles and groups are read only when the membership refers
+/// to any and the kept copy is not at `version`, on a connection taken only then.
 pub async fn held_by_person(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     store: &dyn Store,
     caller: &Caller,
     m: &Membership,
+    version: u64,
 ) -> Result<Option<Held>, StoreError> {
     let theirs =
         matches!(caller, Caller::Person { identity_id, .. } if *identity_id == m.identity_id);
@@ -492,7 +499,9 @@ pub async fn held_by_person(
     let profile = if m.custom_roles.is_empty() && m.groups.is_empty() {
         AccessProfile::prepare(catalog, m, &[], &[])
     } else {
-        profile_for(catalog, &mut *store.reads().await?, m).await?
+        definitions
+            .profile(catalog, &mut *store.reads().await?, m, version)
+            .await?
     };
     Ok(Some(person_held(m, &profile)))
 }
@@ -500,11 +509,12 @@ pub async fn held_by_person(
 /// Every permission the caller holds in `org` right now; see [`held`].
 pub async fn held_permissions(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
     org: OrgId,
 ) -> Result<Option<BTreeSet<Permission>>, StoreError> {
-    Ok(held(catalog, reads, caller, org)
+    Ok(held(catalog, definitions, reads, caller, org)
         .await?
         .map(|h| h.permissions))
 }
@@ -513,11 +523,12 @@ pub async fn held_permissions(
 /// that the organization exists.
 pub async fn view_org(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
     org: OrgId,
 ) -> Result<OrgView, Denied> {
-    match held(catalog, reads, caller, org).await? {
+    match held(catalog, definitions, reads, caller, org).await? {
         Some(held) => view(held, caller, org),
         None => Err(Denied::NotVisible),
     }
@@ -541,12 +552,13 @@ pub fn view(held: Held, caller: &Caller, org: OrgId) -> Result<OrgView, Denied> 
 /// permission). The grant carries the members the caller reaches.
 pub async fn require(
     catalog: &Catalog,
+    definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
     org: OrgId,
     permission: Permission,
 ) -> Result<OrgGrant, Denied> {
-    let held = held(catalog, reads, caller, org)
+    let held = held(catalog, definitions, reads, caller, org)
         .await?
         .ok_or(Denied::NotVisible)?;
     grant(held, caller, org, permission)

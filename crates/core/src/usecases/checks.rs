@@ -1,14 +1,16 @@
 //! The check API for host products: "may identity X use permission P (on customer C) in
 //! this organization?", and for support, "why (not)?".
 //!
-//! Nothing is cached: each check reads the member, their roles and groups and, for a
-//! customer, the assignments ([`crate::store::Reads::member_access`], one call on SQLite),
-//! so a change decides the very next check on every instance.
-//! Evaluation itself is in memory ([`crate::access::AccessProfile`]).
+//! Each check reads the member (roles, custom roles, groups, entity, scope) and, for a
+//! customer, the assignment, with the organization's `access_version`, in one statement
+//! ([`crate::store::Reads::member_access`]). What the organization's custom roles and
+//! groups are made of comes from [`crate::access::DefinitionsCache`] while that version
+//! holds, so a change decides the very next check on every instance. Evaluation itself
+//! is in memory ([`crate::access::AccessProfile`]).
 
 use crate::access::{
-    prepared, profile_for, AccessProfile, CatalogEntry, CustomerArg, GrantRef, OrgGrant, OrgView,
-    Reason, Step,
+    profile_for, AccessProfile, CatalogEntry, CustomerArg, GrantRef, OrgGrant, OrgView, Reason,
+    Step,
 };
 use crate::ids::MembershipId;
 use crate::ids::{CustomerId, IdentityId};
@@ -57,16 +59,19 @@ impl Roster {
             return Err(CheckError::UnknownPermission(request.permission.clone()));
         }
         let org = grant.org_id();
-        let member = self
-            .store
-            .reads()
-            .await?
+        let mut reads = self.store.reads().await?;
+        let member = reads
             .member_access(org, request.identity, request.customer)
             .await?;
         let profile = match &member {
-            Some(m) => prepared(&self.catalog, m),
+            Some(m) => {
+                self.definitions
+                    .profile(&self.catalog, &mut *reads, &m.membership, m.access_version)
+                    .await?
+            }
             None => AccessProfile::not_a_member(),
         };
+        drop(reads);
         let arg = match (request.customer, &member) {
             (Some(id), Some(m)) => Some(match m.customer {
                 Some(a) => CustomerArg {

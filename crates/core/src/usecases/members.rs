@@ -263,7 +263,7 @@ pub(crate) async fn caller_reach(
     org: OrgId,
 ) -> Result<Option<(access::Held, Option<CustomerLimit>)>, StoreError> {
     let Some((held, acting)) =
-        access::held_with_member(&roster.catalog, reads, caller, org).await?
+        access::held_with_member(&roster.catalog, &roster.definitions, reads, caller, org).await?
     else {
         return Ok(None);
     };

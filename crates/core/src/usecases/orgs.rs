@@ -70,6 +70,7 @@ pub(crate) async fn insert_new_org(
         settings: OrgSettings::default(),
         created_at: now,
         updated_at: now,
+        access_version: 0,
     };
     tx.insert_org(&org).await.map_err(|e| match e {
         StoreError::SlugTaken => CreateOrgError::SlugTaken(slug),

@@ -147,11 +147,26 @@ impl Roster {
                         let Some((m, org)) = creator_membership else {
                             return Ok(None);
                         };
-                        let held = held_by_token(&self.catalog, &mut *reads, &caller, &m).await?;
+                        let held = held_by_token(
+                            &self.catalog,
+                            &self.definitions,
+                            &mut *reads,
+                            &caller,
+                            &m,
+                            org.access_version,
+                        )
+                        .await?;
                         (held, Some(org))
                     }
                     None => (
-                        held(&self.catalog, &mut *reads, &caller, org_id).await?,
+                        held(
+                            &self.catalog,
+                            &self.definitions,
+                            &mut *reads,
+                            &caller,
+                            org_id,
+                        )
+                        .await?,
                         None,
                     ),
                 };
@@ -227,9 +242,15 @@ impl Roster {
         };
         let mut tx = self.store.begin().await?;
         // Checked inside the transaction, so a demotion that commits first is seen.
-        let held = crate::access::held(&self.catalog, &mut *tx, caller, grant.org_id())
-            .await?
-            .ok_or(OrgTokenError::NotFound)?;
+        let held = crate::access::held(
+            &self.catalog,
+            &self.definitions,
+            &mut *tx,
+            caller,
+            grant.org_id(),
+        )
+        .await?
+        .ok_or(OrgTokenError::NotFound)?;
         if !held.holds_all(permissions.iter()) {
             return Err(OrgTokenError::Forbidden);
         }

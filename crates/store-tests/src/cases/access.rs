@@ -233,7 +233,7 @@ pub async fn access_sources_are_what_a_membership_refers_to(store: S) {
     assert_eq!(via_group.groups, vec![listed(idle.id)]);
 }
 
-/// `member_access` answers what `membership_of`, `access_sources` and
+/// `member_access` answers what `membership_of`, the organization's `access_version` and
 /// `customer_assignment` answer one by one, for members with and without roles and
 /// groups, customers assigned, not assigned and another organization's, and people who
 /// are not (or no longer) members.
@@ -289,10 +289,7 @@ pub async fn member_access_is_the_three_reads_together(store: S) {
     ] {
         let m = r.membership_of(a.id, who.id).await.unwrap().unwrap();
         let expected = roster_core::store::MemberAccess {
-            sources: r
-                .access_sources(a.id, &m.custom_roles, &m.groups)
-                .await
-                .unwrap(),
+            access_version: r.org(a.id).await.unwrap().unwrap().access_version,
             customer: match customer {
                 Some(c) => r.customer_assignment(a.id, m.id, c).await.unwrap(),
                 None => None,
@@ -338,15 +335,9 @@ pub async fn member_access_is_the_three_reads_together(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!(full.membership.id, adas.id);
-    assert_eq!(
-        full.sources
-            .custom_roles
-            .iter()
-            .map(|r| r.id)
-            .collect::<Vec<_>>(),
-        vec![direct.id, through.id]
-    );
-    assert_eq!(full.sources.groups.len(), 1);
+    assert_eq!(full.membership.groups, vec![sales.id]);
+    // Two roles and a group written, each bumping the version once at least.
+    assert!(full.access_version >= 3, "{}", full.access_version);
     assert_eq!(
         full.customer,
         Some(roster_core::store::CustomerAssignment {
@@ -382,6 +373,209 @@ pub async fn member_access_is_the_three_reads_together(store: S) {
         None
     );
     assert!(r.member_access(b.id, dee.id, None).await.unwrap().is_some());
+}
+
+/// The organization's `access_version` moves with every committed insert, update and
+/// delete of its custom roles, its groups and the roles its groups hold, and with nothing
+/// else: not a member joining a group, not another organization's change, not a change
+/// rolled back. Reads outside a transaction say so, reads inside one say so too.
+pub async fn access_version_moves_with_every_change_to_roles_and_groups(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let version = |org: OrgId| {
+        let store = store.clone();
+        async move {
+            let mut r = store.reads().await.unwrap();
+            assert!(!r.in_transaction());
+            r.org(org).await.unwrap().unwrap().access_version
+        }
+    };
+    assert_eq!((version(a.id).await, version(b.id).await), (0, 0));
+    let role = custom_role(&a, "Editor", &["catalog.edit"]);
+    let other = custom_role(&a, "Viewer", &["users.read"]);
+    let sales = group(&a, "Sales", &[BuiltinRole::User], &[role.id]);
+    let mut seen = 0;
+    for (what, step) in [
+        ("insert a role", 0),
+        ("insert another role", 1),
+        ("insert a group holding the first", 2),
+        ("rename the first role", 3),
+        ("change the group's roles", 4),
+        ("rename the group", 5),
+        ("delete the group", 6),
+        ("delete the second role", 7),
+    ] {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.in_transaction());
+        match step {
+            0 => tx.insert_custom_role(&role).await.unwrap(),
+            1 => tx.insert_custom_role(&other).await.unwrap(),
+            2 => tx.insert_group(&sales).await.unwrap(),
+            3 => assert!(tx
+                .update_custom_role(&CustomRole {
+                    name: name("Editors"),
+                    ..role.clone()
+                })
+                .await
+                .unwrap()),
+            4 => assert!(tx
+                .update_group(&Group {
+                    roles: vec![BuiltinRole::Marketing],
+                    custom_roles: vec![role.id, other.id],
+                    ..sales.clone()
+                })
+                .await
+                .unwrap()),
+            5 => assert!(tx
+                .update_group(&Group {
+                    name: name("Sellers"),
+                    ..sales.clone()
+                })
+                .await
+                .unwrap()),
+            6 => assert!(tx.delete_group(a.id, sales.id).await.unwrap()),
+            _ => assert!(tx.delete_custom_role(a.id, other.id).await.unwrap()),
+        }
+        // The transaction sees its own bump before it commits.
+        let inside = tx.org(a.id).await.unwrap().unwrap().access_version;
+        assert!(inside > seen, "{what}: {inside} after {seen}");
+        tx.commit().await.unwrap();
+        let now_at = version(a.id).await;
+        assert_eq!(now_at, inside, "{what}");
+        assert_eq!(
+            version(b.id).await,
+            0,
+            "{what}: the other organization's moved"
+        );
+        seen = now_at;
+    }
+
+    // A change rolled back leaves the version where it was.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_custom_role(&custom_role(&a, "Gone", &[]))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(version(a.id).await, seen);
+
+    // Memberships, their groups and customers are read with the membership itself, so
+    // they leave the version alone.
+    let again = group(&a, "Again", &[BuiltinRole::User], &[]);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_group(&again).await.unwrap();
+    tx.commit().await.unwrap();
+    seen = version(a.id).await;
+    let ada = fixtures::identity("ada@example.com");
+    let acme = customer(&a, "Acme", None);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identity(&ada).await.unwrap();
+    let mut m = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+    m.custom_roles = vec![role.id];
+    m.groups = vec![again.id];
+    tx.insert_membership(&m).await.unwrap();
+    tx.insert_customer(&acme).await.unwrap();
+    assert!(tx
+        .set_customer_assignments(a.id, m.id, &[acme.id], now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(version(a.id).await, seen);
+}
+
+/// `access_definitions` is every custom role and group of the organization (as
+/// `access_sources` reads them: by name, groups without counts) at the version it names,
+/// and nothing of another organization.
+pub async fn access_definitions_are_the_whole_organization_at_its_version(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let direct = custom_role(&a, "Direct", &["catalog.edit"]);
+    let through = custom_role(&a, "Through a group", &["users.read"]);
+    let sales = group(&a, "Sales", &[BuiltinRole::Marketing], &[through.id]);
+    let idle = group(&a, "Idle", &[], &[]);
+    let foreign = custom_role(&b, "Foreign", &["catalog.edit"]);
+    let mut tx = store.begin().await.unwrap();
+    for role in [&direct, &through, &foreign] {
+        tx.insert_custom_role(role).await.unwrap();
+    }
+    tx.insert_group(&sales).await.unwrap();
+    tx.insert_group(&idle).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    let defs = r.access_definitions(a.id).await.unwrap();
+    let everything = r
+        .access_sources(a.id, &[direct.id, through.id], &[sales.id, idle.id])
+        .await
+        .unwrap();
+    assert_eq!(defs.custom_roles, everything.custom_roles);
+    assert_eq!(defs.groups, everything.groups);
+    assert_eq!(
+        defs.groups.iter().map(|g| g.id).collect::<Vec<_>>(),
+        vec![idle.id, sales.id]
+    );
+    assert_eq!(
+        defs.custom_roles.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![direct.id, through.id]
+    );
+    let at = r.org(a.id).await.unwrap().unwrap().access_version;
+    assert!(at >= 4);
+    assert_eq!(defs.version, at);
+    // Inside a transaction the same.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.access_definitions(a.id).await.unwrap(), defs);
+    tx.rollback().await.unwrap();
+
+    let theirs = r.access_definitions(b.id).await.unwrap();
+    assert_eq!(
+        theirs.custom_roles.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![foreign.id]
+    );
+    assert!(theirs.groups.is_empty());
+    assert_eq!(
+        r.access_definitions(OrgId::new()).await.unwrap(),
+        roster_core::store::AccessDefinitions::default()
+    );
+}
+
+/// The in-memory copy of an organization's definitions keeps only what reads outside a
+/// transaction returned: a transaction's own uncommitted role is never kept, and a copy at
+/// an older version is read again.
+pub async fn the_definitions_cache_keeps_only_committed_definitions(store: S) {
+    use roster_core::access::DefinitionsCache;
+    let (a, _) = two_orgs(&store).await;
+    let cache = DefinitionsCache::new();
+    let draft = custom_role(&a, "Draft", &["catalog.edit"]);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_custom_role(&draft).await.unwrap();
+    let inside = tx.org(a.id).await.unwrap().unwrap().access_version;
+    let seen = cache.at(&mut *tx, a.id, inside).await.unwrap();
+    assert_eq!(
+        seen.custom_roles,
+        vec![draft.clone()],
+        "the transaction sees its role"
+    );
+    assert!(cache.is_empty(), "kept from inside a transaction");
+    tx.rollback().await.unwrap();
+
+    // Outside, the committed state is read and kept under its version.
+    let mut r = store.reads().await.unwrap();
+    let committed = cache.at(&mut *r, a.id, 0).await.unwrap();
+    assert_eq!((committed.version, committed.custom_roles.len()), (0, 0));
+    assert_eq!(cache.len(), 1);
+    drop(r);
+    let kept = custom_role(&a, "Kept", &["users.read"]);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_custom_role(&kept).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reads().await.unwrap();
+    let now_at = r.org(a.id).await.unwrap().unwrap().access_version;
+    assert!(now_at > 0);
+    let fresh = cache.at(&mut *r, a.id, now_at).await.unwrap();
+    assert_eq!(
+        (fresh.version, fresh.custom_roles.clone()),
+        (now_at, vec![kept])
+    );
+    // Asked again at that version, the kept copy answers.
+    let again = cache.at(&mut *r, a.id, now_at).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&fresh, &again));
 }
 
 pub async fn membership_links_round_trip_and_stay_in_their_organization(store: S) {
@@ -929,6 +1123,13 @@ pub async fn memberships_come_with_their_organizations(store: S) {
     }
     tx.commit().await.unwrap();
     let mut r = store.reads().await.unwrap();
+    // The role and the group moved `a`'s access version, and sessions read it with `a`.
+    let a_now = r.org(a.id).await.unwrap().unwrap();
+    assert!(a_now.access_version > a.access_version);
+    let pairs: Vec<_> = pairs
+        .into_iter()
+        .map(|(m, o)| (m, if o.id == a.id { a_now.clone() } else { o }))
+        .collect();
     let holder = r
         .session_with_holder(&sessions[0].token_hash)
         .await
@@ -944,7 +1145,7 @@ pub async fn memberships_come_with_their_organizations(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!(holder.identity, other);
-    assert_eq!(holder.memberships, [(theirs, a.clone())]);
+    assert_eq!(holder.memberships, [(theirs, a_now)]);
     let holder = r
         .session_with_holder(&sessions[2].token_hash)
         .await

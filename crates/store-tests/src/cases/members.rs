@@ -114,6 +114,7 @@ async fn manage(store: &dyn Store, caller: &Caller, org: OrgId) -> access::OrgGr
     let mut reads = store.reads().await.unwrap();
     access::require(
         &access::Catalog::roster_only(),
+        &access::DefinitionsCache::new(),
         &mut *reads,
         caller,
         org,

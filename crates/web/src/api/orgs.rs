@@ -29,7 +29,14 @@ pub(crate) async fn visible_org(
     let found = orgs::find_org(&mut *reads, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    access::view_org(&state.roster.catalog, &mut *reads, &authed.caller, found.id).await?;
+    access::view_org(
+        &state.roster.catalog,
+        &state.roster.definitions,
+        &mut *reads,
+        &authed.caller,
+        found.id,
+    )
+    .await?;
     Ok(found)
 }
 
@@ -57,7 +64,7 @@ pub(crate) async fn held_in(
     org: &str,
 ) -> Result<(OrgId, access::Held), ApiError> {
     if let Some((m, found)) = authed.membership_in(org) {
-        let held = held_through(state, authed, m)
+        let held = held_through(state, authed, m, found)
             .await?
             .ok_or_else(ApiError::not_found)?;
         return Ok((found.id, held));
@@ -77,29 +84,38 @@ pub(crate) async fn held_in(
     if let Some(held) = authed.held.get(found.id) {
         return Ok((found.id, held));
     }
-    let held = access::held(&state.roster.catalog, &mut *reads, &authed.caller, found.id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let held = access::held(
+        &state.roster.catalog,
+        &state.roster.definitions,
+        &mut *reads,
+        &authed.caller,
+        found.id,
+    )
+    .await?
+    .ok_or_else(ApiError::not_found)?;
     authed.held.put(found.id, &held);
     Ok((found.id, held))
 }
 
-/// What a person holds through `m`, their membership as read with their session, from the
-/// request's memo or read and kept there; `None` when it admits them to nothing
+/// What a person holds through `m`, their membership in `org` as read with their session,
+/// from the request's memo or read and kept there; `None` when it admits them to nothing
 /// (deactivated, invited, notifications only).
 pub(crate) async fn held_through(
     state: &AppState,
     authed: &Authed,
     m: &Membership,
+    org: &Organization,
 ) -> Result<Option<access::Held>, StoreError> {
     if let Some(held) = authed.held.get(m.org_id) {
         return Ok(Some(held));
     }
     let held = access::held_by_person(
         &state.roster.catalog,
+        &state.roster.definitions,
         &*state.roster.store,
         &authed.caller,
         m,
+        org.access_version,
     )
     .await?;
     if let Some(held) = &held {

@@ -181,7 +181,7 @@ impl Person {
             _ => return Err(not_found(state)),
         }
         // Kept in the request's memo: the API handlers the page calls next ask the same.
-        let held = crate::api::orgs::held_through(state, &self.authed, membership).await;
+        let held = crate::api::orgs::held_through(state, &self.authed, membership, found).await;
         let permissions = match held {
             Ok(Some(h)) => h.permissions().clone(),
             Ok(None) => return Err(not_found(state)),

@@ -959,6 +959,159 @@ async fn check_api_decides_with_fresh_data_on_postgres() {
 }
 
 /// Seed 004: an admin scoped to Paris sees and manages only Paris's members.
+/// Each instance keeps an organization's custom roles and groups in memory between
+/// requests. A change made through another instance (or another process on the same
+/// SQLite file) still decides the very next check here: what a role grants, what a group
+/// holds, and what a token's creator holds through their group.
+async fn checks_see_role_and_group_changes_made_elsewhere(a: TestApp, b: TestApp) {
+    let admin = a.admin("Acme", "ann@acme.example", ADMIN_PW).await;
+    // Marketing: no member list of her own, so her group's role decides it.
+    let uma_id = a
+        .add_member(
+            "acme",
+            "uma@acme.example",
+            MEMBER_PW,
+            &[BuiltinRole::Marketing],
+        )
+        .await;
+    let uma = a.sign_in("uma@acme.example", MEMBER_PW).await;
+    let hal_id = a
+        .add_member("acme", "hal@acme.example", MEMBER_PW, &[BuiltinRole::User])
+        .await;
+    let hal = a.sign_in("hal@acme.example", MEMBER_PW).await;
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let role = |name: &str, codes: &[&str]| json!({ "name": name, "permissions": codes });
+    let maker = id(create(
+        &admin,
+        &a,
+        "/api/v1/orgs/acme/roles",
+        role("Maker", &["pim_user_user_create"]),
+    )
+    .await);
+    let checker = id(create(
+        &admin,
+        &a,
+        "/api/v1/orgs/acme/roles",
+        role("Checker", &["access.check", "tokens.manage"]),
+    )
+    .await);
+    let group = |name: &str, roles: &[&str]| json!({ "name": name, "roles": roles });
+    let makers = id(create(
+        &admin,
+        &a,
+        "/api/v1/orgs/acme/groups",
+        group("Makers", &[&maker]),
+    )
+    .await);
+    let checkers = id(create(
+        &admin,
+        &a,
+        "/api/v1/orgs/acme/groups",
+        group("Checkers", &[&checker]),
+    )
+    .await);
+    for (member, group) in [(&uma_id, &makers), (&hal_id, &checkers)] {
+        let path = format!("/api/v1/orgs/acme/members/{member}/groups");
+        let set = put(&admin, &a, &path, json!({ "groups": [group] })).await;
+        assert_eq!(set.status(), StatusCode::OK);
+    }
+    // Hal holds access.check only through his group's custom role.
+    let host = token(&a, &hal, &["access.check"]).await;
+    let ask = json!({ "identity_id": identity_of(&uma), "permission": "pim_user_user_create" });
+    let both = |expected: (bool, &'static str), when: &'static str| {
+        let (a, b, host, ask) = (&a, &b, &host, &ask);
+        async move {
+            for (app, which) in [(a, "a"), (b, "b")] {
+                let got = decision(app, host, ask.clone()).await;
+                assert_eq!(
+                    got,
+                    (expected.0, expected.1.to_owned()),
+                    "{when}, on {which}"
+                );
+            }
+        }
+    };
+    let patch = |app, path, body| patched(&admin, app, path, body);
+    let roles = |r: &str| format!("/api/v1/orgs/acme/roles/{r}");
+    let groups = |g: &str| format!("/api/v1/orgs/acme/groups/{g}");
+    both((true, "granted"), "through the group's role").await;
+
+    patch(&b, roles(&maker), json!({ "permissions": [] })).await;
+    both(
+        (false, "permission_not_held"),
+        "the role lost the code on b",
+    )
+    .await;
+    patch(
+        &a,
+        roles(&maker),
+        json!({ "permissions": ["pim_user_user_create"] }),
+    )
+    .await;
+    both((true, "granted"), "the role has it again, changed on a").await;
+    patch(&b, groups(&makers), json!({ "roles": [] })).await;
+    both(
+        (false, "permission_not_held"),
+        "the group lost the role on b",
+    )
+    .await;
+    patch(&a, groups(&makers), json!({ "roles": [maker] })).await;
+    both((true, "granted"), "the group holds it again").await;
+
+    // The token's creator loses access.check through their group's role: the token is
+    // refused at once on both instances, and answers again once it is back.
+    patch(
+        &b,
+        roles(&checker),
+        json!({ "permissions": ["tokens.manage"] }),
+    )
+    .await;
+    for app in [&a, &b] {
+        problem(
+            check(app, &host, "check", ask.clone()).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    patch(
+        &a,
+        roles(&checker),
+        json!({ "permissions": ["access.check", "tokens.manage"] }),
+    )
+    .await;
+    both((true, "granted"), "the creator holds access.check again").await;
+    // What a person's session holds comes from the same copy: Uma's access to the member
+    // list through her group's role follows a change made on the other instance.
+    let list = |app: &TestApp| uma.client.get(app.url("/api/v1/orgs/acme/members")).send();
+    let lists = json!({ "permissions": ["pim_user_user_create", "users.read"] });
+    patch(&b, roles(&maker), lists).await;
+    assert_eq!(list(&a).await.unwrap().status(), StatusCode::OK);
+    patch(&b, roles(&maker), json!({ "permissions": [] })).await;
+    problem(list(&a).await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
+    patch(&a, roles(&maker), json!({ "permissions": ["users.read"] })).await;
+    assert_eq!(list(&b).await.unwrap().status(), StatusCode::OK);
+}
+
+async fn patched(admin: &Person, app: &TestApp, path: String, body: Value) {
+    let changed = admin.send(app, Method::PATCH, &path, Some(body)).await;
+    assert_eq!(changed.status(), StatusCode::OK, "PATCH {path}");
+}
+
+#[tokio::test]
+async fn checks_see_role_and_group_changes_made_elsewhere_on_sqlite() {
+    let (a, b) = spawn_two_sqlite().await;
+    checks_see_role_and_group_changes_made_elsewhere(a, b).await;
+}
+
+#[tokio::test]
+async fn checks_see_role_and_group_changes_made_elsewhere_on_postgres() {
+    let Some((a, b)) = spawn_two_postgres().await else {
+        return;
+    };
+    checks_see_role_and_group_changes_made_elsewhere(a, b).await;
+}
+
 #[tokio::test]
 async fn scoped_admins_manage_only_their_entities() {
     let app = spawn_app().await;

@@ -113,6 +113,20 @@ pub async fn spawn_two_postgres() -> Option<(TestApp, TestApp)> {
     Some((a, b))
 }
 
+/// Two servers on one fresh SQLite file, each with its own store, as `roster serve` and a
+/// `roster` command beside it (or two processes) share one file.
+pub async fn spawn_two_sqlite() -> (TestApp, TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("roster.db");
+    let store = SqliteStore::open(&file).await.unwrap();
+    store.migrate().await.unwrap();
+    let second = SqliteStore::open(&file).await.unwrap();
+    let b = spawn_app_on(Arc::new(second), tempfile::tempdir().unwrap(), None).await;
+    let a = spawn_app_on(Arc::new(store), dir, None).await;
+    b.clock.set(a.clock.now());
+    (a, b)
+}
+
 /// A server on a fresh PostgreSQL database; `None` when PostgreSQL is unreachable and not
 /// required.
 pub async fn spawn_app_postgres() -> Option<TestApp> {
