@@ -226,26 +226,35 @@ impl Fold for SourceRows {
 
 /// See `Reads::access_definitions`: every group and custom role of the organization, and
 /// its `access_version` as one more row, in one statement, so the version is the one the
-/// rows were read at. No row at all: there is no such organization.
+/// rows were read at. No row at all: there is no such organization. Read through sqlx's
+/// connection thread, not inline: an organization may have many roles and groups, and
+/// this runs once per change and instance, not per request.
 pub(crate) async fn access_definitions(
-    c: &mut SqliteConn,
+    c: &mut SqliteConnection,
     org: OrgId,
 ) -> StoreResult<AccessDefinitions> {
-    static SQL: LazyLock<Statements> = LazyLock::new(|| {
-        Statements::new(vec![sources_sql(
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        sources_sql(
             "SELECT id FROM roles WHERE org_id = ?1",
             "SELECT id FROM member_groups WHERE org_id = ?1",
             "UNION ALL \
              SELECT 'version', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
                NULL, NULL, o.access_version FROM organizations o WHERE o.id = ?1",
-        )])
+        )
     });
-    let org = org.to_string();
-    let rows: DefinitionRows = c.fold(&SQL, &[Some(&org)]).await?;
+    let rows = sqlx::query(&SQL)
+        .bind(org.to_string())
+        .fetch_all(c)
+        .await
+        .map_err(map_err)?;
+    let mut read = DefinitionRows::default();
+    for row in &rows {
+        read.add(row)?;
+    }
     Ok(AccessDefinitions {
-        version: rows.version.unwrap_or(0),
-        custom_roles: rows.sources.custom_roles,
-        groups: rows.sources.groups,
+        version: read.version.unwrap_or(0),
+        custom_roles: read.sources.custom_roles,
+        groups: read.sources.groups,
     })
 }
 
@@ -285,10 +294,10 @@ pub(crate) async fn member_access(
                CASE WHEN ?3 IS NULL THEN NULL ELSE EXISTS \
                  (SELECT 1 FROM customers c WHERE c.org_id = ?1 AND c.id = ?3) END \
                  AS customer_exists, \
-               EXISTS (SELECT 1 FROM customer_assignments a \
-                       WHERE a.membership_id = x.id AND a.customer_id = ?3) AS assigned, \
+               EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
+                       AND a.membership_id = x.id AND a.customer_id = ?3) AS assigned, \
                CASE WHEN ?3 IS NULL THEN 0 ELSE (SELECT count(*) FROM customer_assignments a \
-                 WHERE a.membership_id = x.id) END AS assigned_total \
+                 WHERE a.org_id = ?1 AND a.membership_id = x.id) END AS assigned_total \
              FROM ({MEMBERSHIP_SELECT} \
                WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x"
         )])

@@ -736,7 +736,7 @@ impl Reads for SqliteConn {
         access::member_access(self, org, identity, customer).await
     }
     async fn access_definitions(&mut self, org: OrgId) -> StoreResult<AccessDefinitions> {
-        access::access_definitions(self, org).await
+        access::access_definitions(self.c().await?, org).await
     }
 
     async fn customer_assignment(

@@ -4,16 +4,19 @@
 //! entity, scope), read fresh on every request, and from what the organization's custom
 //! roles and groups are made of. Those change rarely, but reading them took the largest
 //! statements of a check. So this instance keeps a copy per organization, under the
-//! organization's `access_version`, which the store bumps in the same transaction as every
-//! change to them and which is read in the same statement as the membership. A copy whose
-//! version differs is read again; so a change decides the very next request on every
-//! instance, as without the copy.
+//! organization's `access_version`, which the store replaces in the same transaction as
+//! every change to them and which is read in the same statement as the membership. A copy
+//! whose version differs is read again; so a change decides the very next request on
+//! every instance, as without the copy.
+//!
+//! The version is random, not a counter, and compared only for equality: a counter would
+//! repeat after commits are lost (a failover, a restored backup), and a copy kept at the
+//! lost value would match other rows.
 //!
 //! A copy is kept only from reads outside a write transaction: a transaction's reads may
-//! show its own writes, which a rollback would leave behind under a version that a later
-//! commit reuses. A transaction still uses a copy whose version equals the one it reads,
-//! because committed changes never repeat a version (each takes the organization's lock
-//! and adds one).
+//! show its own writes, which a rollback would undo. A transaction still uses a copy whose
+//! version equals the one it reads; otherwise it reads only what the membership refers to
+//! ([`Reads::access_sources`]), as a write's lock needs no more.
 
 use super::{AccessProfile, Catalog};
 use crate::ids::OrgId;
@@ -48,7 +51,22 @@ impl DefinitionsCache {
         if m.custom_roles.is_empty() && m.groups.is_empty() {
             return Ok(AccessProfile::prepare(catalog, m, &[], &[]));
         }
-        let defs = self.at(reads, m.org_id, version).await?;
+        let defs = match self.kept_at(m.org_id, version) {
+            Some(kept) => kept,
+            // Under a write's lock: what the membership refers to, and nothing kept.
+            None if reads.in_transaction() => {
+                let sources = reads
+                    .access_sources(m.org_id, &m.custom_roles, &m.groups)
+                    .await?;
+                return Ok(AccessProfile::prepare(
+                    catalog,
+                    m,
+                    &sources.custom_roles,
+                    &sources.groups,
+                ));
+            }
+            None => self.read(reads, m.org_id).await?,
+        };
         Ok(AccessProfile::prepare(
             catalog,
             m,
@@ -57,16 +75,26 @@ impl DefinitionsCache {
         ))
     }
 
-    /// The organization's definitions at `version`, or read now (as new or newer).
+    /// The organization's definitions at `version`, or as read now.
     pub async fn at(
         &self,
         reads: &mut dyn Reads,
         org: OrgId,
         version: u64,
     ) -> Result<Arc<AccessDefinitions>, StoreError> {
-        if let Some(kept) = self.kept(org).filter(|d| d.version == version) {
-            return Ok(kept);
+        match self.kept_at(org, version) {
+            Some(kept) => Ok(kept),
+            None => self.read(reads, org).await,
         }
+    }
+
+    /// Reads the organization's definitions, and keeps them unless read inside a write
+    /// transaction.
+    async fn read(
+        &self,
+        reads: &mut dyn Reads,
+        org: OrgId,
+    ) -> Result<Arc<AccessDefinitions>, StoreError> {
         let read = Arc::new(reads.access_definitions(org).await?);
         if !reads.in_transaction() {
             self.keep(org, &read);
@@ -74,16 +102,17 @@ impl DefinitionsCache {
         Ok(read)
     }
 
-    fn kept(&self, org: OrgId) -> Option<Arc<AccessDefinitions>> {
-        self.lock().get(&org).cloned()
+    fn kept_at(&self, org: OrgId, version: u64) -> Option<Arc<AccessDefinitions>> {
+        self.lock()
+            .get(&org)
+            .filter(|d| d.version == version)
+            .cloned()
     }
 
-    /// Keeps `read` unless a newer copy is kept already (a slower reader finishing last).
+    /// Keeps `read`, in place of any copy of the organization: versions are random, so
+    /// none is newer than another. A slower reader finishing last costs one more read.
     fn keep(&self, org: OrgId, read: &Arc<AccessDefinitions>) {
         let mut orgs = self.lock();
-        if orgs.get(&org).is_some_and(|d| d.version > read.version) {
-            return;
-        }
         if orgs.len() >= CAPACITY && !orgs.contains_key(&org) {
             if let Some(other) = orgs.keys().next().copied() {
                 orgs.remove(&other);

@@ -123,9 +123,10 @@ pub struct Organization {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The version of what the organization's permissions are made of beside built-in
-    /// roles: its custom roles, its groups and their roles. The store bumps it in the
-    /// same transaction as every change to those, and nothing else writes it; a copy of
-    /// them kept in memory ([`crate::access::DefinitionsCache`]) holds while it is equal.
+    /// roles: its custom roles, its groups and their roles. The store gives it a new
+    /// random value in the same transaction as every change to those, and nothing else
+    /// writes it; a copy of them kept in memory ([`crate::access::DefinitionsCache`])
+    /// holds while it is equal.
     pub access_version: u64,
 }
 

@@ -958,7 +958,6 @@ async fn check_api_decides_with_fresh_data_on_postgres() {
     check_api_decides_with_fresh_data(app).await;
 }
 
-/// Seed 004: an admin scoped to Paris sees and manages only Paris's members.
 /// Each instance keeps an organization's custom roles and groups in memory between
 /// requests. A change made through another instance (or another process on the same
 /// SQLite file) still decides the very next check here: what a role grants, what a group
@@ -1035,6 +1034,11 @@ async fn checks_see_role_and_group_changes_made_elsewhere(a: TestApp, b: TestApp
     let roles = |r: &str| format!("/api/v1/orgs/acme/roles/{r}");
     let groups = |g: &str| format!("/api/v1/orgs/acme/groups/{g}");
     both((true, "granted"), "through the group's role").await;
+    // The answers came through each instance's copy of Acme's roles and groups.
+    assert_eq!(
+        (a.roster.definitions.len(), b.roster.definitions.len()),
+        (1, 1)
+    );
 
     patch(&b, roles(&maker), json!({ "permissions": [] })).await;
     both(
@@ -1112,6 +1116,7 @@ async fn checks_see_role_and_group_changes_made_elsewhere_on_postgres() {
     checks_see_role_and_group_changes_made_elsewhere(a, b).await;
 }
 
+/// Seed 004: an admin scoped to Paris sees and manages only Paris's members.
 #[tokio::test]
 async fn scoped_admins_manage_only_their_entities() {
     let app = spawn_app().await;
