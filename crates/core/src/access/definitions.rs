@@ -54,17 +54,7 @@ impl DefinitionsCache {
         let defs = match self.kept_at(m.org_id, version) {
             Some(kept) => kept,
             // Under a write's lock: what the membership refers to, and nothing kept.
-            None if reads.in_transaction() => {
-                let sources = reads
-                    .access_sources(m.org_id, &m.custom_roles, &m.groups)
-                    .await?;
-                return Ok(AccessProfile::prepare(
-                    catalog,
-                    m,
-                    &sources.custom_roles,
-                    &sources.groups,
-                ));
-            }
+            None if reads.in_transaction() => return super::profile_for(catalog, reads, m).await,
             None => self.read(reads, m.org_id).await?,
         };
         Ok(AccessProfile::prepare(
