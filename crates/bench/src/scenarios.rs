@@ -375,7 +375,7 @@ pub fn evaluation_row(timing: Timing) -> Row {
             },
         })
         .collect();
-    let Ok(catalog) = Catalog::with_host(&host) else {
+    let Ok(catalog) = Catalog::with_host(&host).map(std::sync::Arc::new) else {
         return unavailable("in-process check evaluation");
     };
     let now = chrono::Utc::now();

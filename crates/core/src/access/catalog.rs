@@ -121,7 +121,13 @@ pub enum CatalogError {
     Duplicate(String),
     #[error("permission {code}: {problem}")]
     Invalid { code: String, problem: String },
+    #[error("the catalog holds at most {max} permissions")]
+    TooMany { max: usize },
 }
+
+/// A code's place in the catalog: what a prepared member's permissions are kept as
+/// ([`crate::access::AccessProfile`]), so preparing them copies no code.
+pub(crate) type Position = u16;
 
 /// Every permission this deployment knows, and what each built-in role holds.
 #[derive(Clone, Debug)]
@@ -129,6 +135,8 @@ pub struct Catalog {
     entries: Vec<CatalogEntry>,
     index: BTreeMap<PermissionCode, usize>,
     builtin: BTreeMap<BuiltinRole, BTreeSet<PermissionCode>>,
+    /// The same as `builtin`, as positions in `entries`, ascending.
+    builtin_positions: BTreeMap<BuiltinRole, Vec<Position>>,
 }
 
 fn roster_entry(p: Permission) -> (&'static str, &'static str) {
@@ -201,24 +209,54 @@ impl Catalog {
                 builtin_roles,
             });
         }
+        let max = usize::from(Position::MAX) + 1;
+        if entries.len() > max {
+            return Err(CatalogError::TooMany { max });
+        }
         let mut index = BTreeMap::new();
         let mut builtin: BTreeMap<BuiltinRole, BTreeSet<PermissionCode>> = BuiltinRole::ALL
             .into_iter()
             .map(|r| (r, BTreeSet::new()))
             .collect();
-        for (i, e) in entries.iter().enumerate() {
+        let mut builtin_positions: BTreeMap<BuiltinRole, Vec<Position>> = BTreeMap::new();
+        for (position, (i, e)) in (0..=Position::MAX).zip(entries.iter().enumerate()) {
             if index.insert(e.code.clone(), i).is_some() {
                 return Err(CatalogError::Duplicate(e.code.to_string()));
             }
             for r in &e.builtin_roles {
                 builtin.entry(*r).or_default().insert(e.code.clone());
+                builtin_positions.entry(*r).or_default().push(position);
             }
         }
         Ok(Self {
             entries,
             index,
             builtin,
+            builtin_positions,
         })
+    }
+
+    /// Where `code` is in the catalog; `None` for a code it does not hold.
+    pub(crate) fn position(&self, code: &str) -> Option<Position> {
+        self.index
+            .get(code)
+            .and_then(|i| Position::try_from(*i).ok())
+    }
+
+    /// The code at `position` (a position this catalog gave out).
+    pub(crate) fn code_at(&self, position: Position) -> Option<&PermissionCode> {
+        self.entries.get(usize::from(position)).map(|e| &e.code)
+    }
+
+    /// Roster's own permission at `position`, when it is one: Roster's codes come first,
+    /// in [`Permission::ALL`]'s order.
+    pub(crate) fn roster_at(&self, position: Position) -> Option<Permission> {
+        Permission::ALL.get(usize::from(position)).copied()
+    }
+
+    /// [`Self::builtin`] as positions, ascending.
+    pub(crate) fn builtin_positions(&self, role: BuiltinRole) -> &[Position] {
+        self.builtin_positions.get(&role).map_or(&[], Vec::as_slice)
     }
 
     pub fn entries(&self) -> &[CatalogEntry] {
@@ -274,6 +312,7 @@ fn unreachable_catalog() -> Catalog {
         entries: Vec::new(),
         index: BTreeMap::new(),
         builtin: BTreeMap::new(),
+        builtin_positions: BTreeMap::new(),
     }
 }
 
@@ -341,6 +380,27 @@ mod tests {
             }],
         ] {
             assert!(Catalog::with_host(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn positions_name_the_catalog_s_codes_and_roles() {
+        let c =
+            Catalog::with_host(&[host("catalog.edit", &["user"]), host("z.last", &[])]).unwrap();
+        for (i, e) in c.entries().iter().enumerate() {
+            let at = c.position(e.code.as_str()).unwrap();
+            assert_eq!(usize::from(at), i);
+            assert_eq!(c.code_at(at), Some(&e.code));
+            assert_eq!(c.roster_at(at), e.code.roster(), "{}", e.code);
+        }
+        assert_eq!(c.position("not.there"), None);
+        for role in BuiltinRole::ALL {
+            let named: BTreeSet<&PermissionCode> = c
+                .builtin_positions(role)
+                .iter()
+                .filter_map(|at| c.code_at(*at))
+                .collect();
+            assert_eq!(named, c.builtin(role).iter().collect(), "{role:?}");
         }
     }
 

@@ -43,7 +43,7 @@ impl DefinitionsCache {
     /// with `m`). A membership that refers to no custom role and no group needs none.
     pub async fn profile(
         &self,
-        catalog: &Catalog,
+        catalog: &Arc<Catalog>,
         reads: &mut dyn Reads,
         m: &Membership,
         version: u64,

@@ -27,6 +27,7 @@ use crate::ids::{ApiTokenId, EntityId, IdentityId, MembershipId, OrgId, SessionI
 use crate::model::{Actor, Membership, Permission};
 use crate::store::{Reads, Store, StoreError};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// An authenticated caller, as the web edge established it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -301,7 +302,7 @@ fn roster_of(codes: &BTreeSet<PermissionCode>) -> BTreeSet<Permission> {
 
 /// The caller's active membership's prepared permissions, read now.
 async fn profile_of(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     identity: IdentityId,
@@ -323,7 +324,7 @@ async fn profile_of(
 /// Prepares a membership's permissions, reading the custom roles and groups it refers to
 /// (one statement), and nothing when it refers to none.
 pub async fn profile_for(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     reads: &mut dyn Reads,
     m: &Membership,
 ) -> Result<AccessProfile, StoreError> {
@@ -345,7 +346,7 @@ pub async fn profile_for(
 /// when the caller has no business with the organization. Read from the store on every
 /// call, so a changed role, group, scope or a deactivation applies to the very next request.
 pub async fn held(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
@@ -360,7 +361,7 @@ pub async fn held(
 /// creator's) and its prepared permissions, for checks that look further (customer
 /// reach) without reading them again.
 pub async fn held_with_member(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
@@ -423,9 +424,10 @@ fn token_held(
     m: &Membership,
     p: &AccessProfile,
 ) -> Held {
-    let codes: BTreeSet<PermissionCode> = p
-        .codes()
-        .filter(|c| permissions.contains(*c))
+    // A token names a few codes; its creator may hold every code of the catalog.
+    let codes: BTreeSet<PermissionCode> = permissions
+        .iter()
+        .filter(|c| p.holds(c.as_str()))
         .cloned()
         .collect();
     Held {
@@ -444,7 +446,7 @@ fn token_held(
 /// the token's creator's in the token's organization, or admits nobody (deactivated,
 /// invited, notifications only).
 pub async fn held_by_token(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
@@ -484,7 +486,7 @@ fn person_held(m: &Membership, p: &AccessProfile) -> Held {
 /// The organization's custom roles and groups are read only when the membership refers
 /// to any and the kept copy is not at `version`, on a connection taken only then.
 pub async fn held_by_person(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     store: &dyn Store,
     caller: &Caller,
@@ -508,7 +510,7 @@ pub async fn held_by_person(
 
 /// Every permission the caller holds in `org` right now; see [`held`].
 pub async fn held_permissions(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
@@ -522,7 +524,7 @@ pub async fn held_permissions(
 /// May the caller see `org`? Members of other organizations get `NotVisible`, never a hint
 /// that the organization exists.
 pub async fn view_org(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,
@@ -551,7 +553,7 @@ pub fn view(held: Held, caller: &Caller, org: OrgId) -> Result<OrgView, Denied> 
 /// from a role of an active membership, its own or a group's (operators hold every
 /// permission). The grant carries the members the caller reaches.
 pub async fn require(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
     caller: &Caller,

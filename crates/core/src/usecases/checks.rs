@@ -69,7 +69,7 @@ impl Roster {
                     .profile(&self.catalog, &mut *reads, &m.membership, m.access_version)
                     .await?
             }
-            None => AccessProfile::not_a_member(),
+            None => AccessProfile::not_a_member(&self.catalog),
         };
         drop(reads);
         let arg = match (request.customer, &member) {

@@ -30,6 +30,7 @@ use crate::secrets::Secret;
 use crate::store::{MemberView, StoreError, Tx};
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What a change to members or to the access model can refuse.
 #[derive(Debug, thiserror::Error)]
@@ -412,7 +413,7 @@ pub(crate) async fn may_manage(
 /// (whose reach stops at their entities, the target's would not); or customers beyond
 /// those the caller is limited to (`customers`).
 pub(crate) async fn outranks(
-    catalog: &Catalog,
+    catalog: &Arc<Catalog>,
     reads: &mut dyn crate::store::Reads,
     held: &access::Held,
     customers: Option<&BTreeSet<CustomerId>>,

@@ -113,7 +113,7 @@ fn operator() -> Caller {
 async fn manage(store: &dyn Store, caller: &Caller, org: OrgId) -> access::OrgGrant {
     let mut reads = store.reads().await.unwrap();
     access::require(
-        &access::Catalog::roster_only(),
+        &std::sync::Arc::new(access::Catalog::roster_only()),
         &access::DefinitionsCache::new(),
         &mut *reads,
         caller,
