@@ -280,28 +280,32 @@ impl Fold for DefinitionRows {
 /// See `Reads::member_access`: one statement, the membership with its organization's
 /// `access_version` and, for a customer (`?3`, or NULL), whether the organization has it
 /// (`customer_exists`), whether it is assigned to the membership and how many are.
+/// `org` is the organization as SQL: `?1`, or what `Reads::token_check` reads it from.
+pub(crate) fn member_access_sql(org: &str) -> String {
+    format!(
+        "SELECT x.*, \
+           (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
+             AS access_version, \
+           CASE WHEN ?3 IS NULL THEN NULL ELSE EXISTS \
+             (SELECT 1 FROM customers c WHERE c.org_id = x.org_id AND c.id = ?3) END \
+             AS customer_exists, \
+           EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = x.org_id \
+                   AND a.membership_id = x.id AND a.customer_id = ?3) AS assigned, \
+           CASE WHEN ?3 IS NULL THEN 0 ELSE (SELECT count(*) FROM customer_assignments a \
+             WHERE a.org_id = x.org_id AND a.membership_id = x.id) END AS assigned_total \
+         FROM ({MEMBERSHIP_SELECT} \
+           WHERE m.org_id = {org} AND m.identity_id = ?2 AND m.status <> 'removed') x"
+    )
+}
+
 pub(crate) async fn member_access(
     c: &mut SqliteConn,
     org: OrgId,
     identity: IdentityId,
     customer: Option<CustomerId>,
 ) -> StoreResult<Option<MemberAccess>> {
-    static SQL: LazyLock<Statements> = LazyLock::new(|| {
-        Statements::new(vec![format!(
-            "SELECT x.*, \
-               (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
-                 AS access_version, \
-               CASE WHEN ?3 IS NULL THEN NULL ELSE EXISTS \
-                 (SELECT 1 FROM customers c WHERE c.org_id = ?1 AND c.id = ?3) END \
-                 AS customer_exists, \
-               EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = ?1 \
-                       AND a.membership_id = x.id AND a.customer_id = ?3) AS assigned, \
-               CASE WHEN ?3 IS NULL THEN 0 ELSE (SELECT count(*) FROM customer_assignments a \
-                 WHERE a.org_id = ?1 AND a.membership_id = x.id) END AS assigned_total \
-             FROM ({MEMBERSHIP_SELECT} \
-               WHERE m.org_id = ?1 AND m.identity_id = ?2 AND m.status <> 'removed') x"
-        )])
-    });
+    static SQL: LazyLock<Statements> =
+        LazyLock::new(|| Statements::new(vec![member_access_sql("?1")]));
     let (org, identity) = (org.to_string(), identity.to_string());
     let customer = customer.map(|c| c.to_string());
     let rows: AccessRow = c
@@ -313,7 +317,7 @@ pub(crate) async fn member_access(
 /// [`member_access`]'s row, if any (at most one membership per organization and identity
 /// is not removed).
 #[derive(Default)]
-struct AccessRow(Option<MemberAccess>);
+pub(crate) struct AccessRow(pub Option<MemberAccess>);
 
 impl Fold for AccessRow {
     fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {

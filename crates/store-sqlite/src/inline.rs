@@ -51,10 +51,27 @@ pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
 pub(crate) struct Statements {
     each: Vec<String>,
     joined: String,
+    /// Whether a handle here runs them in one read transaction.
+    one_read: bool,
 }
 
 impl Statements {
+    /// Statements a handle here runs each in its own read transaction, as SQLite does a
+    /// statement outside `BEGIN`.
     pub fn new(each: Vec<String>) -> Self {
+        Self::with(each, false)
+    }
+
+    /// Statements a handle here runs in one read transaction: SQLite takes its
+    /// shared-memory read lock once for all of them, not once each (a lock a process's
+    /// connections take in turn, through `fcntl`). They then also see one snapshot of the
+    /// file; a caller must not need that, because sqlx's connection, which answers when
+    /// the handle cannot, runs them one by one.
+    pub fn in_one_read(each: Vec<String>) -> Self {
+        Self::with(each, true)
+    }
+
+    fn with(each: Vec<String>, one_read: bool) -> Self {
         // sqlx numbers plain `?` across the joined statements, while each statement here
         // takes its values from the first: only numbered parameters mean the same to both.
         debug_assert!(
@@ -64,7 +81,11 @@ impl Statements {
             "a read's statements number their parameters (?1, ?2, ...)"
         );
         let joined = each.join(";\n");
-        Self { each, joined }
+        Self {
+            each,
+            joined,
+            one_read,
+        }
     }
 
     /// For sqlx: all of them in one string.
@@ -81,6 +102,34 @@ pub(crate) trait Fold: Default {
 /// Runs `statements` one after the other with `params` and gives their rows to a new `A`.
 /// [`StoreError::Busy`] means nothing waited: the caller may ask the connection's thread.
 pub(crate) fn fold<A: Fold>(
+    conn: &Connection,
+    statements: &Statements,
+    params: &[Option<&str>],
+) -> StoreResult<A> {
+    // Never inside a transaction a read here failed to end: its snapshot would be stale.
+    // (Busy sends the read to the connection's thread.)
+    if !conn.is_autocommit() && (execute(conn, "ROLLBACK").is_err() || !conn.is_autocommit()) {
+        return Err(StoreError::Busy);
+    }
+    if !statements.one_read {
+        return fold_each(conn, statements, params);
+    }
+    execute(conn, "BEGIN")?;
+    let folded = fold_each(conn, statements, params);
+    // A read transaction has nothing to keep: its end only lets the lock go.
+    let ended = execute(conn, if folded.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let folded = folded?;
+    ended.map(|()| folded)
+}
+
+fn execute(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.raw_execute())
+        .map(drop)
+        .map_err(map_err)
+}
+
+fn fold_each<A: Fold>(
     conn: &Connection,
     statements: &Statements,
     params: &[Option<&str>],
@@ -245,6 +294,58 @@ mod tests {
             .await
             .unwrap();
         assert!(with.readers.lease().await.unwrap().inline().is_none());
+    }
+
+    /// Statements in one read see one snapshot, and the handle is out of its transaction
+    /// afterwards, on success as on error: the next read sees what was committed since.
+    #[tokio::test]
+    async fn statements_in_one_read_end_their_transaction() {
+        let (store, _dir) = store().await;
+        let both = Statements::in_one_read(vec![
+            "SELECT x FROM t ORDER BY x".into(),
+            "SELECT count(*) AS x FROM t".into(),
+        ]);
+        let lease = store.readers.lease().await.unwrap();
+        let handle = lease.inline().unwrap();
+        assert_eq!(
+            super::fold::<Xs>(handle, &both, &[]).unwrap(),
+            Xs(vec![1, 2, 2])
+        );
+        assert!(handle.is_autocommit());
+        let failing =
+            Statements::in_one_read(vec!["SELECT x FROM t".into(), "SELECT nope FROM t".into()]);
+        assert!(super::fold::<Xs>(handle, &failing, &[]).is_err());
+        assert!(handle.is_autocommit());
+        sqlx::query("INSERT INTO t VALUES (3)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            super::fold::<Xs>(handle, &both, &[]).unwrap(),
+            Xs(vec![1, 2, 3, 3])
+        );
+    }
+
+    /// A handle left inside a read transaction (by a read that could not end it) is taken
+    /// out of it before the next read, which would otherwise see its stale snapshot.
+    #[tokio::test]
+    async fn a_read_never_runs_in_a_stale_snapshot() {
+        let (store, _dir) = store().await;
+        let lease = store.readers.lease().await.unwrap();
+        let handle = lease.inline().unwrap();
+        handle
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        assert!(!handle.is_autocommit());
+        sqlx::query("INSERT INTO t VALUES (3)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            super::fold::<Xs>(handle, &ALL, &[]).unwrap(),
+            Xs(vec![1, 2, 3])
+        );
+        assert!(handle.is_autocommit());
     }
 
     /// Nothing can be written through the handle, whatever a read's statement says.

@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap, Method};
 use roster_core::access::{Caller, Held};
 use roster_core::ids::OrgId;
 use roster_core::model::{Identity, Membership, Organization, Session};
-use roster_core::names::Slug;
 use roster_core::secrets::Secret;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -65,21 +64,13 @@ impl Authed {
     /// organization, as read with the session; `None` for tokens, and for organizations
     /// the person does not belong to.
     pub fn membership_in(&self, org: &str) -> Option<&(Membership, Organization)> {
-        self.memberships.iter().find(|(_, o)| names(org, o))
+        self.memberships.iter().find(|(_, o)| o.is_named(org))
     }
 
     /// The organization token's own organization when `{org}` names it; `None` otherwise
     /// and for other callers.
     pub fn token_org_named(&self, org: &str) -> Option<&Organization> {
-        self.token_org.as_ref().filter(|o| names(org, o))
-    }
-}
-
-/// Whether `{org}` (an id or a slug, as `find_org` takes it) names `o`.
-fn names(org: &str, o: &Organization) -> bool {
-    match org.parse::<OrgId>() {
-        Ok(id) => o.id == id,
-        Err(_) => Slug::parse(org).is_ok_and(|slug| o.slug == slug),
+        self.token_org.as_ref().filter(|o| o.is_named(org))
     }
 }
 
@@ -112,24 +103,9 @@ fn is_unsafe(method: &Method) -> bool {
 /// `Ok(None)`: no credentials at all. `Err`: credentials that do not hold.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>, ApiError> {
     if let Some(token) = bearer(&parts.headers) {
-        return match state
-            .roster
-            .authenticate_bearer(&Secret::presented(token))
-            .await?
-        {
-            Some(bearer) => Ok(Some(Authed {
-                held: match (&bearer.caller, bearer.held) {
-                    (Caller::Token { org_id, .. }, Some(held)) => HeldMemo::seeded(*org_id, held),
-                    _ => HeldMemo::default(),
-                },
-                caller: bearer.caller,
-                session: None,
-                identity: None,
-                memberships: Vec::new(),
-                token_org: bearer.org,
-            })),
-            None => Err(ApiError::unauthenticated()),
-        };
+        return bearer_authed(state, &Secret::presented(token))
+            .await
+            .map(Some);
     }
     let Some(raw) = cookie(&parts.headers, state.web.session_cookie_name()) else {
         return Ok(None);
@@ -166,6 +142,46 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Authed>,
         held: HeldMemo::default(),
         token_org: None,
     }))
+}
+
+/// The caller a bearer token stands for; `unauthenticated` unless it is live.
+pub(crate) async fn bearer_authed(state: &AppState, raw: &Secret) -> Result<Authed, ApiError> {
+    match state.roster.authenticate_bearer(raw).await? {
+        Some(bearer) => Ok(Authed {
+            held: match (&bearer.caller, bearer.held) {
+                (Caller::Token { org_id, .. }, Some(held)) => HeldMemo::seeded(*org_id, held),
+                _ => HeldMemo::default(),
+            },
+            caller: bearer.caller,
+            session: None,
+            identity: None,
+            memberships: Vec::new(),
+            token_org: bearer.org,
+        }),
+        None => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// Who asks a permission check. A bearer token is authenticated together with the check
+/// ([`roster_core::Roster::check_by_token`]: one read of the store where authenticating
+/// first makes two), since host products ask checks more than anything else; any other
+/// caller as on every route.
+pub enum CheckCaller {
+    Bearer(Secret),
+    Authed(Box<Authed>),
+}
+
+impl FromRequestParts<AppState> for CheckCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer(&parts.headers) {
+            Some(token) => Ok(Self::Bearer(Secret::presented(token))),
+            None => Authed::from_request_parts(parts, state)
+                .await
+                .map(|authed| Self::Authed(Box::new(authed))),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Authed {

@@ -130,6 +130,17 @@ pub struct Organization {
     pub access_version: u64,
 }
 
+impl Organization {
+    /// Whether `org`, as a request's path names an organization (its id or its slug),
+    /// names this one.
+    pub fn is_named(&self, org: &str) -> bool {
+        match org.parse::<OrgId>() {
+            Ok(id) => self.id == id,
+            Err(_) => Slug::parse(org).is_ok_and(|slug| self.slug == slug),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

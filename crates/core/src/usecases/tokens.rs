@@ -6,10 +6,10 @@
 use crate::access::{held, held_by_token, Caller, Held, OperatorGrant, OrgGrant};
 use crate::clock::Timestamp;
 use crate::ids::ApiTokenId;
-use crate::model::{ApiToken, ApiTokenKind, AuditEvent, Organization, Permission};
+use crate::model::{ApiToken, ApiTokenKind, AuditEvent, Membership, Organization, Permission};
 use crate::roster::Roster;
 use crate::secrets::{RandomError, Secret};
-use crate::store::StoreError;
+use crate::store::{Reads, StoreError};
 use serde_json::json;
 
 /// Who a live bearer token stands for.
@@ -120,19 +120,35 @@ impl Roster {
     pub async fn authenticate_bearer(&self, raw: &Secret) -> Result<Option<Bearer>, StoreError> {
         let now = self.clock.now();
         let mut reads = self.store.reads().await?;
-        let Some((token, creator_membership)) = reads.api_token_with_creator(&raw.hash()).await?
-        else {
+        let Some((token, creator)) = reads.api_token_with_creator(&raw.hash()).await? else {
             return Ok(None);
         };
+        let bearer = self.bearer_of(&mut *reads, &token, creator, now).await?;
+        drop(reads);
+        if bearer.is_some() {
+            self.touch_if_stale(&token, now).await?;
+        }
+        Ok(bearer)
+    }
+
+    /// Who `token` stands for at `now`, given its creator's membership in its organization
+    /// as read with it; `None` when it is not live or its creator no longer admits it.
+    pub(crate) async fn bearer_of(
+        &self,
+        reads: &mut dyn Reads,
+        token: &ApiToken,
+        creator: Option<(Membership, Organization)>,
+        now: Timestamp,
+    ) -> Result<Option<Bearer>, StoreError> {
         if !token.is_live(now) {
             return Ok(None);
         }
-        let bearer = match (token.kind, token.org_id) {
-            (ApiTokenKind::Operator, _) => Bearer {
+        Ok(match (token.kind, token.org_id) {
+            (ApiTokenKind::Operator, _) => Some(Bearer {
                 caller: Caller::Operator { token_id: token.id },
                 held: None,
                 org: None,
-            },
+            }),
             (ApiTokenKind::Organization, Some(org_id)) => {
                 let caller = Caller::Token {
                     token_id: token.id,
@@ -144,13 +160,13 @@ impl Roster {
                 // statement, as for a session), so neither needs a read of its own.
                 let (held, org) = match token.created_by {
                     Some(_) => {
-                        let Some((m, org)) = creator_membership else {
+                        let Some((m, org)) = creator else {
                             return Ok(None);
                         };
                         let held = held_by_token(
                             &self.catalog,
                             &self.definitions,
-                            &mut *reads,
+                            reads,
                             &caller,
                             &m,
                             org.access_version,
@@ -159,29 +175,26 @@ impl Roster {
                         (held, Some(org))
                     }
                     None => (
-                        held(
-                            &self.catalog,
-                            &self.definitions,
-                            &mut *reads,
-                            &caller,
-                            org_id,
-                        )
-                        .await?,
+                        held(&self.catalog, &self.definitions, reads, &caller, org_id).await?,
                         None,
                     ),
                 };
-                let Some(held) = held else {
-                    return Ok(None);
-                };
-                Bearer {
+                held.map(|held| Bearer {
                     caller,
                     held: Some(held),
                     org,
-                }
+                })
             }
-            (ApiTokenKind::Organization, None) => return Ok(None),
-        };
-        drop(reads);
+            (ApiTokenKind::Organization, None) => None,
+        })
+    }
+
+    /// Writes when `token` was last used, at most once a minute.
+    pub(crate) async fn touch_if_stale(
+        &self,
+        token: &ApiToken,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let stale = token
             .last_used_at
             .is_none_or(|at| now - at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECONDS));
@@ -190,7 +203,7 @@ impl Roster {
             tx.touch_api_token(token.id, now).await?;
             tx.commit().await?;
         }
-        Ok(Some(bearer))
+        Ok(())
     }
 
     /// Creates an organization token with permissions the caller holds. The raw token is

@@ -8,7 +8,10 @@ use roster_core::access::PermissionCode;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::DisplayName;
-use roster_core::store::{MemberFilter, RoleUsage, StoreError, Tx};
+use roster_core::secrets::SecretHash;
+use roster_core::store::{
+    CustomerAssignment, MemberFilter, Reads, RoleUsage, StoreError, TokenCheck, Tx,
+};
 
 fn name(s: &str) -> DisplayName {
     DisplayName::parse(s).unwrap()
@@ -231,6 +234,141 @@ pub async fn access_sources_are_what_a_membership_refers_to(store: S) {
     let via_group = r.access_sources(a.id, &[], &[idle.id]).await.unwrap();
     assert_eq!(via_group.custom_roles, vec![unused]);
     assert_eq!(via_group.groups, vec![listed(idle.id)]);
+}
+
+/// `token_check` as its two reads one after the other.
+async fn one_by_one(
+    r: &mut dyn Reads,
+    hash: &SecretHash,
+    who: IdentityId,
+    customer: Option<CustomerId>,
+) -> Option<TokenCheck> {
+    let (token, creator) = r.api_token_with_creator(hash).await.unwrap()?;
+    let member = match token.org_id {
+        Some(org) => r.member_access(org, who, customer).await.unwrap(),
+        None => None,
+    };
+    Some(TokenCheck {
+        token,
+        creator,
+        member,
+    })
+}
+
+/// The customer as `token_check` reads it for `who`, a member.
+async fn assignment(
+    r: &mut dyn Reads,
+    hash: SecretHash,
+    who: IdentityId,
+    customer: CustomerId,
+) -> CustomerAssignment {
+    let read = r.token_check(&hash, who, Some(customer)).await.unwrap();
+    read.and_then(|t| t.member)
+        .and_then(|m| m.customer)
+        .expect("a member, and a customer of the organization")
+}
+
+/// `token_check` answers what `api_token_with_creator`, then `member_access` in the token's
+/// organization, answer one by one: for a token with a creator, without one, an operator's
+/// and none; about a member with and without a customer, another organization's member and
+/// a stranger. Read again on the same handle after a change, it sees the change: however a
+/// store reads it together, nothing of an earlier read stays.
+pub async fn token_check_is_the_token_and_the_member_together(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let acme = customer(&a, "Acme", None);
+    let [ann, ada, dee, stranger] =
+        ["ann", "ada", "dee", "sam"].map(|n| fixtures::identity(&format!("{n}@example.com")));
+    let (by_ann, anns_secret) = fixtures::org_token(a.id, Some(ann.id), &[Permission::AccessCheck]);
+    let (by_nobody, nobodys_secret) = fixtures::org_token(a.id, None, &[Permission::AccessCheck]);
+    let (mut operators, operators_secret) = fixtures::org_token(a.id, None, &[]);
+    operators.kind = ApiTokenKind::Operator;
+    operators.org_id = None;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_customer(&acme).await.unwrap();
+    for i in [&ann, &ada, &dee, &stranger] {
+        tx.insert_identity(i).await.unwrap();
+    }
+    tx.insert_membership(&fixtures::membership(&a, &ann, &[BuiltinRole::Admin]))
+        .await
+        .unwrap();
+    let adas = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+    tx.insert_membership(&adas).await.unwrap();
+    tx.insert_membership(&fixtures::membership(&b, &dee, &[BuiltinRole::User]))
+        .await
+        .unwrap();
+    for t in [&by_ann, &by_nobody, &operators] {
+        tx.insert_api_token(t).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    let secrets = [
+        &anns_secret,
+        &nobodys_secret,
+        &operators_secret,
+        &fixtures::org_token(a.id, None, &[]).1,
+    ];
+    let askings = [
+        (&ada, Some(acme.id)),
+        (&ada, Some(CustomerId::new())),
+        (&ada, None),
+        (&ann, None),
+        (&dee, None),
+        (&stranger, Some(acme.id)),
+    ];
+    for secret in secrets {
+        for (who, customer) in askings {
+            let expected = one_by_one(&mut *r, &secret.hash(), who.id, customer).await;
+            assert_eq!(
+                r.token_check(&secret.hash(), who.id, customer)
+                    .await
+                    .unwrap(),
+                expected,
+                "{} about {customer:?}",
+                who.email.as_str()
+            );
+        }
+    }
+    assert!(
+        !assignment(&mut *r, anns_secret.hash(), ada.id, acme.id)
+            .await
+            .assigned
+    );
+    assert_eq!(
+        r.token_check(&anns_secret.hash(), ada.id, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .member
+            .unwrap()
+            .membership,
+        adas
+    );
+    // A change between two reads on the same handle: the second sees it.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .set_customer_assignments(a.id, adas.id, &[acme.id], now())
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    let assigned = assignment(&mut *r, anns_secret.hash(), ada.id, acme.id).await;
+    assert!(assigned.assigned);
+    assert_eq!(assigned.assigned_total, 1);
+    // Inside a write transaction (on SQLite, another driver): the same answers.
+    let mut tx = store.begin().await.unwrap();
+    for secret in secrets {
+        for (who, customer) in askings {
+            assert_eq!(
+                tx.token_check(&secret.hash(), who.id, customer)
+                    .await
+                    .unwrap(),
+                r.token_check(&secret.hash(), who.id, customer)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    tx.rollback().await.unwrap();
 }
 
 /// `member_access` answers what `membership_of`, the organization's `access_version` and

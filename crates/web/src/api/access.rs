@@ -4,7 +4,7 @@
 use super::bodies::ListParams;
 use super::members::member_error;
 use super::orgs::{cursor_of, org_grant, page_request};
-use crate::auth::Authed;
+use crate::auth::{self, Authed, CheckCaller};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::AppState;
 use axum::extract::State;
@@ -16,7 +16,7 @@ use roster_core::ids::{CustomerId, EntityId, GroupId, IdentityId, RoleId};
 use roster_core::model::{BuiltinRole, CustomRole, Customer, Entity, Group, Permission};
 use roster_core::names::DisplayName;
 use roster_core::usecases::access_admin::{CustomerInput, GroupInput, RoleInput};
-use roster_core::usecases::checks::{CheckError, CheckRequest};
+use roster_core::usecases::checks::{CheckError, CheckRequest, TokenCheckOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -948,30 +948,60 @@ pub async fn delete_entity(
 
 async fn run_check(
     state: &AppState,
-    authed: &Authed,
+    caller: CheckCaller,
     org: &str,
-    body: CheckBody,
+    body: Result<ApiJson<CheckBody>, ApiError>,
     explain: bool,
 ) -> Result<(Reason, Vec<Step>), ApiError> {
-    let grant = org_grant(state, authed, org, Permission::AccessCheck).await?;
-    let request = CheckRequest {
-        identity: IdentityId::from_uuid(body.identity_id),
-        permission: body.permission,
-        customer: body.customer_id.map(CustomerId::from_uuid),
+    let authed = match caller {
+        CheckCaller::Authed(authed) => *authed,
+        CheckCaller::Bearer(raw) => {
+            if let Ok(ApiJson(body)) = &body {
+                match state
+                    .roster
+                    .check_by_token(&raw, org, &check_request(body), explain)
+                    .await
+                    .map_err(check_error)?
+                {
+                    TokenCheckOutcome::Decided(outcome) => {
+                        return Ok((outcome.reason, outcome.steps))
+                    }
+                    TokenCheckOutcome::Unauthenticated => return Err(ApiError::unauthenticated()),
+                    TokenCheckOutcome::Elsewhere => {}
+                }
+            }
+            // As on every other route: a caller is authenticated before their body is
+            // judged.
+            auth::bearer_authed(state, &raw).await?
+        }
     };
+    let ApiJson(body) = body?;
+    let grant = org_grant(state, &authed, org, Permission::AccessCheck).await?;
     let outcome = state
         .roster
-        .check_access(&grant, &request, explain)
+        .check_access(&grant, &check_request(&body), explain)
         .await
-        .map_err(|e| match e {
-            CheckError::Forbidden => ApiError::forbidden(),
-            CheckError::UnknownPermission(code) => ApiError::bad_request(
-                "unknown_permission",
-                format!("'{code}' is not in the permission catalog (GET /api/v1/permissions)."),
-            ),
-            CheckError::Store(e) => e.into(),
-        })?;
+        .map_err(check_error)?;
     Ok((outcome.reason, outcome.steps))
+}
+
+fn check_request(body: &CheckBody) -> CheckRequest {
+    CheckRequest {
+        identity: IdentityId::from_uuid(body.identity_id),
+        permission: body.permission.clone(),
+        customer: body.customer_id.map(CustomerId::from_uuid),
+    }
+}
+
+fn check_error(e: CheckError) -> ApiError {
+    match e {
+        CheckError::Forbidden => ApiError::forbidden(),
+        CheckError::UnknownPermission(code) => ApiError::bad_request(
+            "unknown_permission",
+            format!("'{code}' is not in the permission catalog (GET /api/v1/permissions)."),
+        ),
+        CheckError::Store(e) => e.into(),
+    }
 }
 
 /// For host products: may this identity use this permission (on this customer) in the
@@ -988,11 +1018,11 @@ async fn run_check(
     ))]
 pub async fn check(
     State(state): State<AppState>,
-    authed: Authed,
+    caller: CheckCaller,
     ApiPath(org): ApiPath<String>,
-    ApiJson(body): ApiJson<CheckBody>,
+    body: Result<ApiJson<CheckBody>, ApiError>,
 ) -> Result<Json<CheckAnswer>, ApiError> {
-    let (reason, _) = run_check(&state, &authed, &org, body, false).await?;
+    let (reason, _) = run_check(&state, caller, &org, body, false).await?;
     Ok(Json(CheckAnswer {
         allowed: reason.allowed(),
         reason: reason_code(reason),
@@ -1013,11 +1043,11 @@ pub async fn check(
     ))]
 pub async fn explain(
     State(state): State<AppState>,
-    authed: Authed,
+    caller: CheckCaller,
     ApiPath(org): ApiPath<String>,
-    ApiJson(body): ApiJson<CheckBody>,
+    body: Result<ApiJson<CheckBody>, ApiError>,
 ) -> Result<Json<ExplainAnswer>, ApiError> {
-    let (reason, steps) = run_check(&state, &authed, &org, body, true).await?;
+    let (reason, steps) = run_check(&state, caller, &org, body, true).await?;
     Ok(Json(ExplainAnswer {
         allowed: reason.allowed(),
         reason: reason_code(reason),

@@ -943,6 +943,133 @@ async fn check_api_decides_with_fresh_data(app: TestApp) {
         decision(&app, &host, ask("customers.read", &c1)).await,
         (true, "granted".into())
     );
+
+    // A token is authenticated before its body is judged, as on every route.
+    let post_raw = |token: &str, body: &'static str| {
+        Client::new()
+            .post(app.url("/api/v1/orgs/acme/check"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    problem(
+        post_raw("roster_org_not-a-token", "{").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    problem(
+        post_raw(&host, "{").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    problem(
+        check(
+            &app,
+            "roster_org_not-a-token",
+            "check",
+            ask("users.read", &Value::Null),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    // An operator's token and a person's session ask the same question and get the same
+    // answer.
+    let by_operator = json_of(
+        check(
+            &app,
+            &app.operator_token,
+            "check",
+            ask("customers.read", &c1),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_operator["reason"], "granted");
+    let by_session = json_of(
+        admin
+            .post(&app, "/api/v1/orgs/acme/check", ask("customers.read", &c2))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_session["reason"], "customer_not_assigned");
+    // A check notes the token's use, as any request does.
+    let listed = json_of(
+        admin.get(&app, "/api/v1/orgs/acme/tokens").await,
+        StatusCode::OK,
+    )
+    .await;
+    let used = |name_permissions: &str| {
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["permissions"] == json!([name_permissions]))
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_owned(),
+                    t["last_used_at"].clone(),
+                )
+            })
+            .unwrap()
+    };
+    let (host_id, host_used) = used("access.check");
+    assert!(host_used.is_string(), "{listed}");
+    // Revoked, the token's very next check is refused.
+    assert_eq!(
+        admin
+            .send(
+                &app,
+                Method::DELETE,
+                &format!("/api/v1/orgs/acme/tokens/{host_id}"),
+                None
+            )
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(
+        check(&app, &host, "check", ask("customers.read", &c1)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    // So is a live token's whose creator is no longer active.
+    let second = token(&app, &admin, &["access.check"]).await;
+    assert_eq!(
+        decision(&app, &second, ask("customers.read", &c1)).await,
+        (true, "granted".into())
+    );
+    let ann = identity_of(&admin);
+    let ann_member = {
+        let mut reads = app.roster.store.reads().await.unwrap();
+        let acme_id = acme;
+        reads
+            .membership_of(acme_id, ann.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    app.set_status(
+        "acme",
+        ann_member,
+        MembershipStatus::Active,
+        MembershipStatus::Deactivated,
+    )
+    .await;
+    problem(
+        check(&app, &second, "check", ask("customers.read", &c1)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
 }
 
 #[tokio::test]
