@@ -296,8 +296,9 @@ mod tests {
         assert!(with.readers.lease().await.unwrap().inline().is_none());
     }
 
-    /// Statements in one read see one snapshot, and the handle is out of its transaction
-    /// afterwards, on success as on error: the next read sees what was committed since.
+    /// Statements in one read answer as each alone would, and the handle is out of their
+    /// transaction afterwards, on success as on error: the next read sees what was
+    /// committed since.
     #[tokio::test]
     async fn statements_in_one_read_end_their_transaction() {
         let (store, _dir) = store().await;

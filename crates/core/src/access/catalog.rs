@@ -137,6 +137,8 @@ pub struct Catalog {
     builtin: BTreeMap<BuiltinRole, BTreeSet<PermissionCode>>,
     /// The same as `builtin`, as positions in `entries`, ascending.
     builtin_positions: BTreeMap<BuiltinRole, Vec<Position>>,
+    /// Roster's own permission behind each entry, when it is one.
+    roster: Vec<Option<Permission>>,
 }
 
 fn roster_entry(p: Permission) -> (&'static str, &'static str) {
@@ -228,11 +230,13 @@ impl Catalog {
                 builtin_positions.entry(*r).or_default().push(position);
             }
         }
+        let roster = entries.iter().map(|e| e.code.roster()).collect();
         Ok(Self {
             entries,
             index,
             builtin,
             builtin_positions,
+            roster,
         })
     }
 
@@ -248,10 +252,9 @@ impl Catalog {
         self.entries.get(usize::from(position)).map(|e| &e.code)
     }
 
-    /// Roster's own permission at `position`, when it is one: Roster's codes come first,
-    /// in [`Permission::ALL`]'s order.
+    /// Roster's own permission at `position`, when it is one.
     pub(crate) fn roster_at(&self, position: Position) -> Option<Permission> {
-        Permission::ALL.get(usize::from(position)).copied()
+        self.roster.get(usize::from(position)).copied().flatten()
     }
 
     /// [`Self::builtin`] as positions, ascending.
@@ -313,6 +316,7 @@ fn unreachable_catalog() -> Catalog {
         index: BTreeMap::new(),
         builtin: BTreeMap::new(),
         builtin_positions: BTreeMap::new(),
+        roster: Vec::new(),
     }
 }
 

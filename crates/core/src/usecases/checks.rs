@@ -51,8 +51,9 @@ pub enum TokenCheckOutcome {
     /// The token is unknown or not live, or its creator no longer admits it.
     Unauthenticated,
     Decided(CheckOutcome),
-    /// Not decided here: an operator's token, or `{org}` names another organization than
-    /// the token's. [`Roster::authenticate_bearer`] and [`Roster::check_access`] decide it.
+    /// Not decided here: an operator's token, a token no person created (what it holds is
+    /// read otherwise), or `{org}` names another organization than the token's.
+    /// [`Roster::authenticate_bearer`] and [`Roster::check_access`] decide it.
     Elsewhere,
 }
 
@@ -108,16 +109,18 @@ impl Roster {
             Ok(grant) => Ok(grant),
             Err(Denied::Forbidden) => Err(CheckError::Forbidden),
             Err(Denied::Store(e)) => Err(CheckError::Store(e)),
+            // Not for a token in its own organization; the general way says why.
             Err(Denied::NotVisible) => return Ok(TokenCheckOutcome::Elsewhere),
         };
         let outcome = match grant.and_then(|grant| self.may_check(&grant, request)) {
-            Ok(()) => Ok(self
+            Ok(()) => self
                 .decide(&mut *reads, read.member, request, explain)
-                .await?),
+                .await
+                .map_err(CheckError::Store),
             Err(e) => Err(e),
         };
         drop(reads);
-        // Admitted, so used, as `authenticate_bearer` would have noted.
+        // Admitted, so used, whatever the check came to, as `authenticate_bearer` notes.
         self.touch_if_stale(&read.token, now).await?;
         outcome.map(TokenCheckOutcome::Decided)
     }

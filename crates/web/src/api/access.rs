@@ -949,14 +949,14 @@ pub async fn delete_entity(
 async fn run_check(
     state: &AppState,
     caller: CheckCaller,
-    org: &str,
+    org: Result<ApiPath<String>, ApiError>,
     body: Result<ApiJson<CheckBody>, ApiError>,
     explain: bool,
 ) -> Result<(Reason, Vec<Step>), ApiError> {
     let authed = match caller {
         CheckCaller::Authed(authed) => *authed,
         CheckCaller::Bearer(raw) => {
-            if let Ok(ApiJson(body)) = &body {
+            if let (Ok(ApiPath(org)), Ok(ApiJson(body))) = (&org, &body) {
                 match state
                     .roster
                     .check_by_token(&raw, org, &check_request(body), explain)
@@ -970,13 +970,13 @@ async fn run_check(
                     TokenCheckOutcome::Elsewhere => {}
                 }
             }
-            // As on every other route: a caller is authenticated before their body is
-            // judged.
+            // As on every other route: a caller is authenticated before their path and
+            // body are judged.
             auth::bearer_authed(state, &raw).await?
         }
     };
-    let ApiJson(body) = body?;
-    let grant = org_grant(state, &authed, org, Permission::AccessCheck).await?;
+    let (ApiPath(org), ApiJson(body)) = (org?, body?);
+    let grant = org_grant(state, &authed, &org, Permission::AccessCheck).await?;
     let outcome = state
         .roster
         .check_access(&grant, &check_request(&body), explain)
@@ -1019,10 +1019,10 @@ fn check_error(e: CheckError) -> ApiError {
 pub async fn check(
     State(state): State<AppState>,
     caller: CheckCaller,
-    ApiPath(org): ApiPath<String>,
+    org: Result<ApiPath<String>, ApiError>,
     body: Result<ApiJson<CheckBody>, ApiError>,
 ) -> Result<Json<CheckAnswer>, ApiError> {
-    let (reason, _) = run_check(&state, caller, &org, body, false).await?;
+    let (reason, _) = run_check(&state, caller, org, body, false).await?;
     Ok(Json(CheckAnswer {
         allowed: reason.allowed(),
         reason: reason_code(reason),
@@ -1044,10 +1044,10 @@ pub async fn check(
 pub async fn explain(
     State(state): State<AppState>,
     caller: CheckCaller,
-    ApiPath(org): ApiPath<String>,
+    org: Result<ApiPath<String>, ApiError>,
     body: Result<ApiJson<CheckBody>, ApiError>,
 ) -> Result<Json<ExplainAnswer>, ApiError> {
-    let (reason, steps) = run_check(&state, caller, &org, body, true).await?;
+    let (reason, steps) = run_check(&state, caller, org, body, true).await?;
     Ok(Json(ExplainAnswer {
         allowed: reason.allowed(),
         reason: reason_code(reason),

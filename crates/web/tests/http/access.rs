@@ -999,28 +999,65 @@ async fn check_api_decides_with_fresh_data(app: TestApp) {
     )
     .await;
     assert_eq!(by_session["reason"], "customer_not_assigned");
-    // A check notes the token's use, as any request does.
-    let listed = json_of(
-        admin.get(&app, "/api/v1/orgs/acme/tokens").await,
-        StatusCode::OK,
+    // A check notes the token's use, as any request does: a token only ever used for
+    // checks by its own organization.
+    let fresh = create(
+        &admin,
+        &app,
+        "/api/v1/orgs/acme/tokens",
+        json!({ "name": "checks only", "permissions": ["access.check"] }),
     )
     .await;
-    let used = |name_permissions: &str| {
-        listed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["permissions"] == json!([name_permissions]))
-            .map(|t| {
-                (
-                    t["id"].as_str().unwrap().to_owned(),
-                    t["last_used_at"].clone(),
-                )
-            })
-            .unwrap()
+    let fresh_token = fresh["token"].as_str().unwrap().to_owned();
+    // The token named `name` holding `permission` alone.
+    let listed_token = |name: &'static str, permission: &'static str| {
+        let admin = &admin;
+        let app = &app;
+        async move {
+            let listed = json_of(
+                admin.get(app, "/api/v1/orgs/acme/tokens").await,
+                StatusCode::OK,
+            )
+            .await;
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == name && t["permissions"] == json!([permission]))
+                .cloned()
+                .unwrap()
+        }
     };
-    let (host_id, host_used) = used("access.check");
-    assert!(host_used.is_string(), "{listed}");
+    assert!(listed_token("checks only", "access.check").await["last_used_at"].is_null());
+    assert_eq!(
+        decision(&app, &fresh_token, ask("customers.read", &c1)).await,
+        (true, "granted".into())
+    );
+    assert!(listed_token("checks only", "access.check").await["last_used_at"].is_string());
+    // A path that cannot be read is judged after the token, as a body is.
+    let bad_path = |token: &str| {
+        Client::new()
+            .post(app.url("/api/v1/orgs/%FF/check"))
+            .bearer_auth(token)
+            .json(&ask("users.read", &Value::Null))
+            .send()
+    };
+    problem(
+        bad_path("roster_org_not-a-token").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    problem(
+        bad_path(&fresh_token).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_path",
+    )
+    .await;
+    let host_id = listed_token("host product", "access.check").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Revoked, the token's very next check is refused.
     assert_eq!(
         admin
