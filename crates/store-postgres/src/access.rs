@@ -238,9 +238,30 @@ pub(crate) async fn access_definitions(
     })
 }
 
-/// See `Reads::member_access`: one statement, the membership with its organization's
+/// See `Reads::member_access`: the columns of the membership `x` with its organization's
 /// `access_version` and, for a customer (`$3`, or NULL), whether the organization has it
-/// (`customer_exists`), whether it is assigned to the membership and how many are.
+/// (`customer_exists`), whether it is assigned to the membership and how many are; each
+/// named with `prefix`, so they can stand beside another membership's columns in one row
+/// (`Reads::token_check`: the token's creator and the member asked about).
+pub(crate) fn member_access_columns(prefix: &str) -> String {
+    let p = prefix;
+    format!(
+        "{}, \
+           (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
+             AS {p}access_version, \
+           CASE WHEN $3::uuid IS NULL THEN NULL ELSE EXISTS \
+             (SELECT 1 FROM customers c WHERE c.org_id = x.org_id AND c.id = $3) END \
+             AS {p}customer_exists, \
+           EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = x.org_id \
+                   AND a.membership_id = x.id AND a.customer_id = $3) AS {p}assigned, \
+           CASE WHEN $3::uuid IS NULL THEN 0::bigint ELSE \
+             (SELECT count(*) FROM customer_assignments a WHERE a.org_id = x.org_id \
+              AND a.membership_id = x.id) END AS {p}assigned_total",
+        crate::reads::membership_columns_as("x", prefix)
+    )
+}
+
+/// See `Reads::member_access`: one statement.
 pub(crate) async fn member_access(
     c: &mut PgConnection,
     org: OrgId,
@@ -249,19 +270,9 @@ pub(crate) async fn member_access(
 ) -> StoreResult<Option<MemberAccess>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT x.*, \
-               (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
-                 AS access_version, \
-               CASE WHEN $3::uuid IS NULL THEN NULL ELSE EXISTS \
-                 (SELECT 1 FROM customers c WHERE c.org_id = $1 AND c.id = $3) END \
-                 AS customer_exists, \
-               EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = $1 \
-                       AND a.membership_id = x.id AND a.customer_id = $3) AS assigned, \
-               CASE WHEN $3::uuid IS NULL THEN 0::bigint ELSE \
-                 (SELECT count(*) FROM customer_assignments a WHERE a.org_id = $1 \
-                  AND a.membership_id = x.id) END AS assigned_total \
-             FROM ({} WHERE m.org_id = $1 AND m.identity_id = $2 AND m.status <> 'removed') x",
-            crate::reads::MEMBERSHIP_SELECT
+            "SELECT {} FROM memberships x \
+             WHERE x.org_id = $1 AND x.identity_id = $2 AND x.status <> 'removed'",
+            member_access_columns("")
         )
     });
     let row = sqlx::query(&SQL)
@@ -271,20 +282,23 @@ pub(crate) async fn member_access(
         .fetch_optional(c)
         .await
         .map_err(map_err)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    Ok(Some(MemberAccess {
-        membership: crate::reads::membership(&row)?,
-        access_version: crate::reads::version(get(&row, "access_version")?)?,
-        customer: match get::<Option<bool>>(&row, "customer_exists")? {
+    row.map(|row| member_access_from(&row, "")).transpose()
+}
+
+/// A member's access from [`member_access_columns`] named with `prefix`.
+pub(crate) fn member_access_from(row: &PgRow, prefix: &str) -> StoreResult<MemberAccess> {
+    let col = |c: &str| format!("{prefix}{c}");
+    Ok(MemberAccess {
+        membership: crate::reads::membership_with(row, prefix)?,
+        access_version: crate::reads::version(get(row, &col("access_version"))?)?,
+        customer: match get::<Option<bool>>(row, &col("customer_exists"))? {
             Some(true) => Some(CustomerAssignment {
-                assigned: get(&row, "assigned")?,
-                assigned_total: tally(&row, "assigned_total")?,
+                assigned: get(row, &col("assigned"))?,
+                assigned_total: tally(row, &col("assigned_total"))?,
             }),
             _ => None,
         },
-    }))
+    })
 }
 
 pub(crate) async fn custom_roles(c: &mut PgConnection, org: OrgId) -> StoreResult<Vec<CustomRole>> {

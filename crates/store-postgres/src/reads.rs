@@ -12,11 +12,12 @@ use roster_core::names::{DisplayName, Slug};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{
     AccessDefinitions, AccessSources, CustomerAssignment, MemberAccess, MemberFilter, MemberView,
-    OutboxCounts, OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult,
+    OutboxCounts, OutboxFilter, Reads, RoleUsage, SessionHolder, StoreResult, TokenCheck,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 pub(crate) fn org(row: &PgRow) -> StoreResult<Organization> {
@@ -75,7 +76,13 @@ const IDENTITY_AS_I: &str = "i.id AS i_id, i.email AS i_email, i.name AS i_name,
 /// `custom_role_ids`, `group_ids` and `admin_scope_ids`, and `entity_id` (see
 /// [`MEMBERSHIP_SELECT`]).
 pub(crate) fn membership(row: &PgRow) -> StoreResult<Membership> {
-    let roles = get::<Option<String>>(row, "roles")?.unwrap_or_default();
+    membership_with(row, "")
+}
+
+/// A membership from columns named with `prefix` (see [`membership_columns_as`]).
+pub(crate) fn membership_with(row: &PgRow, prefix: &str) -> StoreResult<Membership> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let roles = get::<Option<String>>(row, &col("roles"))?.unwrap_or_default();
     let mut roles = roles
         .split(',')
         .filter(|r| !r.is_empty())
@@ -83,18 +90,21 @@ pub(crate) fn membership(row: &PgRow) -> StoreResult<Membership> {
         .collect::<StoreResult<Vec<_>>>()?;
     roles.sort();
     Ok(Membership {
-        id: MembershipId::from_uuid(get(row, "id")?),
-        org_id: OrgId::from_uuid(get(row, "org_id")?),
-        identity_id: IdentityId::from_uuid(get(row, "identity_id")?),
-        status: parse(MembershipStatus::parse(&get::<String>(row, "status")?))?,
+        id: MembershipId::from_uuid(get(row, &col("id"))?),
+        org_id: OrgId::from_uuid(get(row, &col("org_id"))?),
+        identity_id: IdentityId::from_uuid(get(row, &col("identity_id"))?),
+        status: parse(MembershipStatus::parse(&get::<String>(
+            row,
+            &col("status"),
+        )?))?,
         roles,
-        custom_roles: id_list(get(row, "custom_role_ids")?, RoleId::from_uuid),
-        groups: id_list(get(row, "group_ids")?, GroupId::from_uuid),
-        entity: get::<Option<Uuid>>(row, "entity_id")?.map(EntityId::from_uuid),
-        admin_scope: id_list(get(row, "admin_scope_ids")?, EntityId::from_uuid),
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        removed_at: get(row, "removed_at")?,
+        custom_roles: id_list(get(row, &col("custom_role_ids"))?, RoleId::from_uuid),
+        groups: id_list(get(row, &col("group_ids"))?, GroupId::from_uuid),
+        entity: get::<Option<Uuid>>(row, &col("entity_id"))?.map(EntityId::from_uuid),
+        admin_scope: id_list(get(row, &col("admin_scope_ids"))?, EntityId::from_uuid),
+        created_at: get(row, &col("created_at"))?,
+        updated_at: get(row, &col("updated_at"))?,
+        removed_at: get(row, &col("removed_at"))?,
     })
 }
 
@@ -235,6 +245,32 @@ macro_rules! membership_columns {
 }
 
 pub(crate) const MEMBERSHIP_SELECT: &str = concat!(membership_columns!(), " FROM memberships m");
+
+/// A membership's columns as [`membership_with`] reads them, of the membership `alias`,
+/// each named with `prefix`: for a row that holds two memberships. `membership_columns!`
+/// is the same for `m` without a prefix, as a literal for `concat!`, and with the table's
+/// other columns.
+pub(crate) fn membership_columns_as(alias: &str, prefix: &str) -> String {
+    let (a, p) = (alias, prefix);
+    format!(
+        "{a}.id AS {p}id, {a}.org_id AS {p}org_id, {a}.identity_id AS {p}identity_id, \
+         {a}.status AS {p}status, {a}.created_at AS {p}created_at, \
+         {a}.updated_at AS {p}updated_at, {a}.removed_at AS {p}removed_at, \
+         (SELECT string_agg(r.role, ',') FROM membership_roles r \
+           WHERE r.membership_id = {a}.id) AS {p}roles, \
+         ARRAY(SELECT c.role_id FROM membership_custom_roles c \
+           WHERE c.membership_id = {a}.id AND c.org_id = {a}.org_id ORDER BY c.role_id) \
+           AS {p}custom_role_ids, \
+         ARRAY(SELECT g.group_id FROM group_members g \
+           WHERE g.membership_id = {a}.id AND g.org_id = {a}.org_id ORDER BY g.group_id) \
+           AS {p}group_ids, \
+         (SELECT e.entity_id FROM membership_entities e \
+           WHERE e.membership_id = {a}.id AND e.org_id = {a}.org_id) AS {p}entity_id, \
+         ARRAY(SELECT s.entity_id FROM admin_scopes s \
+           WHERE s.membership_id = {a}.id AND s.org_id = {a}.org_id ORDER BY s.entity_id) \
+           AS {p}admin_scope_ids"
+    )
+}
 
 pub(crate) fn page_of<T>(
     mut items: Vec<T>,
@@ -800,6 +836,53 @@ impl Reads for PgConn {
             None => None,
         };
         Ok(Some((api_token_with(&row, "t_")?, creator)))
+    }
+
+    async fn token_check(
+        &mut self,
+        hash: &SecretHash,
+        identity: IdentityId,
+        customer: Option<CustomerId>,
+    ) -> StoreResult<Option<TokenCheck>> {
+        // One statement, one round trip: the token's row as `api_token_with_creator` reads
+        // it, joined with the member's as `member_access` reads it, named with `a_`. At
+        // most one live membership per organization and identity: one row.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "{}, {ORG_AS_O}, {TOKEN_AS_T}, {} FROM api_tokens t \
+                 LEFT JOIN memberships m ON m.identity_id = t.created_by \
+                 AND m.org_id = t.org_id AND m.status <> 'removed' \
+                 LEFT JOIN organizations o ON o.id = m.org_id \
+                 LEFT JOIN memberships x ON x.org_id = t.org_id AND x.identity_id = $2 \
+                 AND x.status <> 'removed' \
+                 WHERE t.token_hash = $1",
+                membership_columns!(),
+                access::member_access_columns("a_")
+            )
+        });
+        let row = sqlx::query(&SQL)
+            .bind(hash.as_str())
+            .bind(identity.as_uuid())
+            .bind(customer.map(|c| c.as_uuid()))
+            .fetch_optional(self.c())
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let creator = match get::<Option<Uuid>>(&row, "id")? {
+            Some(_) => Some((membership(&row)?, org_with(&row, "o_")?)),
+            None => None,
+        };
+        let member = match get::<Option<Uuid>>(&row, "a_id")? {
+            Some(_) => Some(access::member_access_from(&row, "a_")?),
+            None => None,
+        };
+        Ok(Some(TokenCheck {
+            token: api_token_with(&row, "t_")?,
+            creator,
+            member,
+        }))
     }
 
     async fn api_token(&mut self, org: OrgId, id: ApiTokenId) -> StoreResult<Option<ApiToken>> {

@@ -7,7 +7,7 @@
 use crate::columns::Columns;
 use crate::convert::{corrupt, ms, parse, time, uuid};
 use crate::inline::{Fold, Statements};
-use crate::reads::{get, page_of, MEMBERSHIP_SELECT};
+use crate::reads::{get, page_of};
 use crate::{map_err, SqliteConn};
 use roster_core::access::PermissionCode;
 use roster_core::clock::Timestamp;
@@ -277,24 +277,25 @@ impl Fold for DefinitionRows {
     }
 }
 
-/// See `Reads::member_access`: one statement, the membership with its organization's
+/// See `Reads::member_access`: the columns of the membership `x` with its organization's
 /// `access_version` and, for a customer (`?3`, or NULL), whether the organization has it
-/// (`customer_exists`), whether it is assigned to the membership and how many are.
-/// `org` is the organization as SQL: `?1`, or what `Reads::token_check` reads it from.
-pub(crate) fn member_access_sql(org: &str) -> String {
+/// (`customer_exists`), whether it is assigned to the membership and how many are; each
+/// named with `prefix`, so they can stand beside another membership's columns in one row
+/// (`Reads::token_check`: the token's creator and the member asked about).
+pub(crate) fn member_access_columns(prefix: &str) -> String {
+    let p = prefix;
     format!(
-        "SELECT x.*, \
+        "{}, \
            (SELECT o.access_version FROM organizations o WHERE o.id = x.org_id) \
-             AS access_version, \
+             AS {p}access_version, \
            CASE WHEN ?3 IS NULL THEN NULL ELSE EXISTS \
              (SELECT 1 FROM customers c WHERE c.org_id = x.org_id AND c.id = ?3) END \
-             AS customer_exists, \
+             AS {p}customer_exists, \
            EXISTS (SELECT 1 FROM customer_assignments a WHERE a.org_id = x.org_id \
-                   AND a.membership_id = x.id AND a.customer_id = ?3) AS assigned, \
+                   AND a.membership_id = x.id AND a.customer_id = ?3) AS {p}assigned, \
            CASE WHEN ?3 IS NULL THEN 0 ELSE (SELECT count(*) FROM customer_assignments a \
-             WHERE a.org_id = x.org_id AND a.membership_id = x.id) END AS assigned_total \
-         FROM ({MEMBERSHIP_SELECT} \
-           WHERE m.org_id = {org} AND m.identity_id = ?2 AND m.status <> 'removed') x"
+             WHERE a.org_id = x.org_id AND a.membership_id = x.id) END AS {p}assigned_total",
+        crate::reads::membership_columns_as("x", prefix)
     )
 }
 
@@ -304,8 +305,13 @@ pub(crate) async fn member_access(
     identity: IdentityId,
     customer: Option<CustomerId>,
 ) -> StoreResult<Option<MemberAccess>> {
-    static SQL: LazyLock<Statements> =
-        LazyLock::new(|| Statements::new(vec![member_access_sql("?1")]));
+    static SQL: LazyLock<Statements> = LazyLock::new(|| {
+        Statements::new(vec![format!(
+            "SELECT {} FROM memberships x \
+             WHERE x.org_id = ?1 AND x.identity_id = ?2 AND x.status <> 'removed'",
+            member_access_columns("")
+        )])
+    });
     let (org, identity) = (org.to_string(), identity.to_string());
     let customer = customer.map(|c| c.to_string());
     let rows: AccessRow = c

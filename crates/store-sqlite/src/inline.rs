@@ -25,6 +25,7 @@ use roster_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 use std::cell::Cell;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Statements each handle keeps prepared: the few reads above, with room to spare.
@@ -50,28 +51,16 @@ pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
 /// it names.
 pub(crate) struct Statements {
     each: Vec<String>,
+    /// Each statement's column names, as a handle here first read them: the same for
+    /// every handle and every run, since they follow from the statement's text and its
+    /// tables' columns. Asking SQLite for them on each run, and collecting them, was a
+    /// twentieth of a check's time.
+    names: Vec<OnceLock<Vec<Box<str>>>>,
     joined: String,
-    /// Whether a handle here runs them in one read transaction.
-    one_read: bool,
 }
 
 impl Statements {
-    /// Statements a handle here runs each in its own read transaction, as SQLite does a
-    /// statement outside `BEGIN`.
     pub fn new(each: Vec<String>) -> Self {
-        Self::with(each, false)
-    }
-
-    /// Statements a handle here runs in one read transaction: SQLite takes its
-    /// shared-memory read lock once for all of them, not once each (a lock a process's
-    /// connections take in turn, through `fcntl`). They then also see one snapshot of the
-    /// file; a caller must not need that, because sqlx's connection, which answers when
-    /// the handle cannot, runs them one by one.
-    pub fn in_one_read(each: Vec<String>) -> Self {
-        Self::with(each, true)
-    }
-
-    fn with(each: Vec<String>, one_read: bool) -> Self {
         // sqlx numbers plain `?` across the joined statements, while each statement here
         // takes its values from the first: only numbered parameters mean the same to both.
         debug_assert!(
@@ -82,9 +71,9 @@ impl Statements {
         );
         let joined = each.join(";\n");
         Self {
+            names: each.iter().map(|_| OnceLock::new()).collect(),
             each,
             joined,
-            one_read,
         }
     }
 
@@ -101,41 +90,16 @@ pub(crate) trait Fold: Default {
 
 /// Runs `statements` one after the other with `params` and gives their rows to a new `A`.
 /// [`StoreError::Busy`] means nothing waited: the caller may ask the connection's thread.
+///
+/// Each statement is its own read transaction, as SQLite runs a statement outside `BEGIN`;
+/// a read that needs one snapshot of several tables is one statement.
 pub(crate) fn fold<A: Fold>(
     conn: &Connection,
     statements: &Statements,
     params: &[Option<&str>],
 ) -> StoreResult<A> {
-    // Never inside a transaction a read here failed to end: its snapshot would be stale.
-    // (Busy sends the read to the connection's thread.)
-    if !conn.is_autocommit() && (execute(conn, "ROLLBACK").is_err() || !conn.is_autocommit()) {
-        return Err(StoreError::Busy);
-    }
-    if !statements.one_read {
-        return fold_each(conn, statements, params);
-    }
-    execute(conn, "BEGIN")?;
-    let folded = fold_each(conn, statements, params);
-    // A read transaction has nothing to keep: its end only lets the lock go.
-    let ended = execute(conn, if folded.is_ok() { "COMMIT" } else { "ROLLBACK" });
-    let folded = folded?;
-    ended.map(|()| folded)
-}
-
-fn execute(conn: &Connection, sql: &str) -> StoreResult<()> {
-    conn.prepare_cached(sql)
-        .and_then(|mut stmt| stmt.raw_execute())
-        .map(drop)
-        .map_err(map_err)
-}
-
-fn fold_each<A: Fold>(
-    conn: &Connection,
-    statements: &Statements,
-    params: &[Option<&str>],
-) -> StoreResult<A> {
     let mut acc = A::default();
-    for sql in &statements.each {
+    for (sql, known) in statements.each.iter().zip(&statements.names) {
         let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
         for i in 1..=stmt.parameter_count() {
             let value = params
@@ -144,11 +108,25 @@ fn fold_each<A: Fold>(
             stmt.raw_bind_parameter(i, value).map_err(map_err)?;
         }
         let mut rows = stmt.raw_query();
+        let mut fresh: Option<Vec<Box<str>>> = None;
         while let Some(row) = rows.next().map_err(map_err)? {
+            // A table's columns change only by a migration, which adds columns, and SQLite
+            // prepares a statement again when its tables change: a statement whose `*` now
+            // reads more columns than when its names were kept reads its own.
             let stmt: &rusqlite::Statement = row.as_ref();
-            let names = (0..stmt.column_count())
-                .map(|i| stmt.column_name(i).map_err(map_err))
-                .collect::<StoreResult<_>>()?;
+            let count = stmt.column_count();
+            let fits = |names: Option<&Vec<Box<str>>>| names.is_some_and(|n| n.len() == count);
+            if !fits(known.get()) && !fits(fresh.as_ref()) {
+                let names = (0..count)
+                    .map(|i| stmt.column_name(i).map(Box::from).map_err(map_err))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                known.get_or_init(|| names.clone());
+                fresh = Some(names);
+            }
+            let names = match known.get() {
+                Some(names) if names.len() == count => names,
+                _ => fresh.as_deref().unwrap_or_default(),
+            };
             acc.add(&Named {
                 row,
                 names,
@@ -165,7 +143,7 @@ fn fold_each<A: Fold>(
 /// each value read: a twentieth of a check's time.)
 struct Named<'s> {
     row: &'s rusqlite::Row<'s>,
-    names: Vec<&'s str>,
+    names: &'s [Box<str>],
     next: Cell<usize>,
 }
 
@@ -184,7 +162,7 @@ impl Named<'_> {
         let start = self.next.get();
         (0..n)
             .map(|k| (start + k) % n)
-            .find(|&i| is(self.names[i]))
+            .find(|&i| is(&self.names[i]))
             .inspect(|i| self.next.set(i + 1))
             .ok_or_else(|| StoreError::Corrupt(format!("no column {prefix}{col}")))
     }
@@ -296,57 +274,40 @@ mod tests {
         assert!(with.readers.lease().await.unwrap().inline().is_none());
     }
 
-    /// Statements in one read answer as each alone would, and the handle is out of their
-    /// transaction afterwards, on success as on error: the next read sees what was
-    /// committed since.
-    #[tokio::test]
-    async fn statements_in_one_read_end_their_transaction() {
-        let (store, _dir) = store().await;
-        let both = Statements::in_one_read(vec![
-            "SELECT x FROM t ORDER BY x".into(),
-            "SELECT count(*) AS x FROM t".into(),
-        ]);
-        let lease = store.readers.lease().await.unwrap();
-        let handle = lease.inline().unwrap();
-        assert_eq!(
-            super::fold::<Xs>(handle, &both, &[]).unwrap(),
-            Xs(vec![1, 2, 2])
-        );
-        assert!(handle.is_autocommit());
-        let failing =
-            Statements::in_one_read(vec!["SELECT x FROM t".into(), "SELECT nope FROM t".into()]);
-        assert!(super::fold::<Xs>(handle, &failing, &[]).is_err());
-        assert!(handle.is_autocommit());
-        sqlx::query("INSERT INTO t VALUES (3)")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            super::fold::<Xs>(handle, &both, &[]).unwrap(),
-            Xs(vec![1, 2, 3, 3])
-        );
+    /// The `x` and `y` of every row.
+    #[derive(Debug, Default, PartialEq)]
+    struct Xys(Vec<(i64, i64)>);
+
+    impl Fold for Xys {
+        fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
+            self.0.push((get(row, "x")?, get(row, "y")?));
+            Ok(())
+        }
     }
 
-    /// A handle left inside a read transaction (by a read that could not end it) is taken
-    /// out of it before the next read, which would otherwise see its stale snapshot.
+    /// A statement's column names are kept from its first run, and a statement whose `*`
+    /// reads more columns since (a migration added one) reads them by their own names.
     #[tokio::test]
-    async fn a_read_never_runs_in_a_stale_snapshot() {
+    async fn a_statement_reads_columns_a_migration_added() {
         let (store, _dir) = store().await;
+        let star = Statements::new(vec!["SELECT * FROM t ORDER BY x".into()]);
         let lease = store.readers.lease().await.unwrap();
         let handle = lease.inline().unwrap();
-        handle
-            .execute_batch("BEGIN; SELECT count(*) FROM t;")
-            .unwrap();
-        assert!(!handle.is_autocommit());
-        sqlx::query("INSERT INTO t VALUES (3)")
+        assert_eq!(
+            super::fold::<Xs>(handle, &star, &[]).unwrap(),
+            Xs(vec![1, 2])
+        );
+        assert!(super::fold::<Xys>(handle, &star, &[]).is_err());
+        sqlx::query("ALTER TABLE t ADD COLUMN y INTEGER NOT NULL DEFAULT 5")
             .execute(store.pool())
             .await
             .unwrap();
-        assert_eq!(
-            super::fold::<Xs>(handle, &ALL, &[]).unwrap(),
-            Xs(vec![1, 2, 3])
-        );
-        assert!(handle.is_autocommit());
+        for _ in 0..2 {
+            assert_eq!(
+                super::fold::<Xys>(handle, &star, &[]).unwrap(),
+                Xys(vec![(1, 5), (2, 5)])
+            );
+        }
     }
 
     /// Nothing can be written through the handle, whatever a read's statement says.

@@ -271,11 +271,22 @@ async fn assignment(
 /// `token_check` answers what `api_token_with_creator`, then `member_access` in the token's
 /// organization, answer one by one: for a token with a creator, without one, an operator's
 /// and none; about a member with and without a customer, another organization's member and
-/// a stranger. Read again on the same handle after a change, it sees the change: however a
-/// store reads it together, nothing of an earlier read stays.
+/// a stranger. The creator and the member each hold custom roles, a group, an entity and
+/// an admin scope of their own, so a column read from the wrong one shows. Read again on
+/// the same handle after a change, it sees the change: however a store reads it together,
+/// nothing of an earlier read stays.
 pub async fn token_check_is_the_token_and_the_member_together(store: S) {
     let (a, b) = two_orgs(&store).await;
     let acme = customer(&a, "Acme", None);
+    let (direct, other) = (
+        custom_role(&a, "Direct", &["catalog.edit"]),
+        custom_role(&a, "Other", &["users.read"]),
+    );
+    let (sales, support) = (
+        group(&a, "Sales", &[BuiltinRole::Marketing], &[]),
+        group(&a, "Support", &[], &[other.id]),
+    );
+    let (paris, lyon) = (entity(&a, "Paris"), entity(&a, "Lyon"));
     let [ann, ada, dee, stranger] =
         ["ann", "ada", "dee", "sam"].map(|n| fixtures::identity(&format!("{n}@example.com")));
     let (by_ann, anns_secret) = fixtures::org_token(a.id, Some(ann.id), &[Permission::AccessCheck]);
@@ -285,13 +296,25 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
     operators.org_id = None;
     let mut tx = store.begin().await.unwrap();
     tx.insert_customer(&acme).await.unwrap();
+    for r in [&direct, &other] {
+        tx.insert_custom_role(r).await.unwrap();
+    }
+    for g in [&sales, &support] {
+        tx.insert_group(g).await.unwrap();
+    }
+    for e in [&paris, &lyon] {
+        tx.insert_entity(e).await.unwrap();
+    }
     for i in [&ann, &ada, &dee, &stranger] {
         tx.insert_identity(i).await.unwrap();
     }
-    tx.insert_membership(&fixtures::membership(&a, &ann, &[BuiltinRole::Admin]))
-        .await
-        .unwrap();
-    let adas = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+    let mut anns = fixtures::membership(&a, &ann, &[BuiltinRole::Admin]);
+    (anns.custom_roles, anns.groups) = (vec![other.id], vec![support.id]);
+    (anns.entity, anns.admin_scope) = (Some(lyon.id), vec![lyon.id]);
+    tx.insert_membership(&anns).await.unwrap();
+    let mut adas = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+    (adas.custom_roles, adas.groups) = (vec![direct.id], vec![sales.id]);
+    (adas.entity, adas.admin_scope) = (Some(paris.id), vec![paris.id]);
     tx.insert_membership(&adas).await.unwrap();
     tx.insert_membership(&fixtures::membership(&b, &dee, &[BuiltinRole::User]))
         .await
@@ -334,16 +357,13 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
             .await
             .assigned
     );
-    assert_eq!(
-        r.token_check(&anns_secret.hash(), ada.id, None)
-            .await
-            .unwrap()
-            .unwrap()
-            .member
-            .unwrap()
-            .membership,
-        adas
-    );
+    let read = r
+        .token_check(&anns_secret.hash(), ada.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.member.unwrap().membership, adas);
+    assert_eq!(read.creator.unwrap().0, anns);
     // A change between two reads on the same handle: the second sees it.
     let mut tx = store.begin().await.unwrap();
     assert!(tx
