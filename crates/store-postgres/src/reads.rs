@@ -246,6 +246,16 @@ macro_rules! membership_columns {
 
 pub(crate) const MEMBERSHIP_SELECT: &str = concat!(membership_columns!(), " FROM memberships m");
 
+/// A token (`t_` columns) with its creator's live membership (unprefixed, NULL when
+/// there is none) and that organization (`o_`), as `Reads::api_token_with_creator` answers.
+fn token_with_creator(row: &PgRow) -> StoreResult<(ApiToken, Option<(Membership, Organization)>)> {
+    let creator = match get::<Option<Uuid>>(row, "id")? {
+        Some(_) => Some((membership(row)?, org_with(row, "o_")?)),
+        None => None,
+    };
+    Ok((api_token_with(row, "t_")?, creator))
+}
+
 /// A membership's columns as [`membership_with`] reads them, of the membership `alias`,
 /// each named with `prefix`: for a row that holds two memberships. `membership_columns!`
 /// is the same for `m` without a prefix, as a literal for `concat!`, and with the table's
@@ -828,14 +838,7 @@ impl Reads for PgConn {
         .fetch_optional(self.c())
         .await
         .map_err(map_err)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let creator = match get::<Option<Uuid>>(&row, "id")? {
-            Some(_) => Some((membership(&row)?, org_with(&row, "o_")?)),
-            None => None,
-        };
-        Ok(Some((api_token_with(&row, "t_")?, creator)))
+        row.as_ref().map(token_with_creator).transpose()
     }
 
     async fn token_check(
@@ -870,16 +873,13 @@ impl Reads for PgConn {
         let Some(row) = row else {
             return Ok(None);
         };
-        let creator = match get::<Option<Uuid>>(&row, "id")? {
-            Some(_) => Some((membership(&row)?, org_with(&row, "o_")?)),
-            None => None,
-        };
+        let (token, creator) = token_with_creator(&row)?;
         let member = match get::<Option<Uuid>>(&row, "a_id")? {
             Some(_) => Some(access::member_access_from(&row, "a_")?),
             None => None,
         };
         Ok(Some(TokenCheck {
-            token: api_token_with(&row, "t_")?,
+            token,
             creator,
             member,
         }))
