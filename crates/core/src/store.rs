@@ -342,8 +342,8 @@ pub trait Reads: Send {
     /// [`Reads::api_token_with_creator`] and, in the token's organization,
     /// [`Reads::member_access`] for `identity` and `customer`: everything a check asked with
     /// an organization token reads, the host products' most frequent call. `None` when no
-    /// token has this hash. A store may answer it in one statement, or in one read
-    /// transaction; this default makes the two reads one after the other.
+    /// token has this hash. Both stores answer it in one statement; this
+    /// default makes the two reads one after the other.
     async fn token_check(
         &mut self,
         hash: &SecretHash,

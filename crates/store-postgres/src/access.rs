@@ -242,7 +242,8 @@ pub(crate) async fn access_definitions(
 /// `access_version` and, for a customer (`$3`, or NULL), whether the organization has it
 /// (`customer_exists`), whether it is assigned to the membership and how many are; each
 /// named with `prefix`, so they can stand beside another membership's columns in one row
-/// (`Reads::token_check`: the token's creator and the member asked about).
+/// (`Reads::token_check`: the token's creator and the member asked about). The statement
+/// binds the customer as its third parameter.
 pub(crate) fn member_access_columns(prefix: &str) -> String {
     let p = prefix;
     format!(

@@ -259,7 +259,7 @@ fn token_with_creator(row: &PgRow) -> StoreResult<(ApiToken, Option<(Membership,
 /// A membership's columns as [`membership_with`] reads them, of the membership `alias`,
 /// each named with `prefix`: for a row that holds two memberships. `membership_columns!`
 /// is the same for `m` without a prefix, as a literal for `concat!`, and with the table's
-/// other columns.
+/// other columns. `alias` must not be one its subqueries use (`r`, `c`, `g`, `e`, `s`).
 pub(crate) fn membership_columns_as(alias: &str, prefix: &str) -> String {
     let (a, p) = (alias, prefix);
     format!(

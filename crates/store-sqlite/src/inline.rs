@@ -52,9 +52,9 @@ pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
 pub(crate) struct Statements {
     each: Vec<String>,
     /// Each statement's column names, as a handle here first read them: the same for
-    /// every handle and every run, since they follow from the statement's text and its
-    /// tables' columns. Asking SQLite for them on each run, and collecting them, was a
-    /// twentieth of a check's time.
+    /// every handle and every run, since the reads here name every column they read (no
+    /// `t.*`), so the names follow from the statement's text. Asking SQLite for them on
+    /// each run, and collecting them, was a twentieth of a check's time.
     names: Vec<OnceLock<Vec<Box<str>>>>,
     joined: String,
 }
@@ -110,8 +110,8 @@ pub(crate) fn fold<A: Fold>(
         let mut rows = stmt.raw_query();
         let mut fresh: Option<Vec<Box<str>>> = None;
         while let Some(row) = rows.next().map_err(map_err)? {
-            // A table's columns change only by a migration, which adds columns, and SQLite
-            // prepares a statement again when its tables change: a statement whose `*` now
+            // A guard for a read that does use `*`: a migration adds columns, and SQLite
+            // prepares a statement again when its tables change, so a statement that now
             // reads more columns than when its names were kept reads its own.
             let stmt: &rusqlite::Statement = row.as_ref();
             let count = stmt.column_count();

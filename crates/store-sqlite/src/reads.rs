@@ -234,9 +234,11 @@ macro_rules! membership_columns {
 pub(crate) const MEMBERSHIP_SELECT: &str = concat!(membership_columns!(), " FROM memberships m");
 
 /// A membership's columns as [`membership`] reads them, of the membership `alias`, each
-/// named with `prefix`: for a row that holds two memberships. `membership_columns!` is
-/// the same for `m` without a prefix, as a literal for `concat!`, and with the table's
-/// other columns.
+/// named with `prefix`: for a row that holds two memberships, and for the reads on the
+/// inline handle, whose column names must follow from their text alone (no `m.*`; see
+/// [`crate::inline::Statements`]). `membership_columns!` is the same for `m` without a
+/// prefix, as a literal for `concat!`, and with the table's other columns. `alias` must
+/// not be one its subqueries use (`r`, `c`, `g`, `e`, `s`).
 pub(crate) fn membership_columns_as(alias: &str, prefix: &str) -> String {
     let (a, p) = (alias, prefix);
     format!(
@@ -840,12 +842,12 @@ impl Reads for SqliteConn {
             // One row per live membership, or one with the membership's columns NULL when
             // there is none; the session and identity repeat on each.
             Statements::new(vec![format!(
-                "{}, {ORG_AS_O}, {SESSION_AS_S}, {IDENTITY_AS_I} FROM sessions s \
+                "SELECT {}, {ORG_AS_O}, {SESSION_AS_S}, {IDENTITY_AS_I} FROM sessions s \
                  JOIN identities i ON i.id = s.identity_id \
                  LEFT JOIN memberships m ON m.identity_id = i.id AND m.status <> 'removed' \
                  LEFT JOIN organizations o ON o.id = m.org_id \
                  WHERE s.token_hash = ?1 ORDER BY m.id",
-                membership_columns!()
+                membership_columns_as("m", "")
             )])
         });
         Ok(self
@@ -875,12 +877,12 @@ impl Reads for SqliteConn {
         static SQL: LazyLock<Statements> = LazyLock::new(|| {
             // At most one live membership per organization and identity: one row.
             Statements::new(vec![format!(
-                "{}, {ORG_AS_O}, {TOKEN_AS_T} FROM api_tokens t \
+                "SELECT {}, {ORG_AS_O}, {TOKEN_AS_T} FROM api_tokens t \
                  LEFT JOIN memberships m ON m.identity_id = t.created_by AND m.org_id = t.org_id \
                  AND m.status <> 'removed' \
                  LEFT JOIN organizations o ON o.id = m.org_id \
                  WHERE t.token_hash = ?1",
-                membership_columns!()
+                membership_columns_as("m", "")
             )])
         });
         Ok(self
@@ -902,14 +904,14 @@ impl Reads for SqliteConn {
         // organization and identity: one row.
         static SQL: LazyLock<Statements> = LazyLock::new(|| {
             Statements::new(vec![format!(
-                "{}, {ORG_AS_O}, {TOKEN_AS_T}, {} FROM api_tokens t \
+                "SELECT {}, {ORG_AS_O}, {TOKEN_AS_T}, {} FROM api_tokens t \
                  LEFT JOIN memberships m ON m.identity_id = t.created_by \
                  AND m.org_id = t.org_id AND m.status <> 'removed' \
                  LEFT JOIN organizations o ON o.id = m.org_id \
                  LEFT JOIN memberships x ON x.org_id = t.org_id AND x.identity_id = ?2 \
                  AND x.status <> 'removed' \
                  WHERE t.token_hash = ?1",
-                membership_columns!(),
+                membership_columns_as("m", ""),
                 crate::access::member_access_columns("a_")
             )])
         });

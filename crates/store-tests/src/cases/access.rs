@@ -287,8 +287,9 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
         group(&a, "Support", &[], &[other.id]),
     );
     let (paris, lyon) = (entity(&a, "Paris"), entity(&a, "Lyon"));
-    let [ann, ada, dee, stranger] =
-        ["ann", "ada", "dee", "sam"].map(|n| fixtures::identity(&format!("{n}@example.com")));
+    let foreign = customer(&b, "Acme", None);
+    let [ann, ada, dee, stranger, rae] = ["ann", "ada", "dee", "sam", "rae"]
+        .map(|n| fixtures::identity(&format!("{n}@example.com")));
     let (by_ann, anns_secret) = fixtures::org_token(a.id, Some(ann.id), &[Permission::AccessCheck]);
     let (by_nobody, nobodys_secret) = fixtures::org_token(a.id, None, &[Permission::AccessCheck]);
     let (mut operators, operators_secret) = fixtures::org_token(a.id, None, &[]);
@@ -296,6 +297,7 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
     operators.org_id = None;
     let mut tx = store.begin().await.unwrap();
     tx.insert_customer(&acme).await.unwrap();
+    tx.insert_customer(&foreign).await.unwrap();
     for r in [&direct, &other] {
         tx.insert_custom_role(r).await.unwrap();
     }
@@ -305,8 +307,18 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
     for e in [&paris, &lyon] {
         tx.insert_entity(e).await.unwrap();
     }
-    for i in [&ann, &ada, &dee, &stranger] {
+    for i in [&ann, &ada, &dee, &stranger, &rae] {
         tx.insert_identity(i).await.unwrap();
+    }
+    // Removed memberships stay as tombstones: Rae's only one, and one of Ada's before her
+    // live one. Neither is a member's.
+    for who in [&rae, &ada] {
+        let gone = fixtures::membership(&a, who, &[BuiltinRole::Admin]);
+        tx.insert_membership(&gone).await.unwrap();
+        assert!(tx
+            .set_membership_status(a.id, gone.id, gone.status, MembershipStatus::Removed, now())
+            .await
+            .unwrap());
     }
     let mut anns = fixtures::membership(&a, &ann, &[BuiltinRole::Admin]);
     (anns.custom_roles, anns.groups) = (vec![other.id], vec![support.id]);
@@ -334,7 +346,9 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
     let askings = [
         (&ada, Some(acme.id)),
         (&ada, Some(CustomerId::new())),
+        (&ada, Some(foreign.id)),
         (&ada, None),
+        (&rae, None),
         (&ann, None),
         (&dee, None),
         (&stranger, Some(acme.id)),
@@ -364,6 +378,14 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
         .unwrap();
     assert_eq!(read.member.unwrap().membership, adas);
     assert_eq!(read.creator.unwrap().0, anns);
+    let removed = r.token_check(&anns_secret.hash(), rae.id, None).await;
+    assert_eq!(removed.unwrap().unwrap().member, None);
+    let elsewhere = r
+        .token_check(&anns_secret.hash(), ada.id, Some(foreign.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(elsewhere.member.unwrap().customer, None);
     // A change between two reads on the same handle: the second sees it.
     let mut tx = store.begin().await.unwrap();
     assert!(tx
