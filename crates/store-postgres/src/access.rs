@@ -288,7 +288,7 @@ pub(crate) async fn member_access(
 
 /// A member's access from [`member_access_columns`] named with `prefix`.
 pub(crate) fn member_access_from(row: &PgRow, prefix: &str) -> StoreResult<MemberAccess> {
-    let col = |c: &str| format!("{prefix}{c}");
+    let col = |c| crate::convert::prefixed(prefix, c);
     Ok(MemberAccess {
         membership: crate::reads::membership_with(row, prefix)?,
         access_version: crate::reads::version(get(row, &col("access_version"))?)?,

@@ -10,12 +10,22 @@ use roster_core::store::{Readiness, StoreError, StoreResult};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+use std::borrow::Cow;
 
 pub(crate) fn get<'r, T>(row: &'r PgRow, col: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get(col).map_err(map_err)
+}
+
+/// The column `col` named with `prefix` (a join's `a_id`, ...): joined only when there is
+/// a prefix, so a mapping read without one allocates no names.
+pub(crate) fn prefixed<'a>(prefix: &str, col: &'a str) -> Cow<'a, str> {
+    match prefix {
+        "" => Cow::Borrowed(col),
+        _ => Cow::Owned(format!("{prefix}{col}")),
+    }
 }
 
 pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {

@@ -81,7 +81,7 @@ pub(crate) fn membership(row: &PgRow) -> StoreResult<Membership> {
 
 /// A membership from columns named with `prefix` (see [`membership_columns_as`]).
 pub(crate) fn membership_with(row: &PgRow, prefix: &str) -> StoreResult<Membership> {
-    let col = |c: &str| format!("{prefix}{c}");
+    let col = |c| crate::convert::prefixed(prefix, c);
     let roles = get::<Option<String>>(row, &col("roles"))?.unwrap_or_default();
     let mut roles = roles
         .split(',')
