@@ -19,10 +19,12 @@ use crate::map_err;
 use roster_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{
+    oneshot, OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore,
+};
 
 /// A read connection unused for this long is closed, so the connections (and their page
 /// caches) a burst opened do not stay forever. Looked for at most once a minute.
@@ -231,20 +233,175 @@ impl Drop for ReadLease {
     }
 }
 
-/// The writer's connection, and whether a transaction may be open on it.
+/// How long a transaction released into an open one waits for that one's `COMMIT` before
+/// it has the writer commit it: the transaction expected to do so went away without a turn
+/// (a caller cancelled while queued).
+const GROUP_WAIT: Duration = Duration::from_millis(20);
+
+/// An open transaction older than this is committed by the next transaction to end, even
+/// with others queued, so a steady queue does not hold those released into it for long.
+const GROUP_AGE: Duration = Duration::from_millis(5);
+
+/// At most this many transactions are released into one open transaction.
+const GROUP_MAX: usize = 64;
+
+/// What a transaction released into the open one hears once that one has ended: committed,
+/// or why not.
+type Committed = Result<(), String>;
+
+/// The writer's connection and the transaction open on it.
+///
+/// Write transactions share commits (group commit). Each runs inside a savepoint (`tx`)
+/// of a transaction begun with `BEGIN IMMEDIATE`. One that ends well while others wait for
+/// the writer releases its savepoint, leaves the transaction open and lets the next in; it
+/// hears it is durable only after the `COMMIT` that the last of them sends. One that fails
+/// is rolled back to its savepoint, and the others' work stays. So a queue of write
+/// transactions pays for one `COMMIT`, and SQLite's write-ahead log writes each page
+/// they share once, instead of one `fsync` and a copy of those pages each, while
+/// `synchronous = FULL` still holds for every transaction before it hears "committed".
+/// Alone, a transaction commits in the call that ends it, as before. See
+/// `docs/benchmarks.md`, *Invitations committed together*.
 struct WriterState {
     conn: SqliteConnection,
-    /// Set before `BEGIN IMMEDIATE` is sent and cleared once `COMMIT` or `ROLLBACK` went
-    /// through: a transaction whose caller went away half-way (a cancelled request, an error
-    /// returned early) leaves it set, and the next transaction rolls that one back first.
+    /// `BEGIN IMMEDIATE` has been sent, and neither `COMMIT` nor `ROLLBACK` has gone
+    /// through since: a transaction may be open.
     open: bool,
+    /// The transaction holding the writer has sent its `SAVEPOINT`, and neither its release
+    /// nor its rollback has gone through: one whose caller went away half-way leaves it
+    /// set, and whoever holds the writer next rolls that one back to its savepoint.
+    current: bool,
+    /// Transactions released into the open one, waiting for its end.
+    waiting: Vec<oneshot::Sender<Committed>>,
+    /// When the open transaction began.
+    began: Instant,
+    /// The open transaction's fate is unknown and the connection must be closed, which
+    /// rolls it back; whoever holds the writer next does so and opens a new one.
+    dead: bool,
 }
+
+impl WriterState {
+    fn new(conn: SqliteConnection) -> Self {
+        Self {
+            conn,
+            open: false,
+            current: false,
+            waiting: Vec::new(),
+            began: Instant::now(),
+            dead: false,
+        }
+    }
+
+    /// Rolls back what the transaction holding the writer left of its own, keeping the
+    /// work of those released before it. If its savepoint is not there to roll back to
+    /// (SQLite rolled the whole transaction back after an I/O error, or its release went
+    /// through for a caller that went away) or the rollback fails, the whole open
+    /// transaction is rolled back and those released into it hear so.
+    async fn end_current(&mut self) {
+        if !self.current || self.dead {
+            return;
+        }
+        self.current = false;
+        if let Err(e) = sqlx::query("ROLLBACK TO tx; RELEASE tx")
+            .execute(&mut self.conn)
+            .await
+        {
+            tracing::warn!(error = %e, "rolling back a write transaction's savepoint failed; rolling back the transaction it was part of");
+            self.abort("a write transaction committed together with it could not be rolled back on its own")
+                .await;
+        }
+    }
+
+    /// Rolls back the whole open transaction and tells those released into it why.
+    async fn abort(&mut self, why: &str) {
+        self.current = false;
+        if self.open && !self.dead {
+            match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+                Ok(_) => self.open = false,
+                Err(e) if no_transaction(&e) => self.open = false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rolling back the open write transaction failed; reconnecting");
+                    self.dead = true;
+                }
+            }
+        }
+        for waiting in self.waiting.drain(..) {
+            let _ = waiting.send(Err(why.to_owned()));
+        }
+    }
+
+    /// Ends the open transaction: commits it for those released into it, or rolls it back
+    /// when none was.
+    async fn finish(&mut self) {
+        self.end_current().await;
+        if !self.open || self.dead {
+            return;
+        }
+        if self.waiting.is_empty() {
+            return self.abort("").await;
+        }
+        match sqlx::query("COMMIT").execute(&mut self.conn).await {
+            Ok(_) => {
+                self.open = false;
+                self.tell_committed();
+            }
+            Err(e) => {
+                let why = format!("its commit failed: {}", map_err(e));
+                self.abort(&why).await;
+            }
+        }
+    }
+
+    fn tell_committed(&mut self) {
+        for waiting in self.waiting.drain(..) {
+            let _ = waiting.send(Ok(()));
+        }
+    }
+}
+
+/// Brings the writer to rest for a caller holding it outside a transaction: what a
+/// transaction left is rolled back to its savepoint, the open transaction is ended if
+/// `end_open`, and a dead connection is closed.
+async fn settle(state: &mut Option<WriterState>, end_open: bool) {
+    if let Some(writer) = state.as_mut() {
+        writer.end_current().await;
+        if end_open {
+            writer.finish().await;
+        }
+    }
+    if state.as_ref().is_some_and(|w| w.dead) {
+        *state = None;
+    }
+}
+
+/// A caller's place in the queue for the writer, counted while it waits: a transaction
+/// that ends while one waits leaves the transaction open for it.
+struct Turn<'a>(&'a AtomicUsize);
+
+impl<'a> Turn<'a> {
+    fn take(queued: &'a AtomicUsize) -> Self {
+        queued.fetch_add(1, Ordering::AcqRel);
+        Self(queued)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+type WriterSlot = Arc<tokio::sync::Mutex<Option<WriterState>>>;
 
 /// The one connection write transactions use, one after the other in the order they asked
 /// (tokio's mutex is fair). Opened on the first write.
 pub(crate) struct Writer {
     options: SqliteConnectOptions,
-    state: Arc<tokio::sync::Mutex<Option<WriterState>>>,
+    state: WriterSlot,
+    /// Callers waiting for the writer in [`Writer::begin`].
+    queued: Arc<AtomicUsize>,
+    /// [`GROUP_AGE`], in microseconds; tests that need a group however slowly they run
+    /// set it longer.
+    group_age: AtomicU64,
     wait: Duration,
     closed: AtomicBool,
 }
@@ -254,73 +411,76 @@ impl Writer {
         Self {
             options,
             state: Arc::new(tokio::sync::Mutex::new(None)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            group_age: AtomicU64::new(GROUP_AGE.as_micros() as u64),
             wait,
             closed: AtomicBool::new(false),
         }
     }
 
     /// Waits for the writer (at most `wait`, then [`StoreError::Busy`]) and begins a write
-    /// transaction on it, taking SQLite's write lock (`BEGIN IMMEDIATE`: its busy timeout
-    /// covers another process holding it).
+    /// transaction on it: a savepoint in the open transaction, or in a new one that takes
+    /// SQLite's write lock (`BEGIN IMMEDIATE`: its busy timeout covers another process
+    /// holding it).
     pub async fn begin(&self) -> StoreResult<WriteLease> {
+        let turn = Turn::take(&self.queued);
         let mut guard = tokio::time::timeout(self.wait, Arc::clone(&self.state).lock_owned())
             .await
             .map_err(|_| StoreError::Busy)?;
+        drop(turn);
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
-        end_abandoned(&mut guard).await;
+        // Rolls back what a transaction dropped half-way left; the open transaction stays
+        // for this one to join.
+        settle(&mut guard, false).await;
         if guard.is_none() {
             let conn = self.options.connect().await.map_err(map_err)?;
-            *guard = Some(WriterState { conn, open: false });
+            *guard = Some(WriterState::new(conn));
         }
         let mut state = OwnedMutexGuard::try_map(guard, Option::as_mut).map_err(|_| closed())?;
-        state.open = true;
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut state.conn)
-            .await
-        {
-            // Busy: the lock was not taken, so nothing began. Anything else may have left
-            // the connection in a transaction or without its thread: the next `begin`
-            // rolls back first, or reconnects.
-            let e = map_err(e);
-            if matches!(e, StoreError::Busy) {
-                state.open = false;
-            }
-            return Err(e);
+        let joining = state.open;
+        if !joining {
+            state.open = true;
+            state.began = Instant::now();
         }
-        Ok(WriteLease {
+        state.current = true;
+        let sql = if joining {
+            "SAVEPOINT tx"
+        } else {
+            "BEGIN IMMEDIATE; SAVEPOINT tx"
+        };
+        let result = sqlx::query(sql).execute(&mut state.conn).await;
+        let lease = WriteLease {
             state,
             writer: Arc::clone(&self.state),
-        })
+            queued: Arc::clone(&self.queued),
+            group_age: Duration::from_micros(self.group_age.load(Ordering::Relaxed)),
+        };
+        match result {
+            Ok(_) => Ok(lease),
+            Err(e) => {
+                // Busy: the lock was not taken, so nothing began. Anything else leaves the
+                // savepoint's fate unknown; dropping the lease settles it.
+                let mut lease = lease;
+                let e = map_err(e);
+                if !joining && matches!(e, StoreError::Busy) {
+                    lease.state.open = false;
+                    lease.state.current = false;
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// Waits for the transaction under way, then closes the connection and refuses new
-    /// transactions.
+    /// Waits for the transaction under way, ends the open one, then closes the connection
+    /// and refuses new transactions.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let mut state = self.state.lock().await;
-        end_abandoned(&mut state).await;
+        settle(&mut state, true).await;
         if let Some(state) = state.take() {
             state.conn.close().await.ok();
-        }
-    }
-}
-
-/// Rolls back what a transaction left open, if one may be. "No transaction is active"
-/// (it ended after all, or its `BEGIN` never ran) is as good as done. Any other failure
-/// leaves the transaction's fate unknown, so the connection is closed, which ends it, and
-/// the next transaction opens a new one.
-async fn end_abandoned(state: &mut Option<WriterState>) {
-    let Some(writer) = state.as_mut().filter(|w| w.open) else {
-        return;
-    };
-    match sqlx::query("ROLLBACK").execute(&mut writer.conn).await {
-        Ok(_) => writer.open = false,
-        Err(e) if no_transaction(&e) => writer.open = false,
-        Err(e) => {
-            tracing::warn!(error = %e, "rolling back an abandoned write transaction failed; reconnecting");
-            *state = None;
         }
     }
 }
@@ -334,7 +494,9 @@ fn no_transaction(e: &sqlx::Error) -> bool {
 /// A write transaction on the writer's connection, which it holds until it ends.
 pub(crate) struct WriteLease {
     state: OwnedMappedMutexGuard<Option<WriterState>, WriterState>,
-    writer: Arc<tokio::sync::Mutex<Option<WriterState>>>,
+    writer: WriterSlot,
+    queued: Arc<AtomicUsize>,
+    group_age: Duration,
 }
 
 impl WriteLease {
@@ -342,41 +504,142 @@ impl WriteLease {
         &mut self.state.conn
     }
 
-    /// Commits, running `deferred` writes first in the same call: if one of them fails,
-    /// `COMMIT` is not reached and the transaction stays open, to be rolled back.
+    /// Commits, running `deferred` writes first in the same call; if one of them fails,
+    /// this transaction is rolled back to its savepoint and the error returned. With other
+    /// transactions queued for the writer (and the open transaction young and not full),
+    /// it is released into the open transaction instead, and this waits for the `COMMIT`
+    /// the last of them sends.
     pub async fn commit(mut self, deferred: &mut Deferred) -> StoreResult<()> {
-        let (sql, args) = deferred.take("COMMIT")?;
-        sqlx::query_with(&sql, args)
+        let join = self.queued.load(Ordering::Acquire) > 0
+            && self.state.waiting.len() < GROUP_MAX
+            && self.state.began.elapsed() < self.group_age;
+        let (sql, args) = deferred.take(if join {
+            "RELEASE tx"
+        } else {
+            "RELEASE tx; COMMIT"
+        })?;
+        if join {
+            if let Err(e) = sqlx::query_with(&sql, args)
+                .execute(&mut self.state.conn)
+                .await
+            {
+                self.state.end_current().await;
+                return Err(map_err(e));
+            }
+            self.state.current = false;
+            let (told, committed) = oneshot::channel();
+            self.state.waiting.push(told);
+            let writer = Arc::clone(&self.writer);
+            drop(self);
+            return wait_for_commit(committed, writer).await;
+        }
+        if self.state.waiting.is_empty() {
+            return self.commit_now(sql, args).await;
+        }
+        // The `COMMIT` answers for others too: it runs in a task of its own, so that this
+        // caller going away does not leave them without their answer.
+        tokio::spawn(self.commit_now(sql, args))
+            .await
+            .map_err(|e| StoreError::Backend(format!("the commit's task failed: {e}")))?
+    }
+
+    /// Runs the batch that ends with `COMMIT`, and tells those released into the
+    /// transaction how it went.
+    async fn commit_now(
+        mut self,
+        sql: String,
+        args: sqlx::sqlite::SqliteArguments<'static>,
+    ) -> StoreResult<()> {
+        match sqlx::query_with(&sql, args)
             .execute(&mut self.state.conn)
             .await
-            .map_err(map_err)?;
-        self.state.open = false;
-        Ok(())
+        {
+            Ok(_) => {
+                self.state.current = false;
+                self.state.open = false;
+                self.state.tell_committed();
+                Ok(())
+            }
+            Err(e) => {
+                let e = map_err(e);
+                // A failed write of this transaction: its savepoint is there, and the
+                // others' work is committed without it. A failed `COMMIT`: it is not,
+                // and all of it is rolled back.
+                self.state.end_current().await;
+                self.state.finish().await;
+                Err(e)
+            }
+        }
     }
 
     pub async fn rollback(mut self) -> StoreResult<()> {
-        match sqlx::query("ROLLBACK").execute(&mut self.state.conn).await {
-            Ok(_) => {}
-            Err(e) if no_transaction(&e) => {}
-            Err(e) => return Err(map_err(e)),
+        let alone = self.state.waiting.is_empty() && self.queued.load(Ordering::Acquire) == 0;
+        if alone {
+            match sqlx::query("ROLLBACK").execute(&mut self.state.conn).await {
+                Ok(_) => {}
+                Err(e) if no_transaction(&e) => {}
+                Err(e) => return Err(map_err(e)),
+            }
+            self.state.open = false;
+        } else {
+            sqlx::query("ROLLBACK TO tx; RELEASE tx")
+                .execute(&mut self.state.conn)
+                .await
+                .map_err(map_err)?;
         }
-        self.state.open = false;
+        self.state.current = false;
         Ok(())
+    }
+}
+
+/// Waits for the end of the transaction this one was released into. If no transaction
+/// ends it within [`GROUP_WAIT`], the writer is asked to commit it, in a task of its own.
+async fn wait_for_commit(
+    mut committed: oneshot::Receiver<Committed>,
+    writer: WriterSlot,
+) -> StoreResult<()> {
+    let told = match tokio::time::timeout(GROUP_WAIT, &mut committed).await {
+        Ok(told) => told,
+        Err(_) => {
+            tokio::spawn(async move {
+                let mut state = writer.lock_owned().await;
+                settle(&mut state, true).await;
+            });
+            committed.await
+        }
+    };
+    match told {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(StoreError::Backend(format!(
+            "not committed: a write transaction was committed together with others and {why}"
+        ))),
+        // The connection went away with the transaction open, which rolls it back.
+        Err(_) => Err(StoreError::Backend(
+            "not committed: the write transaction it was part of ended without a commit".into(),
+        )),
     }
 }
 
 impl Drop for WriteLease {
     /// A transaction dropped without `commit` or `rollback` still holds SQLite's write lock,
-    /// which another process (the CLI) may be waiting for: roll it back as soon as the
-    /// writer is free, unless the next transaction has done so first.
+    /// which another process (the CLI) may be waiting for, and the last transaction to end
+    /// leaves the open one to commit for those released into it: settle the writer as soon
+    /// as it is free, unless a transaction queued for it does so first.
     fn drop(&mut self) {
-        if !self.state.open {
+        let state = &self.state;
+        let unsettled =
+            state.current || state.dead || (state.open && self.queued.load(Ordering::Acquire) == 0);
+        if !unsettled {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let writer = Arc::clone(&self.writer);
+            let queued = Arc::clone(&self.queued);
             runtime.spawn(async move {
-                end_abandoned(&mut *writer.lock().await).await;
+                let mut state = writer.lock().await;
+                // A transaction queued for the writer joins the open one and ends it later.
+                let end_open = queued.load(Ordering::Acquire) == 0;
+                settle(&mut state, end_open).await;
             });
         }
     }
@@ -386,9 +649,11 @@ impl Drop for WriteLease {
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::{Deferred, Readers};
+    use super::{Deferred, Readers, Turn, WriteLease};
     use crate::SqliteStore;
     use roster_core::store::{Store, StoreError};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
     use std::time::Duration;
 
     /// A store on a new file with one table, `t`, empty.
@@ -511,6 +776,209 @@ pub(crate) mod tests {
             .unwrap();
         sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
         assert_eq!(count(&store).await, 1);
+    }
+
+    /// Begins a write transaction in a task of its own and returns once it waits for the
+    /// writer. Open transactions stay open for a minute, so a slow test run still groups.
+    async fn queue_begin(store: &SqliteStore) -> tokio::task::JoinHandle<WriteLease> {
+        store.writer.group_age.store(60_000_000, Ordering::Relaxed);
+        let writer = Arc::clone(&store.writer);
+        let queued = store.writer.queued.load(Ordering::Acquire);
+        let task = tokio::spawn(async move { writer.begin().await.unwrap() });
+        while store.writer.queued.load(Ordering::Acquire) == queued {
+            tokio::task::yield_now().await;
+        }
+        task
+    }
+
+    /// A transaction that inserts `x` into `t`, begun with the writer free.
+    async fn inserting(store: &SqliteStore, x: i64) -> WriteLease {
+        store.writer.group_age.store(60_000_000, Ordering::Relaxed);
+        let mut tx = store.writer.begin().await.unwrap();
+        insert(&mut tx, x).await;
+        tx
+    }
+
+    async fn insert(tx: &mut WriteLease, x: i64) {
+        sqlx::query("INSERT INTO t VALUES (?)")
+            .bind(x)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+    }
+
+    async fn rows(store: &SqliteStore) -> Vec<i64> {
+        let mut lease = store.readers.lease().await.unwrap();
+        sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(lease.conn())
+            .await
+            .unwrap()
+    }
+
+    /// Commits in a task of its own; the handle answers once the commit is durable.
+    fn committing(tx: WriteLease) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        tokio::spawn(async move { tx.commit(&mut Deferred::default()).await })
+    }
+
+    /// A transaction that ends while another waits for the writer is committed with that
+    /// one: until then no other connection sees its row and its commit has not answered.
+    #[tokio::test]
+    async fn a_transaction_ending_while_another_waits_shares_its_commit() {
+        let (store, _dir) = store().await;
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        let first = committing(first);
+        let mut second = second.await.unwrap();
+        assert_eq!(rows(&store).await, Vec::<i64>::new());
+        assert!(!first.is_finished());
+        insert(&mut second, 2).await;
+        second.commit(&mut Deferred::default()).await.unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(rows(&store).await, [1, 2]);
+    }
+
+    /// Many transactions at once all commit, whatever groups they fall into.
+    #[tokio::test]
+    async fn concurrent_transactions_all_commit() {
+        let (store, _dir) = store().await;
+        let tasks: Vec<_> = (0..40)
+            .map(|x| {
+                let writer = Arc::clone(&store.writer);
+                tokio::spawn(async move {
+                    let mut tx = writer.begin().await.unwrap();
+                    insert(&mut tx, x).await;
+                    tx.commit(&mut Deferred::default()).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(rows(&store).await, (0..40).collect::<Vec<i64>>());
+    }
+
+    /// A transaction rolled back after others were released into the open transaction
+    /// takes only its own work with it.
+    #[tokio::test]
+    async fn a_rollback_in_a_group_keeps_the_others_work() {
+        let (store, _dir) = store().await;
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        let first = committing(first);
+        let mut second = second.await.unwrap();
+        assert!(!first.is_finished(), "released into the open transaction");
+        insert(&mut second, 2).await;
+        second.rollback().await.unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(rows(&store).await, [1]);
+    }
+
+    /// The same for one whose caller went away half-way.
+    #[tokio::test]
+    async fn a_transaction_dropped_in_a_group_keeps_the_others_work() {
+        let (store, _dir) = store().await;
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        let first = committing(first);
+        let mut second = second.await.unwrap();
+        assert!(!first.is_finished(), "released into the open transaction");
+        insert(&mut second, 2).await;
+        drop(second);
+        first.await.unwrap().unwrap();
+        assert_eq!(rows(&store).await, [1]);
+    }
+
+    /// A transaction whose writes sent with its commit fail (a taken unique value) is
+    /// rolled back to its savepoint, and the `COMMIT` it was to send still goes out for
+    /// the others: its first write is gone, theirs stay.
+    #[tokio::test]
+    async fn a_failed_batch_in_a_group_keeps_the_others_work() {
+        let (store, _dir) = store().await;
+        sqlx::query("CREATE TABLE u (x INTEGER UNIQUE); INSERT INTO u VALUES (7)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        let first = committing(first);
+        let second = second.await.unwrap();
+        assert!(!first.is_finished(), "released into the open transaction");
+        let mut batch = Deferred::default();
+        batch.push("INSERT INTO t VALUES (?)").bind(2_i64);
+        batch.push("INSERT INTO u VALUES (?)").bind(7_i64);
+        assert!(second.commit(&mut batch).await.is_err());
+        first.await.unwrap().unwrap();
+        assert_eq!(rows(&store).await, [1]);
+    }
+
+    /// A `COMMIT` that fails (a deferred foreign key of the last transaction) is reported
+    /// to every transaction released into it, none of whose work stays.
+    #[tokio::test]
+    async fn a_failed_group_commit_fails_every_transaction_in_it() {
+        let (store, _dir) = store().await;
+        sqlx::query(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (parent INTEGER REFERENCES parent (id))",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        let first = committing(first);
+        let mut second = second.await.unwrap();
+        assert!(!first.is_finished(), "released into the open transaction");
+        sqlx::query("PRAGMA defer_foreign_keys = ON")
+            .execute(second.conn())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO child VALUES (5)")
+            .execute(second.conn())
+            .await
+            .unwrap();
+        assert!(second.commit(&mut Deferred::default()).await.is_err());
+        let first = first.await.unwrap();
+        assert!(matches!(first, Err(StoreError::Backend(ref m)) if m.contains("not committed")));
+        let children: i64 = sqlx::query_scalar("SELECT count(*) FROM child")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!((rows(&store).await, children), (vec![], 0));
+        // The writer goes on.
+        let third = inserting(&store, 3).await;
+        third.commit(&mut Deferred::default()).await.unwrap();
+        assert_eq!(rows(&store).await, [3]);
+    }
+
+    /// A transaction released into the open one because another waited, which then gave
+    /// up before its turn, is committed all the same: nobody else is left to do it.
+    #[tokio::test]
+    async fn a_released_transaction_is_committed_when_the_one_waiting_gives_up() {
+        let (store, _dir) = store().await;
+        let first = inserting(&store, 1).await;
+        // As a caller counted in the queue would, without ever taking its turn.
+        let waiting = Turn::take(&store.writer.queued);
+        let first = committing(first);
+        let released = async {
+            loop {
+                if let Ok(state) = store.writer.state.try_lock() {
+                    if state.as_ref().is_some_and(|w| w.waiting.len() == 1) {
+                        return;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), released)
+            .await
+            .expect("the transaction was never released into the open one");
+        drop(waiting);
+        tokio::time::timeout(Duration::from_secs(10), first)
+            .await
+            .expect("the released transaction was never committed")
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows(&store).await, [1]);
     }
 
     /// Past the number of read connections a reader waits for one to come back and then

@@ -6,7 +6,8 @@
 //! lock up front, so a check made inside a transaction still holds at commit.
 //!
 //! Write transactions have one connection of their own ([`SqliteStore::begin`]): writers of
-//! this process queue for it in order, and its page cache stays valid between them.
+//! this process queue for it in order, its page cache stays valid between them, and those
+//! that end while others wait share one `COMMIT` (see [`connections`]).
 
 mod access;
 mod columns;
@@ -61,7 +62,8 @@ pub struct SqliteStore {
     /// its page cache whenever another connection has written, so every transaction read
     /// its tables' pages again. Queued for one connection (in order), the next writer
     /// starts when the last one is done, with the pages it left. Another process writing
-    /// the same file (the CLI) still meets SQLite's own lock and busy timeout.
+    /// the same file (the CLI) still meets SQLite's own lock and busy timeout. Queued
+    /// transactions also share commits: one durable `COMMIT` for the lot.
     writer: Arc<Writer>,
     /// sqlx's pool on the same file, opened only when asked for: tests inspect the file
     /// through it.
