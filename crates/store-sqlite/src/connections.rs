@@ -233,16 +233,17 @@ impl Drop for ReadLease {
     }
 }
 
-/// How long a transaction released into an open one waits for that one's `COMMIT` before
-/// it has the writer commit it: the transaction expected to do so went away without a turn
-/// (a caller cancelled while queued).
+/// How long after the first transaction is released into an open one the writer commits
+/// that one if no transaction has ended it: the one expected to (queued for the writer)
+/// went away before its turn.
 const GROUP_WAIT: Duration = Duration::from_millis(20);
 
 /// An open transaction older than this is committed by the next transaction to end, even
 /// with others queued, so a steady queue does not hold those released into it for long.
+/// (They still wait for that transaction to end, however long it takes.)
 const GROUP_AGE: Duration = Duration::from_millis(5);
 
-/// At most this many transactions are released into one open transaction.
+/// At most this many transactions share one commit.
 const GROUP_MAX: usize = 64;
 
 /// What a transaction released into the open one hears once that one has ended: committed,
@@ -261,23 +262,35 @@ type Committed = Result<(), String>;
 /// `synchronous = FULL` still holds for every transaction before it hears "committed".
 /// Alone, a transaction commits in the call that ends it, as before. See
 /// `docs/benchmarks.md`, *Invitations committed together*.
+///
+/// Every statement that changes this state (begin, release, commit, rollback) runs in a
+/// task of its own, so a caller going away never cuts one short: the flags are set
+/// before a statement is sent and cleared only once it went through, and a flag left set
+/// by a failure is settled by whoever holds the writer next.
 struct WriterState {
     conn: SqliteConnection,
     /// `BEGIN IMMEDIATE` has been sent, and neither `COMMIT` nor `ROLLBACK` has gone
     /// through since: a transaction may be open.
     open: bool,
     /// The transaction holding the writer has sent its `SAVEPOINT`, and neither its release
-    /// nor its rollback has gone through: one whose caller went away half-way leaves it
-    /// set, and whoever holds the writer next rolls that one back to its savepoint.
+    /// nor its rollback has gone through: one dropped half-way leaves it set, and whoever
+    /// holds the writer next rolls that one back to its savepoint.
     current: bool,
     /// Transactions released into the open one, waiting for its end.
     waiting: Vec<oneshot::Sender<Committed>>,
     /// When the open transaction began.
     began: Instant,
+    /// Counts `BEGIN IMMEDIATE`s, so a late [`GROUP_WAIT`] knows its transaction ended.
+    generation: u64,
     /// The open transaction's fate is unknown and the connection must be closed, which
     /// rolls it back; whoever holds the writer next does so and opens a new one.
     dead: bool,
 }
+
+/// Why those released into a transaction hear "not committed" when a savepoint could not
+/// be rolled back to.
+const SAVEPOINT_LOST: &str =
+    "a write transaction committed together with it could not be rolled back on its own";
 
 impl WriterState {
     fn new(conn: SqliteConnection) -> Self {
@@ -287,42 +300,47 @@ impl WriterState {
             current: false,
             waiting: Vec::new(),
             began: Instant::now(),
+            generation: 0,
             dead: false,
         }
     }
 
     /// Rolls back what the transaction holding the writer left of its own, keeping the
     /// work of those released before it. If its savepoint is not there to roll back to
-    /// (SQLite rolled the whole transaction back after an I/O error, or its release went
-    /// through for a caller that went away) or the rollback fails, the whole open
-    /// transaction is rolled back and those released into it hear so.
-    async fn end_current(&mut self) {
+    /// (SQLite rolled the whole transaction back after an I/O error, or a `COMMIT` after
+    /// it failed) or the rollback fails, the whole open transaction is rolled back and
+    /// those released into it hear `why`.
+    async fn end_current(&mut self, why: &str) {
         if !self.current || self.dead {
             return;
         }
-        self.current = false;
-        if let Err(e) = sqlx::query("ROLLBACK TO tx; RELEASE tx")
+        match sqlx::query("ROLLBACK TO tx; RELEASE tx")
             .execute(&mut self.conn)
             .await
         {
-            tracing::warn!(error = %e, "rolling back a write transaction's savepoint failed; rolling back the transaction it was part of");
-            self.abort("a write transaction committed together with it could not be rolled back on its own")
-                .await;
+            Ok(_) => self.current = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "rolling back a write transaction's savepoint failed; rolling back the transaction it was part of");
+                self.abort(why).await;
+            }
         }
     }
 
     /// Rolls back the whole open transaction and tells those released into it why.
     async fn abort(&mut self, why: &str) {
-        self.current = false;
-        if self.open && !self.dead {
+        if (self.open || self.current) && !self.dead {
             match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
-                Ok(_) => self.open = false,
-                Err(e) if no_transaction(&e) => self.open = false,
+                Ok(_) => {}
+                Err(e) if no_transaction(&e) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "rolling back the open write transaction failed; reconnecting");
                     self.dead = true;
                 }
             }
+        }
+        if !self.dead {
+            self.open = false;
+            self.current = false;
         }
         for waiting in self.waiting.drain(..) {
             let _ = waiting.send(Err(why.to_owned()));
@@ -332,7 +350,7 @@ impl WriterState {
     /// Ends the open transaction: commits it for those released into it, or rolls it back
     /// when none was.
     async fn finish(&mut self) {
-        self.end_current().await;
+        self.end_current(SAVEPOINT_LOST).await;
         if !self.open || self.dead {
             return;
         }
@@ -359,12 +377,13 @@ impl WriterState {
 }
 
 /// Brings the writer to rest for a caller holding it outside a transaction: what a
-/// transaction left is rolled back to its savepoint, the open transaction is ended if
-/// `end_open`, and a dead connection is closed.
+/// transaction left is rolled back to its savepoint; the open transaction is ended if
+/// `end_open` or if nobody was released into it (an empty transaction would only hold
+/// SQLite's write lock); a dead connection is closed.
 async fn settle(state: &mut Option<WriterState>, end_open: bool) {
     if let Some(writer) = state.as_mut() {
-        writer.end_current().await;
-        if end_open {
+        writer.end_current(SAVEPOINT_LOST).await;
+        if end_open || writer.waiting.is_empty() {
             writer.finish().await;
         }
     }
@@ -392,16 +411,20 @@ impl Drop for Turn<'_> {
 
 type WriterSlot = Arc<tokio::sync::Mutex<Option<WriterState>>>;
 
+fn task_failed(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Backend(format!("a write transaction's task failed: {e}"))
+}
+
 /// The one connection write transactions use, one after the other in the order they asked
 /// (tokio's mutex is fair). Opened on the first write.
 pub(crate) struct Writer {
-    options: SqliteConnectOptions,
+    options: Arc<SqliteConnectOptions>,
     state: WriterSlot,
     /// Callers waiting for the writer in [`Writer::begin`].
     queued: Arc<AtomicUsize>,
-    /// [`GROUP_AGE`], in microseconds; tests that need a group however slowly they run
-    /// set it longer.
+    /// [`GROUP_AGE`] and [`GROUP_WAIT`], in microseconds; tests set them otherwise.
     group_age: AtomicU64,
+    group_wait: AtomicU64,
     wait: Duration,
     closed: AtomicBool,
 }
@@ -409,10 +432,11 @@ pub(crate) struct Writer {
 impl Writer {
     pub fn new(options: SqliteConnectOptions, wait: Duration) -> Self {
         Self {
-            options,
+            options: Arc::new(options),
             state: Arc::new(tokio::sync::Mutex::new(None)),
             queued: Arc::new(AtomicUsize::new(0)),
             group_age: AtomicU64::new(GROUP_AGE.as_micros() as u64),
+            group_wait: AtomicU64::new(GROUP_WAIT.as_micros() as u64),
             wait,
             closed: AtomicBool::new(false),
         }
@@ -424,53 +448,23 @@ impl Writer {
     /// holding it).
     pub async fn begin(&self) -> StoreResult<WriteLease> {
         let turn = Turn::take(&self.queued);
-        let mut guard = tokio::time::timeout(self.wait, Arc::clone(&self.state).lock_owned())
+        let guard = tokio::time::timeout(self.wait, Arc::clone(&self.state).lock_owned())
             .await
             .map_err(|_| StoreError::Busy)?;
         drop(turn);
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
-        // Rolls back what a transaction dropped half-way left; the open transaction stays
-        // for this one to join.
-        settle(&mut guard, false).await;
-        if guard.is_none() {
-            let conn = self.options.connect().await.map_err(map_err)?;
-            *guard = Some(WriterState::new(conn));
-        }
-        let mut state = OwnedMutexGuard::try_map(guard, Option::as_mut).map_err(|_| closed())?;
-        let joining = state.open;
-        if !joining {
-            state.open = true;
-            state.began = Instant::now();
-        }
-        state.current = true;
-        let sql = if joining {
-            "SAVEPOINT tx"
-        } else {
-            "BEGIN IMMEDIATE; SAVEPOINT tx"
-        };
-        let result = sqlx::query(sql).execute(&mut state.conn).await;
-        let lease = WriteLease {
-            state,
+        let micros = |d: &AtomicU64| Duration::from_micros(d.load(Ordering::Relaxed));
+        let lease = Lease {
             writer: Arc::clone(&self.state),
             queued: Arc::clone(&self.queued),
-            group_age: Duration::from_micros(self.group_age.load(Ordering::Relaxed)),
+            group_age: micros(&self.group_age),
+            group_wait: micros(&self.group_wait),
         };
-        match result {
-            Ok(_) => Ok(lease),
-            Err(e) => {
-                // Busy: the lock was not taken, so nothing began. Anything else leaves the
-                // savepoint's fate unknown; dropping the lease settles it.
-                let mut lease = lease;
-                let e = map_err(e);
-                if !joining && matches!(e, StoreError::Busy) {
-                    lease.state.open = false;
-                    lease.state.current = false;
-                }
-                Err(e)
-            }
-        }
+        tokio::spawn(start(guard, Arc::clone(&self.options), lease))
+            .await
+            .map_err(task_failed)?
     }
 
     /// Waits for the transaction under way, ends the open one, then closes the connection
@@ -485,6 +479,54 @@ impl Writer {
     }
 }
 
+/// What a [`WriteLease`] keeps of its [`Writer`].
+struct Lease {
+    writer: WriterSlot,
+    queued: Arc<AtomicUsize>,
+    group_age: Duration,
+    group_wait: Duration,
+}
+
+/// [`Writer::begin`]'s work once it holds the writer, in a task of its own.
+async fn start(
+    mut guard: OwnedMutexGuard<Option<WriterState>>,
+    options: Arc<SqliteConnectOptions>,
+    lease: Lease,
+) -> StoreResult<WriteLease> {
+    // Rolls back what a transaction dropped half-way left; an open transaction others
+    // were released into stays for this one to join.
+    settle(&mut guard, false).await;
+    if guard.is_none() {
+        let conn = options.connect().await.map_err(map_err)?;
+        *guard = Some(WriterState::new(conn));
+    }
+    let mut state = OwnedMutexGuard::try_map(guard, Option::as_mut).map_err(|_| closed())?;
+    let joining = state.open;
+    if !joining {
+        state.open = true;
+        state.began = Instant::now();
+        state.generation += 1;
+    }
+    state.current = true;
+    let mut lease = WriteLease { state, lease };
+    let sql = if joining {
+        "SAVEPOINT tx"
+    } else {
+        "BEGIN IMMEDIATE; SAVEPOINT tx"
+    };
+    if let Err(e) = sqlx::query(sql).execute(&mut lease.state.conn).await {
+        // Busy: the lock was not taken, so nothing began. Anything else leaves the
+        // savepoint's fate unknown; dropping the lease settles it.
+        let e = map_err(e);
+        if !joining && matches!(e, StoreError::Busy) {
+            lease.state.open = false;
+            lease.state.current = false;
+        }
+        return Err(e);
+    }
+    Ok(lease)
+}
+
 /// SQLite's answer to `ROLLBACK` when nothing is open: the transaction had ended (SQLite
 /// rolls back by itself after some failed statements), which is what was asked.
 fn no_transaction(e: &sqlx::Error) -> bool {
@@ -494,9 +536,7 @@ fn no_transaction(e: &sqlx::Error) -> bool {
 /// A write transaction on the writer's connection, which it holds until it ends.
 pub(crate) struct WriteLease {
     state: OwnedMappedMutexGuard<Option<WriterState>, WriterState>,
-    writer: WriterSlot,
-    queued: Arc<AtomicUsize>,
-    group_age: Duration,
+    lease: Lease,
 }
 
 impl WriteLease {
@@ -508,115 +548,110 @@ impl WriteLease {
     /// this transaction is rolled back to its savepoint and the error returned. With other
     /// transactions queued for the writer (and the open transaction young and not full),
     /// it is released into the open transaction instead, and this waits for the `COMMIT`
-    /// the last of them sends.
-    pub async fn commit(mut self, deferred: &mut Deferred) -> StoreResult<()> {
-        let join = self.queued.load(Ordering::Acquire) > 0
-            && self.state.waiting.len() < GROUP_MAX
-            && self.state.began.elapsed() < self.group_age;
+    /// the last of them sends. A caller that goes away meanwhile leaves the commit to go
+    /// through or not, as a `COMMIT` already sent would.
+    pub async fn commit(self, deferred: &mut Deferred) -> StoreResult<()> {
+        let join = self.lease.queued.load(Ordering::Acquire) > 0
+            && self.state.waiting.len() + 1 < GROUP_MAX
+            && self.state.began.elapsed() < self.lease.group_age;
         let (sql, args) = deferred.take(if join {
             "RELEASE tx"
         } else {
             "RELEASE tx; COMMIT"
         })?;
-        if join {
-            if let Err(e) = sqlx::query_with(&sql, args)
-                .execute(&mut self.state.conn)
-                .await
-            {
-                self.state.end_current().await;
-                return Err(map_err(e));
-            }
-            self.state.current = false;
-            let (told, committed) = oneshot::channel();
-            self.state.waiting.push(told);
-            let writer = Arc::clone(&self.writer);
-            drop(self);
-            return wait_for_commit(committed, writer).await;
-        }
-        if self.state.waiting.is_empty() {
-            return self.commit_now(sql, args).await;
-        }
-        // The `COMMIT` answers for others too: it runs in a task of its own, so that this
-        // caller going away does not leave them without their answer.
-        tokio::spawn(self.commit_now(sql, args))
+        let released = tokio::spawn(self.end(sql, args, join))
             .await
-            .map_err(|e| StoreError::Backend(format!("the commit's task failed: {e}")))?
+            .map_err(task_failed)??;
+        let Some(committed) = released else {
+            return Ok(());
+        };
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(StoreError::Backend(format!(
+                "not committed: a write transaction was committed together with others and {why}"
+            ))),
+            // The connection went away with the transaction open, which rolls it back.
+            Err(_) => Err(StoreError::Backend(
+                "not committed: the write transaction it was part of ended without a commit".into(),
+            )),
+        }
     }
 
-    /// Runs the batch that ends with `COMMIT`, and tells those released into the
-    /// transaction how it went.
-    async fn commit_now(
+    /// [`Self::commit`]'s statements, in a task of its own: the batch ending with its
+    /// release (and `COMMIT` unless `join`); released into the open transaction, what
+    /// will tell when it ends.
+    async fn end(
         mut self,
         sql: String,
         args: sqlx::sqlite::SqliteArguments<'static>,
-    ) -> StoreResult<()> {
-        match sqlx::query_with(&sql, args)
+        join: bool,
+    ) -> StoreResult<Option<oneshot::Receiver<Committed>>> {
+        if let Err(e) = sqlx::query_with(&sql, args)
             .execute(&mut self.state.conn)
             .await
         {
-            Ok(_) => {
-                self.state.current = false;
-                self.state.open = false;
-                self.state.tell_committed();
-                Ok(())
-            }
-            Err(e) => {
-                let e = map_err(e);
-                // A failed write of this transaction: its savepoint is there, and the
-                // others' work is committed without it. A failed `COMMIT`: it is not,
-                // and all of it is rolled back.
-                self.state.end_current().await;
+            let e = map_err(e);
+            // A failed write of this transaction: its savepoint is there, and the others'
+            // work stays (committed now, unless this one was to join). A failed `COMMIT`:
+            // it is not, and all of it is rolled back.
+            self.state
+                .end_current(&format!("its commit failed: {e}"))
+                .await;
+            if !join {
                 self.state.finish().await;
-                Err(e)
             }
-        }
-    }
-
-    pub async fn rollback(mut self) -> StoreResult<()> {
-        let alone = self.state.waiting.is_empty() && self.queued.load(Ordering::Acquire) == 0;
-        if alone {
-            match sqlx::query("ROLLBACK").execute(&mut self.state.conn).await {
-                Ok(_) => {}
-                Err(e) if no_transaction(&e) => {}
-                Err(e) => return Err(map_err(e)),
-            }
-            self.state.open = false;
-        } else {
-            sqlx::query("ROLLBACK TO tx; RELEASE tx")
-                .execute(&mut self.state.conn)
-                .await
-                .map_err(map_err)?;
+            return Err(e);
         }
         self.state.current = false;
-        Ok(())
-    }
-}
-
-/// Waits for the end of the transaction this one was released into. If no transaction
-/// ends it within [`GROUP_WAIT`], the writer is asked to commit it, in a task of its own.
-async fn wait_for_commit(
-    mut committed: oneshot::Receiver<Committed>,
-    writer: WriterSlot,
-) -> StoreResult<()> {
-    let told = match tokio::time::timeout(GROUP_WAIT, &mut committed).await {
-        Ok(told) => told,
-        Err(_) => {
-            tokio::spawn(async move {
-                let mut state = writer.lock_owned().await;
-                settle(&mut state, true).await;
-            });
-            committed.await
+        if !join {
+            self.state.open = false;
+            self.state.tell_committed();
+            return Ok(None);
         }
-    };
-    match told {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(why)) => Err(StoreError::Backend(format!(
-            "not committed: a write transaction was committed together with others and {why}"
-        ))),
-        // The connection went away with the transaction open, which rolls it back.
-        Err(_) => Err(StoreError::Backend(
-            "not committed: the write transaction it was part of ended without a commit".into(),
-        )),
+        let (told, committed) = oneshot::channel();
+        self.state.waiting.push(told);
+        if self.state.waiting.len() == 1 {
+            // The first released into this transaction: should the transaction expected to
+            // end it go away before its turn, the writer ends it itself.
+            let writer = Arc::clone(&self.lease.writer);
+            let (generation, after) = (self.state.generation, self.lease.group_wait);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let mut state = writer.lock_owned().await;
+                if state
+                    .as_ref()
+                    .is_some_and(|w| w.open && w.generation == generation)
+                {
+                    settle(&mut state, true).await;
+                }
+            });
+        }
+        Ok(Some(committed))
+    }
+
+    /// Rolls back this transaction: the whole open one if nobody was released into it,
+    /// else to its savepoint.
+    pub async fn rollback(self) -> StoreResult<()> {
+        tokio::spawn(async move {
+            let mut this = self;
+            if this.state.waiting.is_empty() {
+                match sqlx::query("ROLLBACK").execute(&mut this.state.conn).await {
+                    Ok(_) => {}
+                    Err(e) if no_transaction(&e) => {}
+                    Err(e) => return Err(map_err(e)),
+                }
+                this.state.open = false;
+            } else {
+                sqlx::query("ROLLBACK TO tx; RELEASE tx")
+                    .execute(&mut this.state.conn)
+                    .await
+                    .map_err(map_err)?;
+            }
+            this.state.current = false;
+            Ok(())
+        })
+        .await
+        .map_err(task_failed)?
     }
 }
 
@@ -624,17 +659,19 @@ impl Drop for WriteLease {
     /// A transaction dropped without `commit` or `rollback` still holds SQLite's write lock,
     /// which another process (the CLI) may be waiting for, and the last transaction to end
     /// leaves the open one to commit for those released into it: settle the writer as soon
-    /// as it is free, unless a transaction queued for it does so first.
+    /// as it is free, unless a transaction queued for it will.
     fn drop(&mut self) {
         let state = &self.state;
-        let unsettled =
-            state.current || state.dead || (state.open && self.queued.load(Ordering::Acquire) == 0);
+        let nobody_next = self.lease.queued.load(Ordering::Acquire) == 0;
+        let unsettled = state.current
+            || state.dead
+            || (state.open && (nobody_next || state.waiting.is_empty()));
         if !unsettled {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let writer = Arc::clone(&self.writer);
-            let queued = Arc::clone(&self.queued);
+            let writer = Arc::clone(&self.lease.writer);
+            let queued = Arc::clone(&self.lease.queued);
             runtime.spawn(async move {
                 let mut state = writer.lock().await;
                 // A transaction queued for the writer joins the open one and ends it later.
@@ -652,8 +689,10 @@ pub(crate) mod tests {
     use super::{Deferred, Readers, Turn, WriteLease};
     use crate::SqliteStore;
     use roster_core::store::{Store, StoreError};
+    use std::future::Future;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
+    use std::task::Poll;
     use std::time::Duration;
 
     /// A store on a new file with one table, `t`, empty.
@@ -778,10 +817,17 @@ pub(crate) mod tests {
         assert_eq!(count(&store).await, 1);
     }
 
-    /// Begins a write transaction in a task of its own and returns once it waits for the
-    /// writer. Open transactions stay open for a minute, so a slow test run still groups.
-    async fn queue_begin(store: &SqliteStore) -> tokio::task::JoinHandle<WriteLease> {
+    /// Open transactions take others in for a minute, so a slow test run still groups,
+    /// and the writer does not end one by itself meanwhile: what a test sees is what the
+    /// transactions did.
+    fn grouping(store: &SqliteStore) {
         store.writer.group_age.store(60_000_000, Ordering::Relaxed);
+        store.writer.group_wait.store(60_000_000, Ordering::Relaxed);
+    }
+
+    /// Begins a write transaction in a task of its own and returns once it waits for the
+    /// writer.
+    async fn queue_begin(store: &SqliteStore) -> tokio::task::JoinHandle<WriteLease> {
         let writer = Arc::clone(&store.writer);
         let queued = store.writer.queued.load(Ordering::Acquire);
         let task = tokio::spawn(async move { writer.begin().await.unwrap() });
@@ -793,7 +839,6 @@ pub(crate) mod tests {
 
     /// A transaction that inserts `x` into `t`, begun with the writer free.
     async fn inserting(store: &SqliteStore, x: i64) -> WriteLease {
-        store.writer.group_age.store(60_000_000, Ordering::Relaxed);
         let mut tx = store.writer.begin().await.unwrap();
         insert(&mut tx, x).await;
         tx
@@ -820,11 +865,23 @@ pub(crate) mod tests {
         tokio::spawn(async move { tx.commit(&mut Deferred::default()).await })
     }
 
+    /// What a committing transaction heard, failing the test rather than hanging it if it
+    /// never hears.
+    async fn heard(
+        commit: tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
+        tokio::time::timeout(Duration::from_secs(10), commit)
+            .await
+            .expect("a released transaction never heard whether it committed")
+            .unwrap()
+    }
+
     /// A transaction that ends while another waits for the writer is committed with that
     /// one: until then no other connection sees its row and its commit has not answered.
     #[tokio::test]
     async fn a_transaction_ending_while_another_waits_shares_its_commit() {
         let (store, _dir) = store().await;
+        grouping(&store);
         let first = inserting(&store, 1).await;
         let second = queue_begin(&store).await;
         let first = committing(first);
@@ -833,7 +890,7 @@ pub(crate) mod tests {
         assert!(!first.is_finished());
         insert(&mut second, 2).await;
         second.commit(&mut Deferred::default()).await.unwrap();
-        first.await.unwrap().unwrap();
+        heard(first).await.unwrap();
         assert_eq!(rows(&store).await, [1, 2]);
     }
 
@@ -852,7 +909,11 @@ pub(crate) mod tests {
             })
             .collect();
         for task in tasks {
-            task.await.unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("a transaction never heard whether it committed")
+                .unwrap()
+                .unwrap();
         }
         assert_eq!(rows(&store).await, (0..40).collect::<Vec<i64>>());
     }
@@ -862,6 +923,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_rollback_in_a_group_keeps_the_others_work() {
         let (store, _dir) = store().await;
+        grouping(&store);
         let first = inserting(&store, 1).await;
         let second = queue_begin(&store).await;
         let first = committing(first);
@@ -869,7 +931,7 @@ pub(crate) mod tests {
         assert!(!first.is_finished(), "released into the open transaction");
         insert(&mut second, 2).await;
         second.rollback().await.unwrap();
-        first.await.unwrap().unwrap();
+        heard(first).await.unwrap();
         assert_eq!(rows(&store).await, [1]);
     }
 
@@ -877,6 +939,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_transaction_dropped_in_a_group_keeps_the_others_work() {
         let (store, _dir) = store().await;
+        grouping(&store);
         let first = inserting(&store, 1).await;
         let second = queue_begin(&store).await;
         let first = committing(first);
@@ -884,7 +947,7 @@ pub(crate) mod tests {
         assert!(!first.is_finished(), "released into the open transaction");
         insert(&mut second, 2).await;
         drop(second);
-        first.await.unwrap().unwrap();
+        heard(first).await.unwrap();
         assert_eq!(rows(&store).await, [1]);
     }
 
@@ -894,6 +957,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_failed_batch_in_a_group_keeps_the_others_work() {
         let (store, _dir) = store().await;
+        grouping(&store);
         sqlx::query("CREATE TABLE u (x INTEGER UNIQUE); INSERT INTO u VALUES (7)")
             .execute(store.pool())
             .await
@@ -907,7 +971,7 @@ pub(crate) mod tests {
         batch.push("INSERT INTO t VALUES (?)").bind(2_i64);
         batch.push("INSERT INTO u VALUES (?)").bind(7_i64);
         assert!(second.commit(&mut batch).await.is_err());
-        first.await.unwrap().unwrap();
+        heard(first).await.unwrap();
         assert_eq!(rows(&store).await, [1]);
     }
 
@@ -916,6 +980,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_failed_group_commit_fails_every_transaction_in_it() {
         let (store, _dir) = store().await;
+        grouping(&store);
         sqlx::query(
             "CREATE TABLE parent (id INTEGER PRIMARY KEY);
              CREATE TABLE child (parent INTEGER REFERENCES parent (id))",
@@ -937,8 +1002,12 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert!(second.commit(&mut Deferred::default()).await.is_err());
-        let first = first.await.unwrap();
-        assert!(matches!(first, Err(StoreError::Backend(ref m)) if m.contains("not committed")));
+        let first = heard(first).await;
+        assert!(
+            matches!(first, Err(StoreError::Backend(ref m))
+                if m.contains("not committed") && m.contains("its commit failed")),
+            "{first:?}"
+        );
         let children: i64 = sqlx::query_scalar("SELECT count(*) FROM child")
             .fetch_one(store.pool())
             .await
@@ -950,11 +1019,50 @@ pub(crate) mod tests {
         assert_eq!(rows(&store).await, [3]);
     }
 
+    /// A caller that goes away while its commit runs leaves it to go through, and those
+    /// released into the transaction hear "committed" all the same.
+    #[tokio::test]
+    async fn a_commit_whose_caller_went_away_still_answers_the_others() {
+        let (store, _dir) = store().await;
+        grouping(&store);
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        let first = committing(first);
+        let mut second = second.await.unwrap();
+        assert!(!first.is_finished(), "released into the open transaction");
+        insert(&mut second, 2).await;
+        let mut batch = Deferred::default();
+        let mut commit = Box::pin(second.commit(&mut batch));
+        // Polled once, then dropped: its statements are still on their way to SQLite.
+        let polled = std::future::poll_fn(|cx| Poll::Ready(commit.as_mut().poll(cx))).await;
+        assert!(polled.is_pending(), "the commit was still under way");
+        drop(commit);
+        heard(first).await.unwrap();
+        assert_eq!(rows(&store).await, [1, 2]);
+    }
+
+    /// A transaction older than the group's age commits by itself even with another
+    /// queued, so the one queued behind it does not hold its answer back.
+    #[tokio::test]
+    async fn an_old_transaction_commits_without_waiting_for_the_queue() {
+        let (store, _dir) = store().await;
+        grouping(&store);
+        store.writer.group_age.store(0, Ordering::Relaxed);
+        let first = inserting(&store, 1).await;
+        let second = queue_begin(&store).await;
+        first.commit(&mut Deferred::default()).await.unwrap();
+        assert_eq!(rows(&store).await, [1]);
+        second.await.unwrap().rollback().await.unwrap();
+        assert_eq!(rows(&store).await, [1]);
+    }
+
     /// A transaction released into the open one because another waited, which then gave
     /// up before its turn, is committed all the same: nobody else is left to do it.
     #[tokio::test]
     async fn a_released_transaction_is_committed_when_the_one_waiting_gives_up() {
         let (store, _dir) = store().await;
+        // Grouping however slow the run, and the writer's own commit after the default wait.
+        store.writer.group_age.store(60_000_000, Ordering::Relaxed);
         let first = inserting(&store, 1).await;
         // As a caller counted in the queue would, without ever taking its turn.
         let waiting = Turn::take(&store.writer.queued);
@@ -973,11 +1081,7 @@ pub(crate) mod tests {
             .await
             .expect("the transaction was never released into the open one");
         drop(waiting);
-        tokio::time::timeout(Duration::from_secs(10), first)
-            .await
-            .expect("the released transaction was never committed")
-            .unwrap()
-            .unwrap();
+        heard(first).await.unwrap();
         assert_eq!(rows(&store).await, [1]);
     }
 
