@@ -280,10 +280,12 @@ struct WriterState {
     waiting: Vec<oneshot::Sender<Committed>>,
     /// When the open transaction began.
     began: Instant,
-    /// Counts `BEGIN IMMEDIATE`s, so a late [`GROUP_WAIT`] knows its transaction ended.
+    /// Which `BEGIN IMMEDIATE` of the writer's (counted across its connections) opened the
+    /// transaction, so a late [`GROUP_WAIT`] knows its transaction ended.
     generation: u64,
-    /// The open transaction's fate is unknown and the connection must be closed, which
-    /// rolls it back; whoever holds the writer next does so and opens a new one.
+    /// The connection failed to roll back: it must be closed, which rolls back whatever
+    /// is still open on it, and those released into the transaction were told "not
+    /// committed". Whoever holds the writer next closes it and opens a new one.
     dead: bool,
 }
 
@@ -422,6 +424,8 @@ pub(crate) struct Writer {
     state: WriterSlot,
     /// Callers waiting for the writer in [`Writer::begin`].
     queued: Arc<AtomicUsize>,
+    /// Transactions begun, for [`WriterState::generation`].
+    generations: Arc<AtomicU64>,
     /// [`GROUP_AGE`] and [`GROUP_WAIT`], in microseconds; tests set them otherwise.
     group_age: AtomicU64,
     group_wait: AtomicU64,
@@ -435,6 +439,7 @@ impl Writer {
             options: Arc::new(options),
             state: Arc::new(tokio::sync::Mutex::new(None)),
             queued: Arc::new(AtomicUsize::new(0)),
+            generations: Arc::new(AtomicU64::new(0)),
             group_age: AtomicU64::new(GROUP_AGE.as_micros() as u64),
             group_wait: AtomicU64::new(GROUP_WAIT.as_micros() as u64),
             wait,
@@ -459,6 +464,7 @@ impl Writer {
         let lease = Lease {
             writer: Arc::clone(&self.state),
             queued: Arc::clone(&self.queued),
+            generations: Arc::clone(&self.generations),
             group_age: micros(&self.group_age),
             group_wait: micros(&self.group_wait),
         };
@@ -468,13 +474,20 @@ impl Writer {
     }
 
     /// Waits for the transaction under way, ends the open one, then closes the connection
-    /// and refuses new transactions.
+    /// and refuses new transactions. In a task of its own, as every statement that changes
+    /// the writer's state.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let mut state = self.state.lock().await;
-        settle(&mut state, true).await;
-        if let Some(state) = state.take() {
-            state.conn.close().await.ok();
+        let writer = Arc::clone(&self.state);
+        let closing = tokio::spawn(async move {
+            let mut state = writer.lock_owned().await;
+            settle(&mut state, true).await;
+            if let Some(state) = state.take() {
+                state.conn.close().await.ok();
+            }
+        });
+        if let Err(e) = closing.await {
+            tracing::warn!(error = %e, "closing the writer failed");
         }
     }
 }
@@ -483,6 +496,7 @@ impl Writer {
 struct Lease {
     writer: WriterSlot,
     queued: Arc<AtomicUsize>,
+    generations: Arc<AtomicU64>,
     group_age: Duration,
     group_wait: Duration,
 }
@@ -505,7 +519,7 @@ async fn start(
     if !joining {
         state.open = true;
         state.began = Instant::now();
-        state.generation += 1;
+        state.generation = lease.generations.fetch_add(1, Ordering::Relaxed) + 1;
     }
     state.current = true;
     let mut lease = WriteLease { state, lease };
@@ -595,7 +609,7 @@ impl WriteLease {
             // work stays (committed now, unless this one was to join). A failed `COMMIT`:
             // it is not, and all of it is rolled back.
             self.state
-                .end_current(&format!("its commit failed: {e}"))
+                .end_current(&format!("its commit, or a write sent with it, failed: {e}"))
                 .await;
             if !join {
                 self.state.finish().await;
@@ -1005,7 +1019,7 @@ pub(crate) mod tests {
         let first = heard(first).await;
         assert!(
             matches!(first, Err(StoreError::Backend(ref m))
-                if m.contains("not committed") && m.contains("its commit failed")),
+                if m.contains("not committed") && m.contains("its commit, or a write sent with it, failed")),
             "{first:?}"
         );
         let children: i64 = sqlx::query_scalar("SELECT count(*) FROM child")
@@ -1070,7 +1084,12 @@ pub(crate) mod tests {
         let released = async {
             loop {
                 if let Ok(state) = store.writer.state.try_lock() {
-                    if state.as_ref().is_some_and(|w| w.waiting.len() == 1) {
+                    // Released, or already committed by the writer if this test was held
+                    // up past the writer's wait.
+                    if state
+                        .as_ref()
+                        .is_some_and(|w| w.waiting.len() == 1 || !w.open)
+                    {
                         return;
                     }
                 }
