@@ -879,6 +879,20 @@ pub(crate) mod tests {
         tokio::spawn(async move { tx.commit(&mut Deferred::default()).await })
     }
 
+    /// A transaction that inserted 1 and was released into the open transaction because
+    /// another waited, and that other, now holding the writer: the first has not heard yet.
+    async fn released_then_next(
+        store: &SqliteStore,
+    ) -> (tokio::task::JoinHandle<Result<(), StoreError>>, WriteLease) {
+        grouping(store);
+        let first = inserting(store, 1).await;
+        let second = queue_begin(store).await;
+        let first = committing(first);
+        let second = second.await.unwrap();
+        assert!(!first.is_finished(), "released into the open transaction");
+        (first, second)
+    }
+
     /// What a committing transaction heard, failing the test rather than hanging it if it
     /// never hears.
     async fn heard(
@@ -937,12 +951,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_rollback_in_a_group_keeps_the_others_work() {
         let (store, _dir) = store().await;
-        grouping(&store);
-        let first = inserting(&store, 1).await;
-        let second = queue_begin(&store).await;
-        let first = committing(first);
-        let mut second = second.await.unwrap();
-        assert!(!first.is_finished(), "released into the open transaction");
+        let (first, mut second) = released_then_next(&store).await;
         insert(&mut second, 2).await;
         second.rollback().await.unwrap();
         heard(first).await.unwrap();
@@ -953,12 +962,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_transaction_dropped_in_a_group_keeps_the_others_work() {
         let (store, _dir) = store().await;
-        grouping(&store);
-        let first = inserting(&store, 1).await;
-        let second = queue_begin(&store).await;
-        let first = committing(first);
-        let mut second = second.await.unwrap();
-        assert!(!first.is_finished(), "released into the open transaction");
+        let (first, mut second) = released_then_next(&store).await;
         insert(&mut second, 2).await;
         drop(second);
         heard(first).await.unwrap();
@@ -971,16 +975,11 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_failed_batch_in_a_group_keeps_the_others_work() {
         let (store, _dir) = store().await;
-        grouping(&store);
         sqlx::query("CREATE TABLE u (x INTEGER UNIQUE); INSERT INTO u VALUES (7)")
             .execute(store.pool())
             .await
             .unwrap();
-        let first = inserting(&store, 1).await;
-        let second = queue_begin(&store).await;
-        let first = committing(first);
-        let second = second.await.unwrap();
-        assert!(!first.is_finished(), "released into the open transaction");
+        let (first, second) = released_then_next(&store).await;
         let mut batch = Deferred::default();
         batch.push("INSERT INTO t VALUES (?)").bind(2_i64);
         batch.push("INSERT INTO u VALUES (?)").bind(7_i64);
@@ -994,7 +993,6 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_failed_group_commit_fails_every_transaction_in_it() {
         let (store, _dir) = store().await;
-        grouping(&store);
         sqlx::query(
             "CREATE TABLE parent (id INTEGER PRIMARY KEY);
              CREATE TABLE child (parent INTEGER REFERENCES parent (id))",
@@ -1002,11 +1000,7 @@ pub(crate) mod tests {
         .execute(store.pool())
         .await
         .unwrap();
-        let first = inserting(&store, 1).await;
-        let second = queue_begin(&store).await;
-        let first = committing(first);
-        let mut second = second.await.unwrap();
-        assert!(!first.is_finished(), "released into the open transaction");
+        let (first, mut second) = released_then_next(&store).await;
         sqlx::query("PRAGMA defer_foreign_keys = ON")
             .execute(second.conn())
             .await
@@ -1038,12 +1032,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_commit_whose_caller_went_away_still_answers_the_others() {
         let (store, _dir) = store().await;
-        grouping(&store);
-        let first = inserting(&store, 1).await;
-        let second = queue_begin(&store).await;
-        let first = committing(first);
-        let mut second = second.await.unwrap();
-        assert!(!first.is_finished(), "released into the open transaction");
+        let (first, mut second) = released_then_next(&store).await;
         insert(&mut second, 2).await;
         let mut batch = Deferred::default();
         let mut commit = Box::pin(second.commit(&mut batch));
