@@ -458,6 +458,22 @@ pub trait Reads: Send {
         &mut self,
         domain: &str,
     ) -> StoreResult<Option<SsoConnection>>;
+
+    /// What an invitation reads of an address: its identity ([`Self::identity_by_email`])
+    /// and the single sign-on connection that claims its domain
+    /// ([`Self::sso_connection_for_domain`]). The same as those two reads; a backend whose
+    /// every call costs a handoff answers both in one (SQLite), the rest read them in turn.
+    async fn identity_and_sso_by_email(
+        &mut self,
+        email: &Email,
+    ) -> StoreResult<(Option<Identity>, Option<SsoConnection>)> {
+        let identity = self.identity_by_email(email).await?;
+        let sso = match crate::model::email_domain(email.as_str()) {
+            Some(domain) => self.sso_connection_for_domain(&domain).await?,
+            None => None,
+        };
+        Ok((identity, sso))
+    }
 }
 
 /// Changes, inside one transaction.

@@ -1099,6 +1099,12 @@ impl Reads for SqliteConn {
     ) -> StoreResult<Option<SsoConnection>> {
         sso::connection_for_domain(self.c().await?, domain).await
     }
+    async fn identity_and_sso_by_email(
+        &mut self,
+        email: &Email,
+    ) -> StoreResult<(Option<Identity>, Option<SsoConnection>)> {
+        sso::identity_and_connection(self.c().await?, email).await
+    }
     async fn sso_subject(
         &mut self,
         org: OrgId,

@@ -11,13 +11,15 @@ use crate::convert::{corrupt, ms, parse, time, uuid};
 use crate::map_err;
 use crate::reads::get;
 use roster_core::clock::Timestamp;
+use roster_core::email::Email;
 use roster_core::ids::{IdentityId, OrgId};
-use roster_core::model::{BuiltinRole, SsoConnection, SsoLogin};
+use roster_core::model::{email_domain, BuiltinRole, Identity, SsoConnection, SsoLogin};
 use roster_core::secrets::SecretHash;
 use roster_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 /// The connection's columns plus `domains`, a JSON array.
 const CONNECTION: &str = "SELECT c.*, (SELECT json_group_array(d.domain) FROM sso_domains d \
@@ -96,6 +98,39 @@ pub(crate) async fn connection_for_domain(
     .as_ref()
     .map(connection)
     .transpose()
+}
+
+/// [`roster_core::store::Reads::identity_and_sso_by_email`] in one call to the connection's
+/// thread instead of two: an invitation makes it while holding the one writer, where every
+/// call is a handoff of tens of microseconds under load (see `docs/benchmarks.md`, *The
+/// writer's time, call by call*). The identity's row and the connection's come from two
+/// statements, told apart by `row_kind`.
+pub(crate) async fn identity_and_connection(
+    c: &mut SqliteConnection,
+    email: &Email,
+) -> StoreResult<(Option<Identity>, Option<SsoConnection>)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT 'identity' AS row_kind, i.* FROM identities i WHERE i.email_key = ?1;\n\
+             {} WHERE c.org_id = (SELECT org_id FROM sso_domains WHERE domain = ?2)",
+            CONNECTION.replacen("SELECT ", "SELECT 'sso' AS row_kind, ", 1)
+        )
+    });
+    let rows = sqlx::query(&SQL)
+        .bind(email.key())
+        .bind(email_domain(email.as_str()))
+        .fetch_all(c)
+        .await
+        .map_err(map_err)?;
+    let (mut identity, mut sso) = (None, None);
+    for row in &rows {
+        match get::<String>(row, "row_kind")?.as_str() {
+            "identity" => identity = Some(crate::reads::identity(row)?),
+            "sso" => sso = Some(connection(row)?),
+            other => return Err(corrupt(format!("a row of unknown kind {other}"))),
+        }
+    }
+    Ok((identity, sso))
 }
 
 /// Creates or replaces the row (every field as given, `created_at` included) and its

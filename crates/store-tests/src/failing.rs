@@ -354,6 +354,12 @@ impl Reads for FailingTx {
     ) -> StoreResult<Option<SsoConnection>> {
         self.inner.sso_connection_for_domain(domain).await
     }
+    async fn identity_and_sso_by_email(
+        &mut self,
+        email: &Email,
+    ) -> StoreResult<(Option<Identity>, Option<SsoConnection>)> {
+        self.inner.identity_and_sso_by_email(email).await
+    }
     async fn sso_subject(
         &mut self,
         org: OrgId,

@@ -110,6 +110,7 @@ macro_rules! conformance_suite {
             concurrent_digest_records_let_exactly_one_win,
             a_failed_digest_is_rolled_back_and_tried_again,
             sso_connections_round_trip_and_are_found_by_their_domains,
+            an_address_reads_with_its_domain_s_connection,
             replacing_an_sso_connection_replaces_its_fields_and_domains,
             a_domain_claimed_by_one_organization_is_refused_to_another,
             concurrent_claims_of_one_domain_let_exactly_one_win,

@@ -127,9 +127,12 @@ impl Roster {
         };
         let entity = entity_to_set(&mut *tx, &locked, input.entity).await?;
         let org = &locked.org;
+        // The address's identity and its domain's connection in one read: this runs while
+        // the transaction holds the store's write lock (on SQLite, the only writer).
+        let (by_email, sso) = tx.identity_and_sso_by_email(&input.email).await?;
         // With single sign-on enforced for the address's domain, members of this
         // organization come through the provider (just in time), not by invitation.
-        if enforced_here(&mut *tx, org, input.email.as_str()).await? {
+        if enforced_by(&mut *tx, org, sso, input.email.as_str()).await? {
             return Err(MemberError::SsoEnforced {
                 org_name: org.name.to_string(),
             });
@@ -138,7 +141,7 @@ impl Roster {
         // The identity is held until commit, and read again under that hold: an admin of
         // another organization re-addressing it meanwhile either finishes first (and the
         // address is then free) or sees this membership and refuses.
-        let found = match tx.identity_by_email(&input.email).await? {
+        let found = match by_email {
             Some(found) => tx
                 .identity_for_update(found.id)
                 .await?
@@ -358,7 +361,18 @@ async fn enforced_here(
     let Some(domain) = crate::model::email_domain(email) else {
         return Ok(false);
     };
-    match tx.sso_connection_for_domain(&domain).await? {
+    let connection = tx.sso_connection_for_domain(&domain).await?;
+    enforced_by(tx, org, connection, email).await
+}
+
+/// [`enforced_here`] with the domain's connection already read.
+async fn enforced_by(
+    tx: &mut dyn crate::store::Tx,
+    org: &crate::model::Organization,
+    connection: Option<crate::model::SsoConnection>,
+    email: &str,
+) -> Result<bool, crate::store::StoreError> {
+    match connection {
         Some(c) if c.enforce && c.org_id == org.id => {
             super::sso::governs(&mut *tx, &c, email).await
         }

@@ -171,6 +171,66 @@ pub async fn sso_connections_round_trip_and_are_found_by_their_domains(store: S)
     }
 }
 
+/// An address's identity and its domain's connection read together are what the two
+/// reads give apart, on a plain connection and inside a transaction (which sees its own
+/// writes): each found, either missing, and both missing.
+pub async fn an_address_reads_with_its_domain_s_connection(store: S) {
+    let acme = tenant(&*store, "acme").await;
+    let initech = tenant(&*store, "initech").await;
+    put(&store, &connection(acme.org.id, &["acme.example"])).await;
+    let acme_sso = store
+        .reads()
+        .await
+        .unwrap()
+        .sso_connection(acme.org.id)
+        .await
+        .unwrap();
+    assert!(acme_sso.is_some());
+    let email = |s: &str| roster_core::email::Email::parse(s).unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    // Case-insensitive on the address and on its domain, as the two reads are.
+    let cases = [
+        ("Admin@ACME.example", true, true),
+        ("nobody@acme.example", false, true),
+        ("admin@initech.example", true, false),
+        ("nobody@elsewhere.example", false, false),
+    ];
+    for (address, has_identity, has_sso) in cases {
+        let address = email(address);
+        let together = r.identity_and_sso_by_email(&address).await.unwrap();
+        let identity = r.identity_by_email(&address).await.unwrap();
+        let domain = email_domain(address.as_str()).unwrap();
+        let sso = r.sso_connection_for_domain(&domain).await.unwrap();
+        assert_eq!(
+            (together.0.is_some(), together.1.is_some()),
+            (has_identity, has_sso),
+            "{address}"
+        );
+        assert_eq!(together, (identity, sso), "{address}");
+    }
+    let (identity, sso) = r
+        .identity_and_sso_by_email(&email("admin@acme.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (identity.map(|i| i.id), sso),
+        (Some(acme.identity.id), acme_sso)
+    );
+    drop(r);
+
+    let mut tx = store.begin().await.unwrap();
+    let newcomer = fixtures::identity("newcomer@initech.example");
+    tx.insert_identity(&newcomer).await.unwrap();
+    tx.put_sso_connection(&connection(initech.org.id, &["initech.example"]))
+        .await
+        .unwrap();
+    let (identity, sso) = tx.identity_and_sso_by_email(&newcomer.email).await.unwrap();
+    assert_eq!(identity, Some(newcomer));
+    assert_eq!(sso.map(|c| c.org_id), Some(initech.org.id));
+    tx.rollback().await.unwrap();
+}
+
 pub async fn replacing_an_sso_connection_replaces_its_fields_and_domains(store: S) {
     let acme = tenant(&*store, "acme").await;
     let first = connection(acme.org.id, &["acme.example", "old.acme.example"]);
