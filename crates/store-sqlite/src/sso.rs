@@ -104,7 +104,11 @@ pub(crate) async fn connection_for_domain(
 /// thread instead of two: an invitation makes it while holding the one writer, where every
 /// call is a handoff of tens of microseconds under load (see `docs/benchmarks.md`, *The
 /// writer's time, call by call*). The identity's row and the connection's come from two
-/// statements, told apart by `row_kind`.
+/// statements, told apart by `row_kind`. sqlx gives `?N` the query's Nth value whichever
+/// statement names it, so the two statements share this query's two values; it runs after
+/// the transaction's deferred writes (`c()`), never inside their batch, whose values come
+/// first. Not a [`crate::inline::Statements`] read: its one use is inside a write
+/// transaction, where those run through sqlx as this does.
 pub(crate) async fn identity_and_connection(
     c: &mut SqliteConnection,
     email: &Email,
