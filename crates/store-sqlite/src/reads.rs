@@ -28,7 +28,7 @@ pub(crate) fn org(row: &SqliteRow) -> StoreResult<Organization> {
 }
 
 /// An organization from columns named with `prefix` (`o_id`, `o_name`, …) beside others.
-fn org_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Organization> {
+pub(crate) fn org_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Organization> {
     let row = &Prefixed::new(row, prefix);
     Ok(Organization {
         id: OrgId::from_uuid(uuid(&get::<String>(row, "id")?)?),
@@ -146,7 +146,8 @@ const SESSION_AS_S: &str = "s.id AS s_id, s.identity_id AS s_identity_id, \
     s.idle_timeout_minutes AS s_idle_timeout_minutes, s.revoked_at AS s_revoked_at";
 
 /// The organization's columns as [`org_with`] reads them with the prefix `o_`.
-const ORG_AS_O: &str = "o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
+pub(crate) const ORG_AS_O: &str =
+    "o.id AS o_id, o.kind AS o_kind, o.name AS o_name, o.slug AS o_slug, \
     o.settings AS o_settings, o.created_at AS o_created_at, o.updated_at AS o_updated_at, \
     o.access_version AS o_access_version";
 

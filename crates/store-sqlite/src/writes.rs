@@ -11,7 +11,7 @@ use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::names::search_key;
 use roster_core::secrets::SecretHash;
-use roster_core::store::{Reads, StoreResult, Tx};
+use roster_core::store::{MemberAccess, Reads, StoreResult, Tx};
 use std::collections::BTreeSet;
 
 fn done(r: sqlx::sqlite::SqliteQueryResult) -> bool {
@@ -41,6 +41,14 @@ impl Tx for SqliteConn {
     async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         // BEGIN IMMEDIATE already holds SQLite's single write lock.
         Reads::org(self, id).await
+    }
+
+    async fn org_for_update_with_access(
+        &mut self,
+        id: OrgId,
+        identity: Option<IdentityId>,
+    ) -> StoreResult<(Option<Organization>, Option<MemberAccess>)> {
+        access::org_with_access(self, id, identity).await
     }
 
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {

@@ -378,6 +378,13 @@ impl Tx for FailingTx {
     async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>> {
         self.inner.org_for_update(id).await
     }
+    async fn org_for_update_with_access(
+        &mut self,
+        id: OrgId,
+        identity: Option<IdentityId>,
+    ) -> StoreResult<(Option<Organization>, Option<MemberAccess>)> {
+        self.inner.org_for_update_with_access(id, identity).await
+    }
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool> {
         self.inner.update_org(org).await
     }

@@ -93,6 +93,7 @@ macro_rules! conformance_suite {
             custom_roles_are_kept_per_organization,
             access_sources_are_what_a_membership_refers_to,
             member_access_is_the_three_reads_together,
+            org_for_update_with_access_is_the_two_reads_together,
             token_check_is_the_token_and_the_member_together,
             access_version_moves_with_every_change_to_roles_and_groups,
             access_definitions_are_the_whole_organization_at_its_version,

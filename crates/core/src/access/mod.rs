@@ -25,7 +25,7 @@ pub use evaluate::{
 
 use crate::ids::{ApiTokenId, EntityId, IdentityId, MembershipId, OrgId, SessionId};
 use crate::model::{Actor, Membership, Permission};
-use crate::store::{Reads, Store, StoreError};
+use crate::store::{MemberAccess, Reads, Store, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -300,19 +300,15 @@ fn roster_of(codes: &BTreeSet<PermissionCode>) -> BTreeSet<Permission> {
     codes.iter().filter_map(PermissionCode::roster).collect()
 }
 
-/// The caller's active membership's prepared permissions, read now.
-async fn profile_of(
+/// The prepared permissions of the caller's membership as just read (`access`), if it
+/// admits the person.
+async fn profile_from(
     catalog: &Arc<Catalog>,
     definitions: &DefinitionsCache,
     reads: &mut dyn Reads,
-    identity: IdentityId,
-    org: OrgId,
+    access: Option<MemberAccess>,
 ) -> Result<Option<(Membership, AccessProfile)>, StoreError> {
-    let Some(access) = reads
-        .member_access(org, identity, None)
-        .await?
-        .filter(|a| a.membership.admits_person())
-    else {
+    let Some(access) = access.filter(|a| a.membership.admits_person()) else {
         return Ok(None);
     };
     let profile = definitions
@@ -367,13 +363,42 @@ pub async fn held_with_member(
     caller: &Caller,
     org: OrgId,
 ) -> Result<Option<(Held, Option<(Membership, AccessProfile)>)>, StoreError> {
+    let access = match acting_identity(caller, org) {
+        Some(identity) => reads.member_access(org, identity, None).await?,
+        None => None,
+    };
+    held_with_access(catalog, definitions, reads, caller, org, access).await
+}
+
+/// The identity whose membership in `org` decides what `caller` holds there: the person,
+/// or an organization token's creator; none for an operator, a token without a creator
+/// or another organization's token.
+pub fn acting_identity(caller: &Caller, org: OrgId) -> Option<IdentityId> {
+    match caller {
+        Caller::Operator { .. } => None,
+        Caller::Person { identity_id, .. } => Some(*identity_id),
+        Caller::Token {
+            org_id, created_by, ..
+        } => created_by.filter(|_| *org_id == org),
+    }
+}
+
+/// [`held_with_member`] with the access of [`acting_identity`] in `org` already read
+/// (`Reads::member_access` without a customer; `None` when there is no such identity),
+/// for a use case that read it together with something else.
+pub async fn held_with_access(
+    catalog: &Arc<Catalog>,
+    definitions: &DefinitionsCache,
+    reads: &mut dyn Reads,
+    caller: &Caller,
+    org: OrgId,
+    access: Option<MemberAccess>,
+) -> Result<Option<(Held, Option<(Membership, AccessProfile)>)>, StoreError> {
     match caller {
         Caller::Operator { .. } => Ok(Some((everything(caller, org), None))),
-        Caller::Person { identity_id, .. } => {
-            Ok(profile_of(catalog, definitions, reads, *identity_id, org)
-                .await?
-                .map(|(m, p)| (person_held(&m, &p), Some((m, p)))))
-        }
+        Caller::Person { .. } => Ok(profile_from(catalog, definitions, reads, access)
+            .await?
+            .map(|(m, p)| (person_held(&m, &p), Some((m, p))))),
         Caller::Token {
             org_id,
             created_by,
@@ -395,7 +420,7 @@ pub async fn held_with_member(
                     },
                     None,
                 ))),
-                Some(identity) => Ok(profile_of(catalog, definitions, reads, *identity, org)
+                Some(_) => Ok(profile_from(catalog, definitions, reads, access)
                     .await?
                     .map(|(m, p)| (token_held(caller, permissions, &m, &p), Some((m, p))))),
             }

@@ -281,11 +281,24 @@ pub(crate) async fn lock_org(
     org: OrgId,
     caller: &Caller,
 ) -> Result<Locked, MemberError> {
-    // First, before any count or check: this is what serialises the last-admin rule.
-    let org = tx.org_for_update(org).await?.ok_or(MemberError::NotFound)?;
-    let (access, limit) = caller_reach(roster, tx, caller, org.id)
-        .await?
-        .ok_or(MemberError::NotFound)?;
+    // First, before any count or check: this is what serialises the last-admin rule. The
+    // caller's access comes with it, read under the lock (one call on SQLite, whose one
+    // writer this transaction holds).
+    let (org, acting) = tx
+        .org_for_update_with_access(org, access::acting_identity(caller, org))
+        .await?;
+    let org = org.ok_or(MemberError::NotFound)?;
+    let (access, member) = access::held_with_access(
+        &roster.catalog,
+        &roster.definitions,
+        tx,
+        caller,
+        org.id,
+        acting,
+    )
+    .await?
+    .ok_or(MemberError::NotFound)?;
+    let limit = customer_limit(tx, member.as_ref()).await?;
     Ok(Locked {
         org,
         access,

@@ -413,6 +413,88 @@ pub async fn token_check_is_the_token_and_the_member_together(store: S) {
     tx.rollback().await.unwrap();
 }
 
+/// `org_for_update_with_access` answers what `org_for_update`, then `member_access` without
+/// a customer, answer in the same transaction: for a member with custom roles and groups,
+/// a plain member, a removed one, another organization's member, a member added by the
+/// transaction itself, no identity, and an organization that does not exist.
+pub async fn org_for_update_with_access_is_the_two_reads_together(store: S) {
+    let (a, b) = two_orgs(&store).await;
+    let direct = custom_role(&a, "Direct", &["catalog.edit"]);
+    let sales = group(&a, "Sales", &[BuiltinRole::Marketing], &[]);
+    let [ada, bob, cy, dee, eve] =
+        ["ada", "bob", "cy", "dee", "eve"].map(|n| fixtures::identity(&format!("{n}@example.com")));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_custom_role(&direct).await.unwrap();
+    tx.insert_group(&sales).await.unwrap();
+    for i in [&ada, &bob, &cy, &dee, &eve] {
+        tx.insert_identity(i).await.unwrap();
+    }
+    let mut adas = fixtures::membership(&a, &ada, &[BuiltinRole::Admin]);
+    adas.custom_roles = vec![direct.id];
+    adas.groups = vec![sales.id];
+    tx.insert_membership(&adas).await.unwrap();
+    tx.insert_membership(&fixtures::membership(&a, &bob, &[BuiltinRole::User]))
+        .await
+        .unwrap();
+    let cys = fixtures::membership(&a, &cy, &[BuiltinRole::User]);
+    tx.insert_membership(&cys).await.unwrap();
+    assert!(tx
+        .set_membership_status(a.id, cys.id, cys.status, MembershipStatus::Removed, now())
+        .await
+        .unwrap());
+    tx.insert_membership(&fixtures::membership(&b, &dee, &[BuiltinRole::User]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    // Written by this transaction, not yet committed.
+    let eves = fixtures::membership(&a, &eve, &[BuiltinRole::User]);
+    tx.insert_membership(&eves).await.unwrap();
+    let who = [ada.id, bob.id, cy.id, dee.id, eve.id, IdentityId::new()].map(Some);
+    for org in [a.id, b.id, OrgId::new()] {
+        for identity in who.iter().copied().chain([None]) {
+            let together = tx.org_for_update_with_access(org, identity).await.unwrap();
+            let org_alone = tx.org_for_update(org).await.unwrap();
+            let access_alone = match identity {
+                Some(i) => tx.member_access(org, i, None).await.unwrap(),
+                None => None,
+            };
+            assert_eq!(together, (org_alone, access_alone), "{org} {identity:?}");
+        }
+    }
+    // Spelled out, so the comparisons above cannot pass on empty answers.
+    let (org, access) = tx
+        .org_for_update_with_access(a.id, Some(ada.id))
+        .await
+        .unwrap();
+    assert_eq!(org.map(|o| o.slug), Some(a.slug.clone()));
+    let access = access.unwrap();
+    assert_eq!(access.membership.id, adas.id);
+    assert_eq!(access.membership.custom_roles, vec![direct.id]);
+    assert_eq!(access.membership.groups, vec![sales.id]);
+    assert_eq!(access.customer, None);
+    let (_, access) = tx
+        .org_for_update_with_access(a.id, Some(eve.id))
+        .await
+        .unwrap();
+    assert_eq!(access.map(|a| a.membership.id), Some(eves.id));
+    let (org, access) = tx
+        .org_for_update_with_access(a.id, Some(cy.id))
+        .await
+        .unwrap();
+    assert!(
+        org.is_some() && access.is_none(),
+        "a removed member has no access"
+    );
+    let (org, access) = tx
+        .org_for_update_with_access(OrgId::new(), Some(ada.id))
+        .await
+        .unwrap();
+    assert!(org.is_none() && access.is_none());
+    tx.rollback().await.unwrap();
+}
+
 /// `member_access` answers what `membership_of`, the organization's `access_version` and
 /// `customer_assignment` answer one by one, for members with and without roles and
 /// groups, customers assigned, not assigned and another organization's, and people who
