@@ -492,20 +492,23 @@ pub trait Tx: Reads {
     /// a read-modify-write of its settings cannot lose a concurrent change.
     async fn org_for_update(&mut self, id: OrgId) -> StoreResult<Option<Organization>>;
     /// [`Self::org_for_update`], then `identity`'s access in that organization
-    /// ([`Reads::member_access`] without a customer; `None` without an identity): how a
-    /// change to an organization's members begins. The same as those two reads in that
-    /// order; a backend whose every call costs a handoff answers both in one (SQLite).
+    /// ([`Reads::member_access`] without a customer; `None` without an identity or without
+    /// the organization): how a change to an organization's members begins. The same as
+    /// those two reads in that order; a backend whose every call costs a handoff answers
+    /// both in one (SQLite).
     async fn org_for_update_with_access(
         &mut self,
         id: OrgId,
         identity: Option<IdentityId>,
     ) -> StoreResult<(Option<Organization>, Option<MemberAccess>)> {
-        let org = self.org_for_update(id).await?;
+        let Some(org) = self.org_for_update(id).await? else {
+            return Ok((None, None));
+        };
         let access = match identity {
             Some(identity) => self.member_access(id, identity, None).await?,
             None => None,
         };
-        Ok((org, access))
+        Ok((Some(org), access))
     }
     /// Name and settings; the id, slug and kind never change. False when absent.
     async fn update_org(&mut self, org: &Organization) -> StoreResult<bool>;

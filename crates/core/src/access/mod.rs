@@ -394,6 +394,11 @@ pub async fn held_with_access(
     org: OrgId,
     access: Option<MemberAccess>,
 ) -> Result<Option<(Held, Option<(Membership, AccessProfile)>)>, StoreError> {
+    // Only the acting identity's membership in this organization counts, whatever a caller
+    // passed in.
+    let acting = acting_identity(caller, org);
+    let access =
+        access.filter(|a| a.membership.org_id == org && Some(a.membership.identity_id) == acting);
     match caller {
         Caller::Operator { .. } => Ok(Some((everything(caller, org), None))),
         Caller::Person { .. } => Ok(profile_from(catalog, definitions, reads, access)

@@ -448,9 +448,15 @@ pub async fn org_for_update_with_access_is_the_two_reads_together(store: S) {
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
-    // Written by this transaction, not yet committed.
+    // Written by this transaction, not yet committed, and read right after: a backend that
+    // queues writes (SQLite) still holds it when the read comes.
     let eves = fixtures::membership(&a, &eve, &[BuiltinRole::User]);
     tx.insert_membership(&eves).await.unwrap();
+    let (_, access) = tx
+        .org_for_update_with_access(a.id, Some(eve.id))
+        .await
+        .unwrap();
+    assert_eq!(access.map(|a| a.membership.id), Some(eves.id));
     let who = [ada.id, bob.id, cy.id, dee.id, eve.id, IdentityId::new()].map(Some);
     for org in [a.id, b.id, OrgId::new()] {
         for identity in who.iter().copied().chain([None]) {
@@ -474,11 +480,6 @@ pub async fn org_for_update_with_access_is_the_two_reads_together(store: S) {
     assert_eq!(access.membership.custom_roles, vec![direct.id]);
     assert_eq!(access.membership.groups, vec![sales.id]);
     assert_eq!(access.customer, None);
-    let (_, access) = tx
-        .org_for_update_with_access(a.id, Some(eve.id))
-        .await
-        .unwrap();
-    assert_eq!(access.map(|a| a.membership.id), Some(eves.id));
     let (org, access) = tx
         .org_for_update_with_access(a.id, Some(cy.id))
         .await
