@@ -52,7 +52,7 @@ pub(crate) fn identity(row: &SqliteRow) -> StoreResult<Identity> {
 }
 
 /// An identity from columns named with `prefix` (a join's `i_id`, `i_email`, ...).
-fn identity_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Identity> {
+pub(crate) fn identity_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Identity> {
     let row = &Prefixed::new(row, prefix);
     Ok(Identity {
         id: IdentityId::from_uuid(uuid(&get::<String>(row, "id")?)?),
@@ -70,7 +70,7 @@ fn identity_with<R: Columns>(row: &R, prefix: &str) -> StoreResult<Identity> {
 }
 
 /// The identity's columns as [`identity_with`] reads them with the prefix `i_`.
-const IDENTITY_AS_I: &str = "i.id AS i_id, i.email AS i_email, i.name AS i_name, \
+pub(crate) const IDENTITY_AS_I: &str = "i.id AS i_id, i.email AS i_email, i.name AS i_name, \
     i.password_hash AS i_password_hash, i.email_verified_at AS i_email_verified_at, \
     i.timezone AS i_timezone, i.locale AS i_locale, i.created_at AS i_created_at, \
     i.updated_at AS i_updated_at";
@@ -1104,7 +1104,7 @@ impl Reads for SqliteConn {
         &mut self,
         email: &Email,
     ) -> StoreResult<(Option<Identity>, Option<SsoConnection>)> {
-        sso::identity_and_connection(self.c().await?, email).await
+        sso::identity_and_connection(self, email).await
     }
     async fn sso_subject(
         &mut self,

@@ -7,9 +7,11 @@
 //! connection happens inside a savepoint, so a refused claim leaves the caller's
 //! transaction exactly as it was.
 
+use crate::columns::Columns;
 use crate::convert::{corrupt, ms, parse, time, uuid};
-use crate::map_err;
+use crate::inline::{Fold, Statements};
 use crate::reads::get;
+use crate::{map_err, SqliteConn};
 use roster_core::clock::Timestamp;
 use roster_core::email::Email;
 use roster_core::ids::{IdentityId, OrgId};
@@ -21,11 +23,14 @@ use sqlx::SqliteConnection;
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-/// The connection's columns plus `domains`, a JSON array.
-const CONNECTION: &str = "SELECT c.*, (SELECT json_group_array(d.domain) FROM sso_domains d \
+/// The connection's columns, each named (as a [`Statements`] read needs), plus `domains`,
+/// a JSON array.
+const CONNECTION: &str = "SELECT c.org_id, c.issuer, c.client_id, c.client_secret, c.scopes, \
+     c.default_role, c.enforce, c.created_at, c.updated_at, \
+     (SELECT json_group_array(d.domain) FROM sso_domains d \
      WHERE d.org_id = c.org_id) AS domains FROM sso_connections c";
 
-fn connection(row: &SqliteRow) -> StoreResult<SsoConnection> {
+fn connection(row: &(impl Columns + ?Sized)) -> StoreResult<SsoConnection> {
     let mut domains: Vec<String> = parse(serde_json::from_str(&get::<String>(row, "domains")?))?;
     domains.sort();
     Ok(SsoConnection {
@@ -100,41 +105,49 @@ pub(crate) async fn connection_for_domain(
     .transpose()
 }
 
-/// [`roster_core::store::Reads::identity_and_sso_by_email`] in one call to the connection's
-/// thread instead of two: an invitation makes it while holding the one writer, where every
-/// call is a handoff of tens of microseconds under load (see `docs/benchmarks.md`, *The
-/// writer's time, call by call*). The identity's row and the connection's come from two
-/// statements, told apart by `row_kind`. sqlx gives `?N` the query's Nth value whichever
-/// statement names it, so the two statements share this query's two values; it runs after
-/// the transaction's deferred writes (`c()`), never inside their batch, whose values come
-/// first. Not a [`crate::inline::Statements`] read: its one use is inside a write
-/// transaction, where those run through sqlx as this does.
+/// [`roster_core::store::Reads::identity_and_sso_by_email`]: the identity's row and the
+/// connection's, from two statements told apart by `row_kind`, in one call to the
+/// connection's thread instead of two. An invitation makes this read while holding the
+/// one writer, where every call is a handoff of tens of microseconds under load (see
+/// `docs/benchmarks.md`, *The writer's time, call by call*); outside a write transaction
+/// it runs on the caller's thread, as every [`Statements`] read does.
 pub(crate) async fn identity_and_connection(
-    c: &mut SqliteConnection,
+    c: &mut SqliteConn,
     email: &Email,
 ) -> StoreResult<(Option<Identity>, Option<SsoConnection>)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT 'identity' AS row_kind, i.* FROM identities i WHERE i.email_key = ?1;\n\
-             {} WHERE c.org_id = (SELECT org_id FROM sso_domains WHERE domain = ?2)",
-            CONNECTION.replacen("SELECT ", "SELECT 'sso' AS row_kind, ", 1)
-        )
+    static SQL: LazyLock<Statements> = LazyLock::new(|| {
+        Statements::new(vec![
+            format!(
+                "SELECT 'identity' AS row_kind, {} FROM identities i WHERE i.email_key = ?1",
+                crate::reads::IDENTITY_AS_I
+            ),
+            format!(
+                "{} WHERE c.org_id = (SELECT org_id FROM sso_domains WHERE domain = ?2)",
+                CONNECTION.replacen("SELECT ", "SELECT 'sso' AS row_kind, ", 1)
+            ),
+        ])
     });
-    let rows = sqlx::query(&SQL)
-        .bind(email.key())
-        .bind(email_domain(email.as_str()))
-        .fetch_all(c)
-        .await
-        .map_err(map_err)?;
-    let (mut identity, mut sso) = (None, None);
-    for row in &rows {
+    let (key, domain) = (email.key(), email_domain(email.as_str()));
+    let rows: IdentityAndConnection = c.fold(&SQL, &[Some(&key), domain.as_deref()]).await?;
+    Ok((rows.identity, rows.sso))
+}
+
+/// [`identity_and_connection`]'s rows.
+#[derive(Default)]
+struct IdentityAndConnection {
+    identity: Option<Identity>,
+    sso: Option<SsoConnection>,
+}
+
+impl Fold for IdentityAndConnection {
+    fn add<R: Columns>(&mut self, row: &R) -> StoreResult<()> {
         match get::<String>(row, "row_kind")?.as_str() {
-            "identity" => identity = Some(crate::reads::identity(row)?),
-            "sso" => sso = Some(connection(row)?),
+            "identity" => self.identity = Some(crate::reads::identity_with(row, "i_")?),
+            "sso" => self.sso = Some(connection(row)?),
             other => return Err(corrupt(format!("a row of unknown kind {other}"))),
         }
+        Ok(())
     }
-    Ok((identity, sso))
 }
 
 /// Creates or replaces the row (every field as given, `created_at` included) and its
