@@ -132,7 +132,7 @@ impl Roster {
         let (by_email, sso) = tx.identity_and_sso_by_email(&input.email).await?;
         // With single sign-on enforced for the address's domain, members of this
         // organization come through the provider (just in time), not by invitation.
-        if enforced_by(&mut *tx, org, sso, input.email.as_str()).await? {
+        if enforced_by(&mut *tx, org, sso, by_email.as_ref()).await? {
             return Err(MemberError::SsoEnforced {
                 org_name: org.name.to_string(),
             });
@@ -361,21 +361,26 @@ async fn enforced_here(
     let Some(domain) = crate::model::email_domain(email) else {
         return Ok(false);
     };
-    let connection = tx.sso_connection_for_domain(&domain).await?;
-    enforced_by(tx, org, connection, email).await
+    match tx.sso_connection_for_domain(&domain).await? {
+        Some(c) if enforces(&c, org) => super::sso::governs(&mut *tx, &c, email).await,
+        _ => Ok(false),
+    }
 }
 
-/// [`enforced_here`] with the domain's connection already read.
+/// [`enforced_here`] with the domain's connection and the address's identity already read.
 async fn enforced_by(
     tx: &mut dyn crate::store::Tx,
     org: &crate::model::Organization,
     connection: Option<crate::model::SsoConnection>,
-    email: &str,
+    identity: Option<&Identity>,
 ) -> Result<bool, crate::store::StoreError> {
     match connection {
-        Some(c) if c.enforce && c.org_id == org.id => {
-            super::sso::governs(&mut *tx, &c, email).await
-        }
+        Some(c) if enforces(&c, org) => super::sso::governs_identity(&mut *tx, &c, identity).await,
         _ => Ok(false),
     }
+}
+
+/// Whether `connection` is `org`'s and enforces single sign-on for its domains.
+fn enforces(connection: &crate::model::SsoConnection, org: &crate::model::Organization) -> bool {
+    connection.enforce && connection.org_id == org.id
 }

@@ -207,7 +207,17 @@ pub(crate) async fn governs(
     let Ok(email) = Email::parse(email) else {
         return Ok(true);
     };
-    let Some(identity) = reads.identity_by_email(&email).await? else {
+    let identity = reads.identity_by_email(&email).await?;
+    governs_identity(reads, connection, identity.as_ref()).await
+}
+
+/// [`governs`] with the address's identity already read (`None`: nobody has it yet).
+pub(crate) async fn governs_identity(
+    reads: &mut dyn Reads,
+    connection: &SsoConnection,
+    identity: Option<&Identity>,
+) -> Result<bool, StoreError> {
+    let Some(identity) = identity else {
         return Ok(true);
     };
     Ok(reads

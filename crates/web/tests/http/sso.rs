@@ -691,6 +691,17 @@ async fn a_provider_cannot_sign_in_or_lock_out_an_account_other_organizations_sh
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    // Nor does it keep Acme from inviting her, as it refuses a new address of its domain:
+    // she joins by invitation, not through a provider that does not speak for her.
+    let resp = ada
+        .post(
+            &app,
+            "/api/v1/orgs/acme/invitations",
+            json!({ "email": "carol@acme.example", "roles": ["user"] }),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(members(&app, &ada, "carol").await["total"], 1);
 }
 
 /// The provider knows a person by their subject: when it says their address changed, the
