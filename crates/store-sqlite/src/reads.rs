@@ -340,8 +340,8 @@ pub(crate) fn page_of<T>(
 }
 
 /// The rows a member list reads: members in id order, each with its identity; or, for a
-/// search through the trigram index (migration 0008), the index's matches first, each with
-/// its identity and its membership. `CROSS JOIN` keeps SQLite to that order: left to
+/// search through the trigram index (migration 0008), the index's matches first (`hits`,
+/// see [`search_matches`]), each with its identity and its membership. `CROSS JOIN` keeps SQLite to that order: left to
 /// itself it walks the organization's members and probes the index's matches for each.
 /// `INDEXED BY` names the indexes that hold every column the search reads (migration
 /// 0010), so a match costs two index reads and no row of either table; left to itself
@@ -349,9 +349,8 @@ pub(crate) fn page_of<T>(
 /// id.
 fn member_source(indexed: bool) -> &'static str {
     if indexed {
-        "identity_search \
-         CROSS JOIN identities i INDEXED BY identities_search_row_id \
-           ON i.search_row = identity_search.rowid \
+        "hits \
+         CROSS JOIN identities i INDEXED BY identities_search_row_id ON i.search_row = hits.r \
          CROSS JOIN memberships m INDEXED BY memberships_identity ON m.identity_id = i.id"
     } else {
         "memberships m JOIN identities i ON i.id = m.identity_id"
@@ -360,7 +359,8 @@ fn member_source(indexed: bool) -> &'static str {
 
 /// The conditions of a member list over [`member_source`], only those the filter sets, so
 /// each plan is the one its filters need. `indexed` searches with the trigram index (three
-/// characters or more), else by reading each member's email and name.
+/// characters or more), whose match [`search_matches`] states, else by reading each
+/// member's email and name.
 fn push_member_matches(
     b: &mut QueryBuilder<'_, Sqlite>,
     org: OrgId,
@@ -406,35 +406,57 @@ fn push_member_matches(
         .push_bind(within)
         .push(")))");
     }
-    if let Some(q) = &filter.q {
-        if indexed {
-            // A quoted FTS5 string is one phrase of consecutive trigrams, that is a
-            // substring; inside it only `"` is special, and doubled.
-            b.push(" AND identity_search MATCH ")
-                .push_bind(format!("\"{}\"", q.replace('"', "\"\"")));
-        } else {
-            b.push(" AND (instr(i.email_key, ")
-                .push_bind(q.clone())
-                .push(") > 0 OR instr(coalesce(i.name_key, ''), ")
-                .push_bind(q.clone())
-                .push(") > 0)");
-        }
+    if let Some(q) = filter.q.as_ref().filter(|_| !indexed) {
+        b.push(" AND (instr(i.email_key, ")
+            .push_bind(q.clone())
+            .push(") > 0 OR instr(coalesce(i.name_key, ''), ")
+            .push_bind(q.clone())
+            .push(") > 0)");
     }
     Ok(())
 }
 
-/// The ids of an organization's members that a search of three characters or more
-/// matches through the trigram index, up to `cap` and one more.
+/// What the trigram index finds for a search of three characters or more, as one row:
+/// `crowded`, whether the deployment holds more identities that match than the
+/// organization holds membership rows; and, when it does not, `ids`, the organization's
+/// members among the matches (comma-separated, up to `cap` and one more).
+///
+/// The index's matches are the whole deployment's, and each one costs two index reads to
+/// place in the organization; reading the organization's own members costs one row each.
+/// So on a large deployment a small organization, or a common part of a name, is searched
+/// faster by reading the members, and the caller does that when `crowded`. The matches
+/// are counted only up to one more than the organization's rows, so finding out costs no
+/// more than the reading it saves.
 fn search_matches<'a>(
     org: OrgId,
     filter: &MemberFilter,
     cap: i64,
 ) -> StoreResult<QueryBuilder<'a, Sqlite>> {
-    let mut matches =
-        QueryBuilder::<Sqlite>::new(format!("SELECT m.id FROM {} WHERE ", member_source(true)));
-    push_member_matches(&mut matches, org, filter, true)?;
-    matches.push(" LIMIT ").push_bind(cap + 1);
-    Ok(matches)
+    let q = filter.q.as_deref().unwrap_or_default();
+    let mut b = QueryBuilder::<Sqlite>::new(
+        "WITH budget AS (SELECT coalesce((SELECT invited + active + deactivated + removed \
+         FROM member_counts WHERE org_id = ",
+    );
+    b.push_bind(org.to_string()).push(
+        "), 0) AS rows), hits AS MATERIALIZED (SELECT rowid AS r FROM identity_search \
+         WHERE identity_search MATCH ",
+    );
+    // A quoted FTS5 string is one phrase of consecutive trigrams, that is a substring;
+    // inside it only `"` is special, and doubled.
+    b.push_bind(format!("\"{}\"", q.replace('"', "\"\"")))
+        .push(
+            " LIMIT (SELECT rows FROM budget) + 1) \
+             SELECT crowded, CASE WHEN crowded THEN NULL ELSE \
+             (SELECT group_concat(id, ',') FROM (SELECT m.id FROM ",
+        )
+        .push(member_source(true))
+        .push(" WHERE ");
+    push_member_matches(&mut b, org, filter, true)?;
+    b.push(" LIMIT ").push_bind(cap + 1).push(
+        ")) END AS ids \
+         FROM (SELECT (SELECT count(*) FROM hits) > (SELECT rows FROM budget) AS crowded)",
+    );
+    Ok(b)
 }
 
 /// Members with their identity's email and name, from rows of a member list.
@@ -632,18 +654,25 @@ impl Reads for SqliteConn {
         page: PageRequest,
     ) -> StoreResult<Page<MemberView>> {
         let cap = MemberFilter::COUNT_CAP as i64;
-        let indexed = filter.q.as_ref().is_some_and(|q| q.chars().count() >= 3);
+        let mut indexed = filter.q.as_ref().is_some_and(|q| q.chars().count() >= 3);
         if indexed {
             // One pass through the trigram index gathers every match up to the cap; when
             // that is all of them, they are counted and paged here and the page is read by
             // id. Beyond the cap a match is common enough that reading members in id order
-            // finds a page sooner than sorting every match of the index.
-            let mut ids: Vec<String> = search_matches(org, filter, cap)?
-                .build_query_scalar()
-                .fetch_all(self.c().await?)
+            // finds a page sooner than sorting every match of the index. With more matches
+            // in the deployment than rows in the organization, its members are read.
+            let (crowded, ids): (bool, Option<String>) = search_matches(org, filter, cap)?
+                .build_query_as()
+                .fetch_one(self.c().await?)
                 .await
                 .map_err(map_err)?;
-            if ids.len() as i64 <= cap {
+            indexed = !crowded;
+            let mut ids: Vec<String> = ids
+                .iter()
+                .flat_map(|ids| ids.split(','))
+                .map(str::to_owned)
+                .collect();
+            if indexed && ids.len() as i64 <= cap {
                 // Ids are UUIDv7 text: byte order is SQLite's order of `m.id`.
                 ids.sort_unstable();
                 let total = ids.len() as i64;
@@ -1137,8 +1166,88 @@ mod tests {
     use super::search_matches;
     use crate::SqliteStore;
     use roster_core::ids::{OrgId, RoleId};
-    use roster_core::model::{BuiltinRole, MembershipStatus};
-    use roster_core::store::MemberFilter;
+    use roster_core::model::{BuiltinRole, Membership, MembershipStatus};
+    use roster_core::store::{MemberFilter, Store};
+    use roster_store_tests::fixtures::{self, now};
+
+    /// What [`search_matches`] answers: whether the deployment's matches outnumber the
+    /// organization's rows, and the members it found otherwise.
+    async fn matches(store: &SqliteStore, org: OrgId, q: &str) -> (bool, Vec<String>) {
+        let filter = MemberFilter {
+            q: Some(q.to_owned()),
+            ..MemberFilter::default()
+        };
+        let (crowded, ids): (bool, Option<String>) = search_matches(org, &filter, 1_000)
+            .unwrap()
+            .build_query_as()
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let ids = ids.iter().flat_map(|i| i.split(',')).map(str::to_owned);
+        let mut ids: Vec<String> = ids.collect();
+        ids.sort();
+        (crowded, ids)
+    }
+
+    /// A search goes through the trigram index while the deployment holds no more matches
+    /// than the organization holds membership rows, removed ones included (each is a row
+    /// the other way reads), and is told to read the members once it holds more.
+    #[tokio::test]
+    async fn a_search_is_told_to_read_the_members_when_matches_outnumber_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("roster.db"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let (a, b) = (fixtures::org("tenant-a"), fixtures::org("tenant-b"));
+        let ada = fixtures::identity("ada@love.example");
+        let bob = fixtures::identity("bob@love.example");
+        let cy = fixtures::identity("cy@hate.example");
+        let gone = fixtures::membership(&a, &bob, &[BuiltinRole::User]);
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_org(&a).await.unwrap();
+        tx.insert_org(&b).await.unwrap();
+        for i in [&ada, &bob, &cy] {
+            tx.insert_identity(i).await.unwrap();
+        }
+        let ada_in_a = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
+        tx.insert_membership(&ada_in_a).await.unwrap();
+        tx.insert_membership(&gone).await.unwrap();
+        tx.insert_membership(&fixtures::membership(&b, &cy, &[BuiltinRole::User]))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        // Two identities match `love.example`; A has two rows, B one.
+        let ids = |ms: &[&Membership]| {
+            let mut ids: Vec<String> = ms.iter().map(|m| m.id.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            matches(&store, a.id, "ada@").await,
+            (false, ids(&[&ada_in_a]))
+        );
+        assert_eq!(
+            matches(&store, a.id, "love.example").await,
+            (false, ids(&[&ada_in_a, &gone]))
+        );
+        assert_eq!(matches(&store, b.id, "love.example").await, (true, vec![]));
+        assert_eq!(matches(&store, b.id, ".example").await, (true, vec![]));
+        assert_eq!(matches(&store, OrgId::new(), "ada@").await, (true, vec![]));
+        let mut tx = store.begin().await.unwrap();
+        let removed = MembershipStatus::Removed;
+        assert!(tx
+            .set_membership_status(a.id, gone.id, gone.status, removed, now())
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(
+            matches(&store, a.id, "love.example").await,
+            (false, ids(&[&ada_in_a])),
+            "a removed member's row still counts, and is not found"
+        );
+    }
 
     /// SQLite's plan for a search's matches, one line per step, on a migrated file.
     async fn plan(filter: &MemberFilter) -> Vec<String> {
@@ -1209,7 +1318,9 @@ mod tests {
                 "{steps:?}"
             );
             assert!(
-                steps[0].starts_with("SCAN identity_search VIRTUAL TABLE"),
+                steps
+                    .iter()
+                    .any(|s| s.starts_with("SCAN identity_search VIRTUAL TABLE")),
                 "{steps:?}"
             );
         }

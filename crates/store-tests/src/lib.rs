@@ -86,6 +86,7 @@ macro_rules! conformance_suite {
             concurrent_last_admin_changes_keep_an_admin,
             member_removal_is_one_transaction,
             members_are_searched_and_filtered,
+            a_search_finds_the_same_members_however_many_match_elsewhere,
             member_counts_and_search_index_follow_every_change,
             filtered_member_counts_stop_at_the_cap,
             invitations_of_a_membership_are_found_and_revoked,

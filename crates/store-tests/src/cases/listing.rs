@@ -181,6 +181,100 @@ pub async fn members_are_searched_and_filtered(store: S) {
     );
 }
 
+/// A search answers the same whether the deployment holds few or many other identities
+/// that match it. On SQLite a search of three characters or more goes through the trigram
+/// index when the deployment's matches are no more than the organization's membership
+/// rows, and reads the organization's members otherwise; here the small organization
+/// (three rows, one removed) is searched both ways, and so is the larger one.
+pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store: S) {
+    use MembershipStatus::*;
+    let big = fixtures::org("tenant-big");
+    let small = fixtures::org("tenant-small");
+    let people: [(&Organization, &str, &str, MembershipStatus); 7] = [
+        (&big, "ada@example.com", "Ada Lovelace", Active),
+        (&big, "bob@example.com", "Bob Love", Invited),
+        (&big, "cy@example.com", "Cy Love", Removed),
+        (&big, "dee@example.com", "Dee", Active),
+        (&small, "zoe@example.com", "Zoe Lovelace", Active),
+        (&small, "yan@example.com", "Yan Love", Removed),
+        (&small, "xan@example.com", "Xan", Deactivated),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_org(&big).await.unwrap();
+    tx.insert_org(&small).await.unwrap();
+    for (org, email, name, status) in people {
+        let mut person = fixtures::identity(email);
+        person.name = Some(DisplayName::parse(name).unwrap());
+        tx.insert_identity(&person).await.unwrap();
+        let m = Membership::new(org.id, person.id, status, [BuiltinRole::User], now());
+        tx.insert_membership(&m).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut r = store.reads().await.unwrap();
+    let all = PageRequest::default();
+    let mut found = async |org: OrgId, filter: &MemberFilter, page: PageRequest| {
+        let page = r.list_members(org, filter, page).await.unwrap();
+        (emails(&page), page.total, page.next_after)
+    };
+    // Seven identities match `example.com` and five `love`, more than the small
+    // organization's three rows.
+    assert_eq!(
+        found(small.id, &q("example.com"), all).await,
+        (
+            vec!["zoe@example.com".into(), "xan@example.com".into()],
+            2,
+            None
+        )
+    );
+    assert_eq!(
+        found(small.id, &q("LOVE"), all).await,
+        (vec!["zoe@example.com".into()], 1, None),
+        "a removed member is not found"
+    );
+    let deactivated = MemberFilter {
+        status: Some(Deactivated),
+        ..q("example.com")
+    };
+    assert_eq!(
+        found(small.id, &deactivated, all).await,
+        (vec!["xan@example.com".into()], 1, None)
+    );
+    let first = found(small.id, &q("example.com"), PageRequest::new(Some(1), None)).await;
+    assert_eq!(
+        (first.0.clone(), first.1),
+        (vec!["zoe@example.com".into()], 2)
+    );
+    assert!(first.2.is_some());
+    assert_eq!(
+        found(
+            small.id,
+            &q("example.com"),
+            PageRequest::new(Some(1), first.2)
+        )
+        .await,
+        (vec!["xan@example.com".into()], 2, None)
+    );
+    // One identity matches `zoe` and two `lovelace`: fewer than either's rows.
+    assert_eq!(
+        found(small.id, &q("zoe"), all).await,
+        (vec!["zoe@example.com".into()], 1, None)
+    );
+    assert_eq!(
+        found(big.id, &q("lovelace"), all).await,
+        (vec!["ada@example.com".into()], 1, None)
+    );
+    assert_eq!(
+        found(big.id, &q("love"), all).await,
+        (
+            vec!["ada@example.com".into(), "bob@example.com".into()],
+            2,
+            None
+        )
+    );
+    assert_eq!(found(big.id, &q("xan"), all).await, (vec![], 0, None));
+}
+
 pub async fn invitations_of_a_membership_are_found_and_revoked(store: S) {
     let a = fixtures::org("tenant-a");
     let b = fixtures::org("tenant-b");
