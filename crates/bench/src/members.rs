@@ -1,7 +1,10 @@
 //! The member list at scale (issue 9): N members in the bench organization, seeded with SQL
 //! straight into the server's store while the server is stopped, then the list API asked
 //! for its first page, a keyset page near the end, a prefix search and a substring search,
-//! each compared with a primary-key point read on the same store in the same run.
+//! each compared with a primary-key point read on the same store in the same run. Beside
+//! it, a small organization of `SMALL_ORG` of those identities is searched for a common
+//! part of a name, which many of the deployment's identities share: what a tenant's search
+//! costs on a deployment whose other tenants hold the million.
 //!
 //! The rows are those the product writes: identities with `email_key` from
 //! [`Email::key`] and `name_key` from [`search_key`], memberships with their built-in
@@ -52,6 +55,14 @@ const HITS: usize = 300;
 /// per transaction.
 const ROWS_PER_STATEMENT: usize = 1_000;
 const MEMBERS_PER_TRANSACTION: usize = 20_000;
+
+/// The small organization beside the bench organization: its slug and how many of the
+/// seeded identities are its members (and the bench admin, as its admin).
+const SMALL_ORG_SLUG: &str = "bench-small";
+const SMALL_ORG: usize = 100;
+/// A part of a name many identities share (Umar, Marta, Omar, Xiomara: about one in
+/// thirteen), searched in the small organization.
+pub const COMMON_QUERY: &str = "mar";
 
 /// The search that finds a few hundred members by the start of their name and email.
 pub const PREFIX_QUERY: &str = "xiomar";
@@ -256,6 +267,8 @@ pub struct Seeded {
     pub session_tokens: Vec<String>,
     pub prefix_hits: usize,
     pub substring_hits: usize,
+    /// The small organization's members that [`COMMON_QUERY`] finds.
+    pub small_org_hits: usize,
     pub took: Duration,
 }
 
@@ -337,22 +350,135 @@ impl Writer {
     /// Inserts one batch: identities, memberships, their roles, sessions; the same columns
     /// the store's own inserts fill, with the same encodings.
     async fn insert(&mut self, batch: &[Member]) -> anyhow::Result<()> {
+        self.insert_identities(batch).await?;
+        let memberships: Vec<(&Membership, Option<DateTime<Utc>>)> = batch
+            .iter()
+            .map(|m| (&m.membership, m.digest_next_at))
+            .collect();
+        self.insert_memberships(&memberships).await
+    }
+
+    /// Inserts memberships of identities already there, with their built-in roles and
+    /// planned digest times.
+    async fn insert_memberships(
+        &mut self,
+        batch: &[(&Membership, Option<DateTime<Utc>>)],
+    ) -> anyhow::Result<()> {
         let roles: Vec<(MembershipId, OrgId, BuiltinRole)> = batch
             .iter()
-            .flat_map(|m| {
-                let (id, org) = (m.membership.id, m.membership.org_id);
-                m.membership.roles.iter().map(move |r| (id, org, *r))
-            })
+            .flat_map(|(m, _)| m.roles.iter().map(move |r| (m.id, m.org_id, *r)))
             .collect();
+        const MEMBERSHIPS: &str = "INSERT INTO memberships (id, org_id, identity_id, status, \
+             created_at, updated_at, removed_at, digest_next_at) ";
+        const ROLES: &str = "INSERT INTO membership_roles (membership_id, org_id, role) ";
+        match self {
+            Self::Sqlite(c) => {
+                let mut q = QueryBuilder::<sqlx::Sqlite>::new(MEMBERSHIPS);
+                q.push_values(batch, |mut b, (x, digest_next_at)| {
+                    b.push_bind(x.id.to_string())
+                        .push_bind(x.org_id.to_string())
+                        .push_bind(x.identity_id.to_string())
+                        .push_bind(x.status.as_str())
+                        .push_bind(ms(x.created_at))
+                        .push_bind(ms(x.updated_at))
+                        .push_bind(x.removed_at.map(ms))
+                        .push_bind(digest_next_at.map(ms));
+                });
+                q.build().execute(&mut *c).await?;
+                let mut q = QueryBuilder::<sqlx::Sqlite>::new(ROLES);
+                q.push_values(&roles, |mut b, (id, org, role)| {
+                    b.push_bind(id.to_string())
+                        .push_bind(org.to_string())
+                        .push_bind(role.as_str());
+                });
+                q.build().execute(&mut *c).await?;
+            }
+            Self::Postgres(c) => {
+                let mut q = QueryBuilder::<sqlx::Postgres>::new(MEMBERSHIPS);
+                q.push_values(batch, |mut b, (x, digest_next_at)| {
+                    b.push_bind(x.id.as_uuid())
+                        .push_bind(x.org_id.as_uuid())
+                        .push_bind(x.identity_id.as_uuid())
+                        .push_bind(x.status.as_str())
+                        .push_bind(x.created_at)
+                        .push_bind(x.updated_at)
+                        .push_bind(x.removed_at)
+                        .push_bind(*digest_next_at);
+                });
+                q.build().execute(&mut *c).await?;
+                let mut q = QueryBuilder::<sqlx::Postgres>::new(ROLES);
+                q.push_values(&roles, |mut b, (id, org, role)| {
+                    b.push_bind(id.as_uuid())
+                        .push_bind(org.as_uuid())
+                        .push_bind(role.as_str());
+                });
+                q.build().execute(&mut *c).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A second organization, `SMALL_ORG_SLUG`, made like the bench organization (its kind
+    /// and settings), with `members` and the bench admin as its admin.
+    async fn small_org(&mut self, members: &[Identity], now: DateTime<Utc>) -> anyhow::Result<()> {
+        let org = OrgId::new();
+        const COPY: &str = "INSERT INTO organizations (id, kind, name, slug, settings, \
+             created_at, updated_at) SELECT $1, kind, 'Bench small', $2, settings, created_at, \
+             updated_at FROM organizations WHERE slug = 'bench'";
+        const ADMIN: &str = "SELECT id FROM identities WHERE email_key = $1";
+        let admin = crate::seed::ADMIN_EMAIL;
+        let admin = match self {
+            Self::Sqlite(c) => {
+                let copy = COPY.replace('$', "?");
+                sqlx::query(&copy)
+                    .bind(org.to_string())
+                    .bind(SMALL_ORG_SLUG)
+                    .execute(&mut *c)
+                    .await?;
+                let id: String = sqlx::query_scalar(&ADMIN.replace('$', "?"))
+                    .bind(admin)
+                    .fetch_one(&mut *c)
+                    .await?;
+                id.parse()?
+            }
+            Self::Postgres(c) => {
+                sqlx::query(COPY)
+                    .bind(org.as_uuid())
+                    .bind(SMALL_ORG_SLUG)
+                    .execute(&mut *c)
+                    .await?;
+                let id: sqlx::types::Uuid = sqlx::query_scalar(ADMIN)
+                    .bind(admin)
+                    .fetch_one(&mut *c)
+                    .await?;
+                roster_core::ids::IdentityId::from_uuid(id)
+            }
+        };
+        let active = MembershipStatus::Active;
+        let mut memberships = vec![Membership::new(
+            org,
+            admin,
+            active,
+            [BuiltinRole::Admin],
+            now,
+        )];
+        memberships.extend(
+            members
+                .iter()
+                .map(|i| Membership::new(org, i.id, active, [BuiltinRole::User], now)),
+        );
+        let batch: Vec<_> = memberships.iter().map(|m| (m, None)).collect();
+        self.insert_memberships(&batch).await
+    }
+
+    /// Inserts the identities of one batch, and the sessions of those that have one.
+    async fn insert_identities(&mut self, batch: &[Member]) -> anyhow::Result<()> {
         let sessions: Vec<&Session> = batch
             .iter()
             .filter_map(|m| m.session.as_ref().map(|(s, _)| s))
             .collect();
         const IDENTITIES: &str = "INSERT INTO identities (id, email, email_key, name, name_key, \
              password_hash, email_verified_at, timezone, locale, created_at, updated_at) ";
-        const MEMBERSHIPS: &str = "INSERT INTO memberships (id, org_id, identity_id, status, \
-             created_at, updated_at, removed_at, digest_next_at) ";
-        const ROLES: &str = "INSERT INTO membership_roles (membership_id, org_id, role) ";
         const SESSIONS: &str = "INSERT INTO sessions (id, identity_id, token_hash, csrf_hash, \
              created_at, last_seen_at, expires_at, idle_timeout_minutes, revoked_at) ";
         let name = |i: &Identity| i.name.as_ref().map(|n| n.as_str().to_owned());
@@ -373,26 +499,6 @@ impl Writer {
                         .push_bind(i.locale.clone())
                         .push_bind(ms(i.created_at))
                         .push_bind(ms(i.updated_at));
-                });
-                q.build().execute(&mut *c).await?;
-                let mut q = QueryBuilder::<sqlx::Sqlite>::new(MEMBERSHIPS);
-                q.push_values(batch, |mut b, m| {
-                    let x = &m.membership;
-                    b.push_bind(x.id.to_string())
-                        .push_bind(x.org_id.to_string())
-                        .push_bind(x.identity_id.to_string())
-                        .push_bind(x.status.as_str())
-                        .push_bind(ms(x.created_at))
-                        .push_bind(ms(x.updated_at))
-                        .push_bind(x.removed_at.map(ms))
-                        .push_bind(m.digest_next_at.map(ms));
-                });
-                q.build().execute(&mut *c).await?;
-                let mut q = QueryBuilder::<sqlx::Sqlite>::new(ROLES);
-                q.push_values(&roles, |mut b, (id, org, role)| {
-                    b.push_bind(id.to_string())
-                        .push_bind(org.to_string())
-                        .push_bind(role.as_str());
                 });
                 q.build().execute(&mut *c).await?;
                 if !sessions.is_empty() {
@@ -426,26 +532,6 @@ impl Writer {
                         .push_bind(i.locale.clone())
                         .push_bind(i.created_at)
                         .push_bind(i.updated_at);
-                });
-                q.build().execute(&mut *c).await?;
-                let mut q = QueryBuilder::<sqlx::Postgres>::new(MEMBERSHIPS);
-                q.push_values(batch, |mut b, m| {
-                    let x = &m.membership;
-                    b.push_bind(x.id.as_uuid())
-                        .push_bind(x.org_id.as_uuid())
-                        .push_bind(x.identity_id.as_uuid())
-                        .push_bind(x.status.as_str())
-                        .push_bind(x.created_at)
-                        .push_bind(x.updated_at)
-                        .push_bind(x.removed_at)
-                        .push_bind(m.digest_next_at);
-                });
-                q.build().execute(&mut *c).await?;
-                let mut q = QueryBuilder::<sqlx::Postgres>::new(ROLES);
-                q.push_values(&roles, |mut b, (id, org, role)| {
-                    b.push_bind(id.as_uuid())
-                        .push_bind(org.as_uuid())
-                        .push_bind(role.as_str());
                 });
                 q.build().execute(&mut *c).await?;
                 if !sessions.is_empty() {
@@ -522,8 +608,13 @@ pub async fn seed(store: &StoreSpec, n: usize) -> anyhow::Result<Seeded> {
         session_tokens: Vec::with_capacity(n / 10 + 1),
         prefix_hits: 0,
         substring_hits: 0,
+        small_org_hits: 0,
         took: Duration::ZERO,
     };
+    // Every `stride`-th identity, a stride that is no multiple of the forty first names,
+    // so the small organization's names are as mixed as the deployment's.
+    let stride = (n / SMALL_ORG).max(1) | 1;
+    let mut small_org = Vec::with_capacity(SMALL_ORG);
     let mut reported = 0;
     let mut from = 0;
     while from < n {
@@ -550,6 +641,10 @@ pub async fn seed(store: &StoreSpec, n: usize) -> anyhow::Result<Seeded> {
                 let hit = |q: &str| name.contains(q) || email.contains(q);
                 seeded.prefix_hits += usize::from(hit(PREFIX_QUERY));
                 seeded.substring_hits += usize::from(hit(SUBSTRING_QUERY));
+                if seeded.ids.len() % stride == 0 && small_org.len() < SMALL_ORG {
+                    seeded.small_org_hits += usize::from(hit(COMMON_QUERY));
+                    small_org.push(m.identity.clone());
+                }
                 seeded.ids.push(m.membership.id);
                 if let Some((_, token)) = m.session {
                     seeded.session_tokens.push(token.expose().to_owned());
@@ -568,6 +663,12 @@ pub async fn seed(store: &StoreSpec, n: usize) -> anyhow::Result<Seeded> {
             ));
         }
     }
+    writer.begin().await?;
+    writer
+        .small_org(&small_org, now)
+        .await
+        .context("seeding the small organization")?;
+    writer.execute("COMMIT").await?;
     writer.finish().await?;
     seeded.ids.sort_unstable();
     seeded.took = started.elapsed();
@@ -643,6 +744,10 @@ fn members_url(base: &str, query: &str) -> String {
     format!("{base}/api/v1/orgs/bench/members?limit={PAGE}{query}")
 }
 
+fn small_org_url(base: &str) -> String {
+    format!("{base}/api/v1/orgs/{SMALL_ORG_SLUG}/members?limit={PAGE}&q={COMMON_QUERY}")
+}
+
 /// The keyset page 100 members before the end: its cursor is the id of the member before.
 fn deep_cursor(seeded: &Seeded) -> anyhow::Result<(String, MembershipId)> {
     let n = seeded.ids.len();
@@ -690,6 +795,7 @@ async fn pages(
         members_url(base, &format!("&cursor={deep_cursor}")),
         members_url(base, &format!("&q={PREFIX_QUERY}")),
         members_url(base, &format!("&q={SUBSTRING_QUERY}")),
+        small_org_url(base),
     ];
     let cookie = person.session_cookie.as_str();
     let items = |body: &serde_json::Value| body["items"].as_array().map_or(0, Vec::len);
@@ -716,9 +822,14 @@ async fn pages(
         Ok(())
     })
     .await?;
+    ensure!(
+        seeded.small_org_hits > 0,
+        "the small organization holds no member that `{COMMON_QUERY}` finds"
+    );
     for (url, hits, what) in [
         (&urls[2], seeded.prefix_hits, "prefix"),
         (&urls[3], seeded.substring_hits, "substring"),
+        (&urls[4], seeded.small_org_hits, "small organization's"),
     ] {
         check_page(client, url, cookie, |b| {
             ensure!(
@@ -751,6 +862,14 @@ async fn pages(
             "substring search",
             format!("members: substring search, {} hits", seeded.substring_hits),
             25.0,
+        ),
+        (
+            "small organization's search",
+            format!(
+                "members: '{COMMON_QUERY}' in a {SMALL_ORG}-member org beside them, {} hits",
+                seeded.small_org_hits
+            ),
+            5.0,
         ),
     ];
     scenarios
@@ -817,7 +936,8 @@ pub async fn measure(
     let ids = Arc::new(seeded.ids.clone());
 
     crate::step(
-        "probing point reads, first page, deep page, prefix search, substring search, point reads",
+        "probing point reads, first page, deep page, prefix search, substring search, \
+         small organization's search, point reads",
     );
     let before =
         crate::limits::point_reads(store, ids.clone(), timing.warmup, timing.probe).await?;
