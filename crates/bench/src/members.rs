@@ -419,8 +419,10 @@ impl Writer {
     }
 
     /// A second organization, `SMALL_ORG_SLUG`, made like the bench organization (its kind
-    /// and settings), with `members` and the bench admin as its admin.
-    async fn small_org(&mut self, members: &[Identity], now: DateTime<Utc>) -> anyhow::Result<()> {
+    /// and settings), with `members` and the bench admin as its admin, all active with the
+    /// digest time the scheduler would have planned, as in the bench organization.
+    async fn small_org(&mut self, members: &[Identity], seeding: &Seeding) -> anyhow::Result<()> {
+        let now = seeding.now;
         let org = OrgId::new();
         const COPY: &str = "INSERT INTO organizations (id, kind, name, slug, settings, \
              created_at, updated_at) SELECT $1, kind, 'Bench small', $2, settings, created_at, \
@@ -467,7 +469,10 @@ impl Writer {
                 .iter()
                 .map(|i| Membership::new(org, i.id, active, [BuiltinRole::User], now)),
         );
-        let batch: Vec<_> = memberships.iter().map(|m| (m, None)).collect();
+        let batch: Vec<_> = memberships
+            .iter()
+            .map(|m| (m, Some(seeding.digest_next_at)))
+            .collect();
         self.insert_memberships(&batch).await
     }
 
@@ -665,7 +670,7 @@ pub async fn seed(store: &StoreSpec, n: usize) -> anyhow::Result<Seeded> {
     }
     writer.begin().await?;
     writer
-        .small_org(&small_org, now)
+        .small_org(&small_org, &context)
         .await
         .context("seeding the small organization")?;
     writer.execute("COMMIT").await?;

@@ -339,33 +339,58 @@ pub(crate) fn page_of<T>(
     }
 }
 
-/// The rows a member list reads: members in id order, each with its identity; or, for a
-/// search through the trigram index (migration 0008), the index's matches first (`hits`,
-/// see [`search_matches`]), each with its identity and its membership. `CROSS JOIN` keeps SQLite to that order: left to
-/// itself it walks the organization's members and probes the index's matches for each.
-/// `INDEXED BY` names the indexes that hold every column the search reads (migration
-/// 0010), so a match costs two index reads and no row of either table; left to itself
-/// SQLite takes the unique `memberships_live` and then reads each membership's row for its
-/// id.
-fn member_source(indexed: bool) -> &'static str {
-    if indexed {
-        "hits \
-         CROSS JOIN identities i INDEXED BY identities_search_row_id ON i.search_row = hits.r \
-         CROSS JOIN memberships m INDEXED BY memberships_identity ON m.identity_id = i.id"
-    } else {
-        "memberships m JOIN identities i ON i.id = m.identity_id"
+/// Where a member list's rows come from ([`member_source`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The organization's members in id order, each with its identity; a search reads
+    /// each one's email and name.
+    Members,
+    /// The trigram index's matches (migration 0008) as [`search_matches`] kept them
+    /// (`hits`), each with its identity and its membership.
+    Hits,
+    /// The trigram index's matches as it streams them, the same way, with the search's
+    /// `MATCH` among the conditions: a search that stops at the cap without counting.
+    Index,
+}
+
+/// The rows a member list reads, from `source`. `CROSS JOIN` keeps SQLite to the index's
+/// order: left to itself it walks the organization's members and probes the index's
+/// matches for each. `INDEXED BY` names the indexes that hold every column the search
+/// reads (migration 0010), so a match costs two index reads and no row of either table;
+/// left to itself SQLite takes the unique `memberships_live` and then reads each
+/// membership's row for its id.
+fn member_source(source: Source) -> &'static str {
+    match source {
+        Source::Members => "memberships m JOIN identities i ON i.id = m.identity_id",
+        Source::Hits => {
+            "hits \
+             CROSS JOIN identities i INDEXED BY identities_search_row_id ON i.search_row = hits.r \
+             CROSS JOIN memberships m INDEXED BY memberships_identity ON m.identity_id = i.id"
+        }
+        Source::Index => {
+            "identity_search \
+             CROSS JOIN identities i INDEXED BY identities_search_row_id \
+               ON i.search_row = identity_search.rowid \
+             CROSS JOIN memberships m INDEXED BY memberships_identity ON m.identity_id = i.id"
+        }
     }
 }
 
+/// A search as an FTS5 query: a quoted string is one phrase of consecutive trigrams, that
+/// is a substring; inside it only `"` is special, and doubled.
+fn phrase(q: &str) -> String {
+    format!("\"{}\"", q.replace('"', "\"\""))
+}
+
 /// The conditions of a member list over [`member_source`], only those the filter sets, so
-/// each plan is the one its filters need. `indexed` searches with the trigram index (three
-/// characters or more), whose match [`search_matches`] states, else by reading each
-/// member's email and name.
+/// each plan is the one its filters need. A search (`q`) reads each member's email and
+/// name from [`Source::Members`], is the index's `MATCH` in [`Source::Index`], and is
+/// already in the matches of [`Source::Hits`].
 fn push_member_matches(
     b: &mut QueryBuilder<'_, Sqlite>,
     org: OrgId,
     filter: &MemberFilter,
-    indexed: bool,
+    source: Source,
 ) -> StoreResult<()> {
     b.push("m.org_id = ")
         .push_bind(org.to_string())
@@ -406,56 +431,113 @@ fn push_member_matches(
         .push_bind(within)
         .push(")))");
     }
-    if let Some(q) = filter.q.as_ref().filter(|_| !indexed) {
-        b.push(" AND (instr(i.email_key, ")
-            .push_bind(q.clone())
-            .push(") > 0 OR instr(coalesce(i.name_key, ''), ")
-            .push_bind(q.clone())
-            .push(") > 0)");
+    match (&filter.q, source) {
+        (Some(q), Source::Members) => {
+            b.push(" AND (instr(i.email_key, ")
+                .push_bind(q.clone())
+                .push(") > 0 OR instr(coalesce(i.name_key, ''), ")
+                .push_bind(q.clone())
+                .push(") > 0)");
+        }
+        (Some(q), Source::Index) => {
+            b.push(" AND identity_search MATCH ").push_bind(phrase(q));
+        }
+        (Some(_), Source::Hits) | (None, _) => {}
     }
     Ok(())
 }
 
+/// How [`search_matches`] found a search's matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SearchWay {
+    /// Every match was counted and kept: the organization's members among them are the
+    /// ids it gives.
+    Hits,
+    /// The deployment holds more matches than the organization holds rows: its members
+    /// are read instead.
+    Members,
+    /// More than `counted` matches in an organization of more rows than that: the ids
+    /// it gives are the organization's members among the first `counted` and one; when
+    /// they are not more than the cap, the index streams its matches until the cap
+    /// ([`Source::Index`]).
+    Index,
+}
+
+impl SearchWay {
+    fn from_code(code: i64) -> StoreResult<Self> {
+        match code {
+            0 => Ok(Self::Hits),
+            1 => Ok(Self::Members),
+            2 => Ok(Self::Index),
+            _ => Err(corrupt(format!("no search way {code}"))),
+        }
+    }
+}
+
+/// The most matches a search counts before it chooses its way: ten times the cap of a
+/// filtered count, so keeping them costs little beside the members it may read instead.
+const MATCHES_COUNTED: i64 = 10 * MemberFilter::COUNT_CAP as i64;
+
 /// What the trigram index finds for a search of three characters or more, as one row:
-/// `crowded`, whether the deployment holds more identities that match than the
-/// organization holds membership rows; and, when it does not, `ids`, the organization's
-/// members among the matches (comma-separated, up to `cap` and one more).
+/// the [`SearchWay`], as its code, and but for [`SearchWay::Members`] the organization's
+/// members among the matches kept (comma-separated, up to `cap` and one more).
 ///
 /// The index's matches are the whole deployment's, and each one costs two index reads to
 /// place in the organization; reading the organization's own members costs one row each.
-/// So on a large deployment a small organization, or a common part of a name, is searched
-/// faster by reading the members, and the caller does that when `crowded`. The matches
-/// are counted only up to one more than the organization's rows, so finding out costs no
-/// more than the reading it saves.
+/// So a small organization on a large deployment, or a common part of a name, is searched
+/// faster by reading the members. The matches are counted and kept (`hits`) up to one more
+/// than the organization's membership rows, removed ones included, and never more than
+/// `counted` and one. More matches than rows sends the search to the members. Past
+/// `counted`, in a larger organization, the index is streamed to the cap as it was before
+/// the count, so a common part of a name in a large organization keeps no more than
+/// `counted` matches.
 fn search_matches<'a>(
     org: OrgId,
     filter: &MemberFilter,
     cap: i64,
+    counted: i64,
 ) -> StoreResult<QueryBuilder<'a, Sqlite>> {
-    let q = filter.q.as_deref().unwrap_or_default();
     let mut b = QueryBuilder::<Sqlite>::new(
         "WITH budget AS (SELECT coalesce((SELECT invited + active + deactivated + removed \
          FROM member_counts WHERE org_id = ",
     );
-    b.push_bind(org.to_string()).push(
-        "), 0) AS rows), hits AS MATERIALIZED (SELECT rowid AS r FROM identity_search \
-         WHERE identity_search MATCH ",
-    );
-    // A quoted FTS5 string is one phrase of consecutive trigrams, that is a substring;
-    // inside it only `"` is special, and doubled.
-    b.push_bind(format!("\"{}\"", q.replace('"', "\"\"")))
+    b.push_bind(org.to_string())
+        .push(format!(
+            "), 0) AS rows, {counted} AS counted), \
+             hits AS MATERIALIZED (SELECT rowid AS r FROM identity_search \
+             WHERE identity_search MATCH "
+        ))
+        .push_bind(phrase(filter.q.as_deref().unwrap_or_default()))
         .push(
-            " LIMIT (SELECT rows FROM budget) + 1) \
-             SELECT crowded, CASE WHEN crowded THEN NULL ELSE \
+            " LIMIT (SELECT min(rows, counted) FROM budget) + 1) \
+             SELECT way, CASE way WHEN 1 THEN NULL ELSE \
              (SELECT group_concat(id, ',') FROM (SELECT m.id FROM ",
         )
-        .push(member_source(true))
+        .push(member_source(Source::Hits))
         .push(" WHERE ");
-    push_member_matches(&mut b, org, filter, true)?;
+    push_member_matches(&mut b, org, filter, Source::Hits)?;
     b.push(" LIMIT ").push_bind(cap + 1).push(
         ")) END AS ids \
-         FROM (SELECT (SELECT count(*) FROM hits) > (SELECT rows FROM budget) AS crowded)",
+         FROM (SELECT CASE WHEN n <= min(rows, counted) THEN 0 WHEN rows <= counted THEN 1 \
+           ELSE 2 END AS way \
+         FROM (SELECT (SELECT count(*) FROM hits) AS n, rows, counted FROM budget))",
     );
+    Ok(b)
+}
+
+/// The ids of an organization's members that a search matches, as the trigram index
+/// streams them ([`Source::Index`]), up to `cap` and one more.
+fn streamed_matches<'a>(
+    org: OrgId,
+    filter: &MemberFilter,
+    cap: i64,
+) -> StoreResult<QueryBuilder<'a, Sqlite>> {
+    let mut b = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT m.id FROM {} WHERE ",
+        member_source(Source::Index)
+    ));
+    push_member_matches(&mut b, org, filter, Source::Index)?;
+    b.push(" LIMIT ").push_bind(cap + 1);
     Ok(b)
 }
 
@@ -656,22 +738,36 @@ impl Reads for SqliteConn {
         let cap = MemberFilter::COUNT_CAP as i64;
         let mut indexed = filter.q.as_ref().is_some_and(|q| q.chars().count() >= 3);
         if indexed {
-            // One pass through the trigram index gathers every match up to the cap; when
-            // that is all of them, they are counted and paged here and the page is read by
-            // id. Beyond the cap a match is common enough that reading members in id order
-            // finds a page sooner than sorting every match of the index. With more matches
-            // in the deployment than rows in the organization, its members are read.
-            let (crowded, ids): (bool, Option<String>) = search_matches(org, filter, cap)?
-                .build_query_as()
-                .fetch_one(self.c().await?)
-                .await
-                .map_err(map_err)?;
-            indexed = !crowded;
-            let mut ids: Vec<String> = ids
+            // The trigram index gathers the organization's matches up to the cap (see
+            // `search_matches` for when the members are read instead); when that is all of
+            // them, they are counted and paged here and the page is read by id. Beyond the
+            // cap a match is common enough that reading members in id order finds a page
+            // sooner than sorting every match of the index.
+            let (way, ids): (i64, Option<String>) =
+                search_matches(org, filter, cap, MATCHES_COUNTED)?
+                    .build_query_as()
+                    .fetch_one(self.c().await?)
+                    .await
+                    .map_err(map_err)?;
+            let kept: Vec<String> = ids
                 .iter()
                 .flat_map(|ids| ids.split(','))
                 .map(str::to_owned)
                 .collect();
+            let mut ids = match SearchWay::from_code(way)? {
+                SearchWay::Hits => kept,
+                SearchWay::Members => {
+                    indexed = false;
+                    Vec::new()
+                }
+                // Past the cap among the matches kept is past it among them all.
+                SearchWay::Index if kept.len() as i64 > cap => kept,
+                SearchWay::Index => streamed_matches(org, filter, cap)?
+                    .build_query_scalar()
+                    .fetch_all(self.c().await?)
+                    .await
+                    .map_err(map_err)?,
+            };
             if indexed && ids.len() as i64 <= cap {
                 // Ids are UUIDv7 text: byte order is SQLite's order of `m.id`.
                 ids.sort_unstable();
@@ -713,9 +809,9 @@ impl Reads for SqliteConn {
         } else if filter.narrows_beyond_status() {
             let mut count = QueryBuilder::<Sqlite>::new(format!(
                 "SELECT count(*) FROM (SELECT 1 FROM {} WHERE ",
-                member_source(false)
+                member_source(Source::Members)
             ));
-            push_member_matches(&mut count, org, filter, false)?;
+            push_member_matches(&mut count, org, filter, Source::Members)?;
             count.push(" LIMIT ").push_bind(cap + 1).push(")");
             let n: i64 = count
                 .build_query_scalar()
@@ -733,9 +829,9 @@ impl Reads for SqliteConn {
             "SELECT x.*, i.email AS identity_email, i.name AS identity_name FROM \
              ({} FROM {} WHERE ",
             membership_columns!(),
-            member_source(false)
+            member_source(Source::Members)
         ));
-        push_member_matches(&mut rows, org, filter, false)?;
+        push_member_matches(&mut rows, org, filter, Source::Members)?;
         // Only a cursor that is there bounds the index range: `(? IS NULL OR m.id > ?)`
         // would walk the organization's members from its first to the cursor.
         if let Some(after) = page.after {
@@ -1163,21 +1259,29 @@ impl Reads for SqliteConn {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::search_matches;
+    use super::{search_matches, streamed_matches, SearchWay};
     use crate::SqliteStore;
     use roster_core::ids::{OrgId, RoleId};
     use roster_core::model::{BuiltinRole, Membership, MembershipStatus};
     use roster_core::store::{MemberFilter, Store};
     use roster_store_tests::fixtures::{self, now};
 
-    /// What [`search_matches`] answers: whether the deployment's matches outnumber the
-    /// organization's rows, and the members it found otherwise.
-    async fn matches(store: &SqliteStore, org: OrgId, q: &str) -> (bool, Vec<String>) {
-        let filter = MemberFilter {
+    fn search(q: &str) -> MemberFilter {
+        MemberFilter {
             q: Some(q.to_owned()),
             ..MemberFilter::default()
-        };
-        let (crowded, ids): (bool, Option<String>) = search_matches(org, &filter, 1_000)
+        }
+    }
+
+    /// What [`search_matches`] answers, counting at most `counted` matches: its way, and
+    /// the members it found (sorted).
+    async fn matches(
+        store: &SqliteStore,
+        org: OrgId,
+        q: &str,
+        counted: i64,
+    ) -> (SearchWay, Vec<String>) {
+        let (way, ids): (i64, Option<String>) = search_matches(org, &search(q), 1_000, counted)
             .unwrap()
             .build_query_as()
             .fetch_one(store.pool())
@@ -1186,12 +1290,14 @@ mod tests {
         let ids = ids.iter().flat_map(|i| i.split(',')).map(str::to_owned);
         let mut ids: Vec<String> = ids.collect();
         ids.sort();
-        (crowded, ids)
+        (SearchWay::from_code(way).unwrap(), ids)
     }
 
     /// A search goes through the trigram index while the deployment holds no more matches
     /// than the organization holds membership rows, removed ones included (each is a row
-    /// the other way reads), and is told to read the members once it holds more.
+    /// the other way reads), and is told to read the members once it holds more. Past the
+    /// matches it counts, in an organization with more rows than that, it is told to
+    /// stream the index, with the members found among the matches it kept.
     #[tokio::test]
     async fn a_search_is_told_to_read_the_members_when_matches_outnumber_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -1200,6 +1306,14 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         let (a, b) = (fixtures::org("tenant-a"), fixtures::org("tenant-b"));
+        let c = fixtures::org("tenant-c");
+        let many: Vec<_> = ["dan", "eve", "fay"]
+            .map(|n| fixtures::identity(&format!("{n}@many.example")))
+            .into();
+        let in_c: Vec<_> = many
+            .iter()
+            .map(|i| fixtures::membership(&c, i, &[BuiltinRole::User]))
+            .collect();
         let ada = fixtures::identity("ada@love.example");
         let bob = fixtures::identity("bob@love.example");
         let cy = fixtures::identity("cy@hate.example");
@@ -1207,8 +1321,12 @@ mod tests {
         let mut tx = store.begin().await.unwrap();
         tx.insert_org(&a).await.unwrap();
         tx.insert_org(&b).await.unwrap();
-        for i in [&ada, &bob, &cy] {
+        tx.insert_org(&c).await.unwrap();
+        for i in [&ada, &bob, &cy].into_iter().chain(&many) {
             tx.insert_identity(i).await.unwrap();
+        }
+        for m in &in_c {
+            tx.insert_membership(m).await.unwrap();
         }
         let ada_in_a = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
         tx.insert_membership(&ada_in_a).await.unwrap();
@@ -1224,17 +1342,68 @@ mod tests {
             ids.sort();
             ids
         };
+        use SearchWay::*;
+        let all = 10;
         assert_eq!(
-            matches(&store, a.id, "ada@").await,
-            (false, ids(&[&ada_in_a]))
+            matches(&store, a.id, "ada@", all).await,
+            (Hits, ids(&[&ada_in_a]))
+        );
+        let both = ids(&[&ada_in_a, &gone]);
+        assert_eq!(
+            matches(&store, a.id, "love.example", all).await,
+            (Hits, both.clone())
         );
         assert_eq!(
-            matches(&store, a.id, "love.example").await,
-            (false, ids(&[&ada_in_a, &gone]))
+            matches(&store, b.id, "love.example", all).await,
+            (Members, vec![])
         );
-        assert_eq!(matches(&store, b.id, "love.example").await, (true, vec![]));
-        assert_eq!(matches(&store, b.id, ".example").await, (true, vec![]));
-        assert_eq!(matches(&store, OrgId::new(), "ada@").await, (true, vec![]));
+        assert_eq!(
+            matches(&store, b.id, ".example", all).await,
+            (Members, vec![])
+        );
+        assert_eq!(
+            matches(&store, OrgId::new(), "ada@", all).await,
+            (Members, vec![])
+        );
+        // Counting one match: two are past it, in an organization of two rows.
+        assert_eq!(
+            matches(&store, a.id, "love.example", 1).await,
+            (Index, both)
+        );
+        assert_eq!(
+            matches(&store, a.id, "ada@", 1).await,
+            (Hits, ids(&[&ada_in_a]))
+        );
+        assert_eq!(
+            matches(&store, b.id, ".example", 1).await,
+            (Members, vec![])
+        );
+        // Three match `many.example` in C's three rows: two are kept, and so found.
+        let (way, found) = matches(&store, c.id, "many.example", 1).await;
+        assert_eq!((way, found.len()), (Index, 2), "{found:?}");
+        let three = ids(&[&in_c[0], &in_c[1], &in_c[2]]);
+        assert_eq!(
+            matches(&store, c.id, "many.example", all).await,
+            (Hits, three)
+        );
+        let streamed = |org: OrgId, q: &'static str| {
+            let store = &store;
+            async move {
+                let mut ids: Vec<String> = streamed_matches(org, &search(q), 1_000)
+                    .unwrap()
+                    .build_query_scalar()
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+                ids.sort();
+                ids
+            }
+        };
+        assert_eq!(
+            streamed(a.id, "love.example").await,
+            ids(&[&ada_in_a, &gone])
+        );
+        assert_eq!(streamed(b.id, "love.example").await, Vec::<String>::new());
         let mut tx = store.begin().await.unwrap();
         let removed = MembershipStatus::Removed;
         assert!(tx
@@ -1243,14 +1412,15 @@ mod tests {
             .unwrap());
         tx.commit().await.unwrap();
         assert_eq!(
-            matches(&store, a.id, "love.example").await,
-            (false, ids(&[&ada_in_a])),
+            matches(&store, a.id, "love.example", all).await,
+            (Hits, ids(&[&ada_in_a])),
             "a removed member's row still counts, and is not found"
         );
+        assert_eq!(streamed(a.id, "love.example").await, ids(&[&ada_in_a]));
     }
 
     /// SQLite's plan for a search's matches, one line per step, on a migrated file.
-    async fn plan(filter: &MemberFilter) -> Vec<String> {
+    async fn plan(statement: &str) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roster.db");
         SqliteStore::open(&path)
@@ -1259,10 +1429,7 @@ mod tests {
             .migrate()
             .await
             .unwrap();
-        let sql = format!(
-            "EXPLAIN QUERY PLAN {}",
-            search_matches(OrgId::new(), filter, 1_000).unwrap().sql()
-        );
+        let sql = format!("EXPLAIN QUERY PLAN {statement}");
         let conn = rusqlite::Connection::open(&path).unwrap();
         let mut statement = conn.prepare(&sql).unwrap();
         // The plan does not depend on the values, so the parameters stay unbound.
@@ -1275,7 +1442,8 @@ mod tests {
     }
 
     /// A search reaches each match's identity and membership through indexes that hold
-    /// every column it reads (migration 0010): with any filter, no step reads a row of
+    /// every column it reads (migration 0010), whether it keeps the index's matches or
+    /// streams them: with any filter, no step reads a row of
     /// `identities` or `memberships`, and neither table is scanned. At a million members
     /// a row read is a page read, and this is what keeps a search's cost to its matches.
     #[tokio::test]
@@ -1294,8 +1462,21 @@ mod tests {
                 ..MemberFilter::default()
             },
         ];
-        for filter in &filters {
-            let steps = plan(filter).await;
+        let org = OrgId::new();
+        let statements = filters.iter().flat_map(|filter| {
+            [
+                search_matches(org, filter, 1_000, 10_000)
+                    .unwrap()
+                    .sql()
+                    .to_owned(),
+                streamed_matches(org, filter, 1_000)
+                    .unwrap()
+                    .sql()
+                    .to_owned(),
+            ]
+        });
+        for statement in statements {
+            let steps = plan(&statement).await;
             let on = |alias: &str| {
                 steps
                     .iter()

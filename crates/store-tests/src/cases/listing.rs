@@ -185,16 +185,19 @@ pub async fn members_are_searched_and_filtered(store: S) {
 /// that match it. On SQLite a search of three characters or more goes through the trigram
 /// index when the deployment's matches are no more than the organization's membership
 /// rows, and reads the organization's members otherwise; here the small organization
-/// (three rows, one removed) is searched both ways, and so is the larger one.
+/// (three rows, one removed) is searched both ways, and so is the larger one (seven).
 pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store: S) {
     use MembershipStatus::*;
     let big = fixtures::org("tenant-big");
     let small = fixtures::org("tenant-small");
-    let people: [(&Organization, &str, &str, MembershipStatus); 7] = [
+    let people: [(&Organization, &str, &str, MembershipStatus); 10] = [
         (&big, "ada@example.com", "Ada Lovelace", Active),
         (&big, "bob@example.com", "Bob Love", Invited),
         (&big, "cy@example.com", "Cy Love", Removed),
         (&big, "dee@example.com", "Dee", Active),
+        (&big, "eli@example.com", "Eli", Active),
+        (&big, "fox@example.com", "Fox", Active),
+        (&big, "gus@example.com", "Gus", Active),
         (&small, "zoe@example.com", "Zoe Lovelace", Active),
         (&small, "yan@example.com", "Yan Love", Removed),
         (&small, "xan@example.com", "Xan", Deactivated),
@@ -217,7 +220,7 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
         let page = r.list_members(org, filter, page).await.unwrap();
         (emails(&page), page.total, page.next_after)
     };
-    // Seven identities match `example.com` and five `love`, more than the small
+    // Ten identities match `example.com` and five `love`, more than the small
     // organization's three rows.
     assert_eq!(
         found(small.id, &q("example.com"), all).await,
@@ -255,7 +258,8 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
         .await,
         (vec!["xan@example.com".into()], 2, None)
     );
-    // One identity matches `zoe` and two `lovelace`: fewer than either's rows.
+    // One identity matches `zoe`, two `lovelace` and five `love`: no more than the
+    // rows of the organization searched.
     assert_eq!(
         found(small.id, &q("zoe"), all).await,
         (vec!["zoe@example.com".into()], 1, None)
@@ -272,7 +276,25 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
             None
         )
     );
+    let first = found(big.id, &q("love"), PageRequest::new(Some(1), None)).await;
+    assert_eq!(
+        (first.0.clone(), first.1),
+        (vec!["ada@example.com".into()], 2)
+    );
+    assert_eq!(
+        found(big.id, &q("love"), PageRequest::new(Some(1), first.2)).await,
+        (vec!["bob@example.com".into()], 2, None)
+    );
     assert_eq!(found(big.id, &q("xan"), all).await, (vec![], 0, None));
+    // And ten `example.com`, more than the larger organization's seven rows.
+    let everyone: Vec<String> = ["ada", "bob", "dee", "eli", "fox", "gus"]
+        .iter()
+        .map(|n| format!("{n}@example.com"))
+        .collect();
+    assert_eq!(
+        found(big.id, &q("example.com"), all).await,
+        (everyone, 6, None)
+    );
 }
 
 pub async fn invitations_of_a_membership_are_found_and_revoked(store: S) {
