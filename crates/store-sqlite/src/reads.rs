@@ -453,13 +453,14 @@ enum SearchWay {
     /// Every match was counted and kept: the organization's members among them are the
     /// ids it gives.
     Hits,
-    /// The deployment holds more matches than the organization holds rows: its members
-    /// are read instead.
+    /// The deployment holds more matches than the organization's rows are worth: its
+    /// members are read instead.
     Members,
-    /// More than `counted` matches in an organization of more rows than that: the ids
-    /// it gives are the organization's members among the first `counted` and one; when
-    /// they are not more than the cap, the index streams its matches until the cap
-    /// ([`Source::Index`]).
+    /// More than `counted` matches in an organization whose rows are worth more: the ids
+    /// it gives are the organization's members among the first `counted` and one. When
+    /// they are not more than the cap, [`search_ids`] counts the rest without keeping
+    /// them ([`outnumbered`]), and then reads the members or streams the index to the
+    /// cap ([`Source::Index`]).
     Index,
 }
 
@@ -474,9 +475,22 @@ impl SearchWay {
     }
 }
 
-/// The most matches a search counts before it chooses its way: ten times the cap of a
-/// filtered count, so keeping them costs little beside the members it may read instead.
-const MATCHES_COUNTED: i64 = 10 * MemberFilter::COUNT_CAP as i64;
+/// The most matches a search keeps before it chooses its way: the cap of a filtered
+/// count, so that a common part of a name in a large organization, whose members are
+/// found past the cap among the first matches, keeps no more than that.
+const MATCHES_KEPT: i64 = MemberFilter::COUNT_CAP as i64;
+
+/// The most matches [`outnumbered`] counts, without keeping them: a hundred times the
+/// cap, a few milliseconds of the index. An organization whose rows are worth more and a
+/// search with more matches than this stream the index to the cap, as before the count.
+const MATCHES_COUNTED: i64 = 100 * MemberFilter::COUNT_CAP as i64;
+
+/// How many of the trigram index's matches one membership row is worth. A match costs two
+/// reads of compact index entries; a row read instead costs an identity's row, several
+/// times the bytes: on a copy of the harness's file, streaming 50,000 matches took 15 ms
+/// and reading 13,000 members 17–19 ms. So the index is kept while the deployment's
+/// matches are no more than four times the organization's rows.
+const MATCHES_PER_ROW: i64 = 4;
 
 /// What the trigram index finds for a search of three characters or more, as one row:
 /// the [`SearchWay`], as its code, and but for [`SearchWay::Members`] the organization's
@@ -486,30 +500,25 @@ const MATCHES_COUNTED: i64 = 10 * MemberFilter::COUNT_CAP as i64;
 /// place in the organization; reading the organization's own members costs one row each.
 /// So a small organization on a large deployment, or a common part of a name, is searched
 /// faster by reading the members. The matches are counted and kept (`hits`) up to one more
-/// than the organization's membership rows, removed ones included, and never more than
-/// `counted` and one. More matches than rows sends the search to the members. Past
-/// `counted`, in a larger organization, the index is streamed to the cap as it was before
-/// the count, so a common part of a name in a large organization keeps no more than
-/// `counted` matches.
+/// than what the organization's membership rows (removed ones included) are worth
+/// ([`MATCHES_PER_ROW`]), and never more than `counted` and one. More matches than that
+/// sends the search to the members; past `counted`, see [`SearchWay::Index`].
 fn search_matches<'a>(
     org: OrgId,
     filter: &MemberFilter,
     cap: i64,
     counted: i64,
 ) -> StoreResult<QueryBuilder<'a, Sqlite>> {
-    let mut b = QueryBuilder::<Sqlite>::new(
-        "WITH budget AS (SELECT coalesce((SELECT invited + active + deactivated + removed \
-         FROM member_counts WHERE org_id = ",
-    );
+    let mut b = QueryBuilder::<Sqlite>::new(budget());
     b.push_bind(org.to_string())
         .push(format!(
-            "), 0) AS rows, {counted} AS counted), \
+            "), 0) AS worth, {counted} AS counted), \
              hits AS MATERIALIZED (SELECT rowid AS r FROM identity_search \
              WHERE identity_search MATCH "
         ))
         .push_bind(phrase(filter.q.as_deref().unwrap_or_default()))
         .push(
-            " LIMIT (SELECT min(rows, counted) FROM budget) + 1) \
+            " LIMIT (SELECT min(worth, counted) FROM budget) + 1) \
              SELECT way, CASE way WHEN 1 THEN NULL ELSE \
              (SELECT group_concat(id, ',') FROM (SELECT m.id FROM ",
         )
@@ -518,11 +527,89 @@ fn search_matches<'a>(
     push_member_matches(&mut b, org, filter, Source::Hits)?;
     b.push(" LIMIT ").push_bind(cap + 1).push(
         ")) END AS ids \
-         FROM (SELECT CASE WHEN n <= min(rows, counted) THEN 0 WHEN rows <= counted THEN 1 \
+         FROM (SELECT CASE WHEN n <= min(worth, counted) THEN 0 WHEN worth <= counted THEN 1 \
            ELSE 2 END AS way \
-         FROM (SELECT (SELECT count(*) FROM hits) AS n, rows, counted FROM budget))",
+         FROM (SELECT (SELECT count(*) FROM hits) AS n, worth, counted FROM budget))",
     );
     Ok(b)
+}
+
+/// The start of a statement about the matches an organization's membership rows, removed
+/// ones included, are worth ([`MATCHES_PER_ROW`]): `budget.worth`, once the organization's
+/// id is bound after it and the expression closed with `), 0) AS worth`.
+fn budget() -> String {
+    format!(
+        "WITH budget AS (SELECT {MATCHES_PER_ROW} * coalesce((SELECT invited + active \
+         + deactivated + removed FROM member_counts WHERE org_id = "
+    )
+}
+
+/// Whether the trigram index holds more matches of a search than the organization's rows
+/// are worth: its matches counted as the index streams them, none kept, up to one more,
+/// and never more than [`MATCHES_COUNTED`] and one.
+fn outnumbered<'a>(org: OrgId, filter: &MemberFilter) -> QueryBuilder<'a, Sqlite> {
+    let mut b = QueryBuilder::<Sqlite>::new(budget());
+    b.push_bind(org.to_string())
+        .push(
+            "), 0) AS worth) SELECT (SELECT count(*) FROM (SELECT 1 FROM identity_search \
+             WHERE identity_search MATCH ",
+        )
+        .push_bind(phrase(filter.q.as_deref().unwrap_or_default()))
+        .push(format!(
+            " LIMIT (SELECT min(worth, {MATCHES_COUNTED}) FROM budget) + 1)) \
+             > (SELECT worth FROM budget)"
+        ));
+    b
+}
+
+/// The ids of an organization's members that a search of three characters or more
+/// matches through the trigram index, up to `cap` and one more; or `None` where the
+/// deployment holds more matches than the organization's rows are worth, and reading its
+/// members costs less (see [`search_matches`], which keeps at most `counted`).
+async fn search_ids(
+    c: &mut SqliteConnection,
+    org: OrgId,
+    filter: &MemberFilter,
+    cap: i64,
+    counted: i64,
+) -> StoreResult<Option<Vec<String>>> {
+    let (way, ids): (i64, Option<String>) = search_matches(org, filter, cap, counted)?
+        .build_query_as()
+        .fetch_one(&mut *c)
+        .await
+        .map_err(map_err)?;
+    let kept: Vec<String> = ids
+        .iter()
+        .flat_map(|ids| ids.split(','))
+        .map(str::to_owned)
+        .collect();
+    Ok(match SearchWay::from_code(way)? {
+        SearchWay::Hits => Some(kept),
+        SearchWay::Members => None,
+        // Past the cap among the matches kept is past it among them all.
+        SearchWay::Index if kept.len() as i64 > cap => Some(kept),
+        // Few of its members among the first matches: the rest are counted, not kept, up
+        // to what the organization's rows are worth, and streamed only if they are not
+        // more than that.
+        SearchWay::Index => {
+            let more: bool = outnumbered(org, filter)
+                .build_query_scalar()
+                .fetch_one(&mut *c)
+                .await
+                .map_err(map_err)?;
+            if more {
+                None
+            } else {
+                Some(
+                    streamed_matches(org, filter, cap)?
+                        .build_query_scalar()
+                        .fetch_all(&mut *c)
+                        .await
+                        .map_err(map_err)?,
+                )
+            }
+        }
+    })
 }
 
 /// The ids of an organization's members that a search matches, as the trigram index
@@ -743,31 +830,9 @@ impl Reads for SqliteConn {
             // them, they are counted and paged here and the page is read by id. Beyond the
             // cap a match is common enough that reading members in id order finds a page
             // sooner than sorting every match of the index.
-            let (way, ids): (i64, Option<String>) =
-                search_matches(org, filter, cap, MATCHES_COUNTED)?
-                    .build_query_as()
-                    .fetch_one(self.c().await?)
-                    .await
-                    .map_err(map_err)?;
-            let kept: Vec<String> = ids
-                .iter()
-                .flat_map(|ids| ids.split(','))
-                .map(str::to_owned)
-                .collect();
-            let mut ids = match SearchWay::from_code(way)? {
-                SearchWay::Hits => kept,
-                SearchWay::Members => {
-                    indexed = false;
-                    Vec::new()
-                }
-                // Past the cap among the matches kept is past it among them all.
-                SearchWay::Index if kept.len() as i64 > cap => kept,
-                SearchWay::Index => streamed_matches(org, filter, cap)?
-                    .build_query_scalar()
-                    .fetch_all(self.c().await?)
-                    .await
-                    .map_err(map_err)?,
-            };
+            let found = search_ids(self.c().await?, org, filter, cap, MATCHES_KEPT).await?;
+            indexed = found.is_some();
+            let mut ids = found.unwrap_or_default();
             if indexed && ids.len() as i64 <= cap {
                 // Ids are UUIDv7 text: byte order is SQLite's order of `m.id`.
                 ids.sort_unstable();
@@ -1259,7 +1324,7 @@ impl Reads for SqliteConn {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::{search_matches, streamed_matches, SearchWay};
+    use super::{search_ids, search_matches, streamed_matches, SearchWay};
     use crate::SqliteStore;
     use roster_core::ids::{OrgId, RoleId};
     use roster_core::model::{BuiltinRole, Membership, MembershipStatus};
@@ -1294,10 +1359,10 @@ mod tests {
     }
 
     /// A search goes through the trigram index while the deployment holds no more matches
-    /// than the organization holds membership rows, removed ones included (each is a row
-    /// the other way reads), and is told to read the members once it holds more. Past the
-    /// matches it counts, in an organization with more rows than that, it is told to
-    /// stream the index, with the members found among the matches it kept.
+    /// than the organization's membership rows are worth, removed ones included (each is a
+    /// row the other way reads), and is told to read the members once it holds more. Past
+    /// the matches it keeps, where the rows are worth more, the rest are counted and then
+    /// streamed or left for the members to be read.
     #[tokio::test]
     async fn a_search_is_told_to_read_the_members_when_matches_outnumber_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -1317,12 +1382,14 @@ mod tests {
         let ada = fixtures::identity("ada@love.example");
         let bob = fixtures::identity("bob@love.example");
         let cy = fixtures::identity("cy@hate.example");
+        let gil = fixtures::identity("gil@lace.example");
         let gone = fixtures::membership(&a, &bob, &[BuiltinRole::User]);
+        let cy_in_b = fixtures::membership(&b, &cy, &[BuiltinRole::User]);
         let mut tx = store.begin().await.unwrap();
         tx.insert_org(&a).await.unwrap();
         tx.insert_org(&b).await.unwrap();
         tx.insert_org(&c).await.unwrap();
-        for i in [&ada, &bob, &cy].into_iter().chain(&many) {
+        for i in [&ada, &bob, &cy].into_iter().chain(&many).chain([&gil]) {
             tx.insert_identity(i).await.unwrap();
         }
         for m in &in_c {
@@ -1331,12 +1398,12 @@ mod tests {
         let ada_in_a = fixtures::membership(&a, &ada, &[BuiltinRole::User]);
         tx.insert_membership(&ada_in_a).await.unwrap();
         tx.insert_membership(&gone).await.unwrap();
-        tx.insert_membership(&fixtures::membership(&b, &cy, &[BuiltinRole::User]))
-            .await
-            .unwrap();
+        tx.insert_membership(&cy_in_b).await.unwrap();
         tx.commit().await.unwrap();
 
-        // Two identities match `love.example`; A has two rows, B one.
+        // Worth four matches a row: A has two rows (8), B one (4), C three (12). Matches:
+        // `ada@` 1, `love.example` 2, `many.example` 3, `e.example` 4 (ada, bob, cy, gil),
+        // `.example` 7.
         let ids = |ms: &[&Membership]| {
             let mut ids: Vec<String> = ms.iter().map(|m| m.id.to_string()).collect();
             ids.sort();
@@ -1344,48 +1411,32 @@ mod tests {
         };
         use SearchWay::*;
         let all = 10;
-        assert_eq!(
-            matches(&store, a.id, "ada@", all).await,
-            (Hits, ids(&[&ada_in_a]))
-        );
         let both = ids(&[&ada_in_a, &gone]);
-        assert_eq!(
-            matches(&store, a.id, "love.example", all).await,
-            (Hits, both.clone())
-        );
-        assert_eq!(
-            matches(&store, b.id, "love.example", all).await,
-            (Members, vec![])
-        );
-        assert_eq!(
-            matches(&store, b.id, ".example", all).await,
-            (Members, vec![])
-        );
-        assert_eq!(
-            matches(&store, OrgId::new(), "ada@", all).await,
-            (Members, vec![])
-        );
-        // Counting one match: two are past it, in an organization of two rows.
-        assert_eq!(
-            matches(&store, a.id, "love.example", 1).await,
-            (Index, both)
-        );
-        assert_eq!(
-            matches(&store, a.id, "ada@", 1).await,
-            (Hits, ids(&[&ada_in_a]))
-        );
-        assert_eq!(
-            matches(&store, b.id, ".example", 1).await,
-            (Members, vec![])
-        );
-        // Three match `many.example` in C's three rows: two are kept, and so found.
+        let three = ids(&[&in_c[0], &in_c[1], &in_c[2]]);
+        let cases = [
+            (a.id, "ada@", all, Hits, ids(&[&ada_in_a])),
+            (a.id, "love.example", all, Hits, both.clone()),
+            (b.id, "e.example", all, Hits, ids(&[&cy_in_b])),
+            (b.id, ".example", all, Members, vec![]),
+            (OrgId::new(), "ada@", all, Members, vec![]),
+            (c.id, "many.example", all, Hits, three.clone()),
+            // Keeping one match: past it, where the rows are worth more than that.
+            (a.id, "love.example", 1, Index, both.clone()),
+            (a.id, "ada@", 1, Hits, ids(&[&ada_in_a])),
+            (b.id, ".example", 1, Index, vec![]),
+            (OrgId::new(), "ada@", 1, Members, vec![]),
+        ];
+        for (org, q, counted, way, found) in cases {
+            assert_eq!(
+                matches(&store, org, q, counted).await,
+                (way, found),
+                "{q} {counted}"
+            );
+        }
+        // Three match `many.example` in C: two are kept, and so found.
         let (way, found) = matches(&store, c.id, "many.example", 1).await;
         assert_eq!((way, found.len()), (Index, 2), "{found:?}");
-        let three = ids(&[&in_c[0], &in_c[1], &in_c[2]]);
-        assert_eq!(
-            matches(&store, c.id, "many.example", all).await,
-            (Hits, three)
-        );
+
         let streamed = |org: OrgId, q: &'static str| {
             let store = &store;
             async move {
@@ -1399,11 +1450,40 @@ mod tests {
                 ids
             }
         };
-        assert_eq!(
-            streamed(a.id, "love.example").await,
-            ids(&[&ada_in_a, &gone])
-        );
+        assert_eq!(streamed(a.id, "love.example").await, both);
         assert_eq!(streamed(b.id, "love.example").await, Vec::<String>::new());
+
+        // What the search reads, keeping one match: past it, the rest are counted and
+        // streamed (no more than the rows are worth) or left for the members to be read.
+        let found = |org: OrgId, q: &'static str, cap: i64| {
+            let store = &store;
+            async move {
+                let mut c = store.pool().acquire().await.unwrap();
+                let ids = search_ids(&mut c, org, &search(q), cap, 1).await.unwrap();
+                ids.map(|mut ids| {
+                    ids.sort();
+                    ids
+                })
+            }
+        };
+        assert_eq!(found(c.id, "many.example", 1_000).await, Some(three));
+        assert_eq!(
+            found(c.id, "many.example", 1).await.map(|i| i.len()),
+            Some(2),
+            "past the cap among those kept"
+        );
+        assert_eq!(found(a.id, "love.example", 1_000).await, Some(both));
+        assert_eq!(found(a.id, "ada@", 1_000).await, Some(ids(&[&ada_in_a])));
+        assert_eq!(
+            found(b.id, "e.example", 1_000).await,
+            Some(ids(&[&cy_in_b]))
+        );
+        assert_eq!(
+            found(b.id, ".example", 1_000).await,
+            None,
+            "seven, worth four"
+        );
+
         let mut tx = store.begin().await.unwrap();
         let removed = MembershipStatus::Removed;
         assert!(tx
@@ -1412,7 +1492,7 @@ mod tests {
             .unwrap());
         tx.commit().await.unwrap();
         assert_eq!(
-            matches(&store, a.id, "love.example", all).await,
+            matches(&store, a.id, ".example", all).await,
             (Hits, ids(&[&ada_in_a])),
             "a removed member's row still counts, and is not found"
         );

@@ -183,9 +183,10 @@ pub async fn members_are_searched_and_filtered(store: S) {
 
 /// A search answers the same whether the deployment holds few or many other identities
 /// that match it. On SQLite a search of three characters or more goes through the trigram
-/// index when the deployment's matches are no more than the organization's membership
-/// rows, and reads the organization's members otherwise; here the small organization
-/// (three rows, one removed) is searched both ways, and so is the larger one (seven).
+/// index when the deployment's matches are no more than four for each of the
+/// organization's membership rows, and reads the organization's members otherwise; here
+/// the small organization (three rows, one removed: worth twelve matches) is searched both
+/// ways, beside ten identities in no organization.
 pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store: S) {
     use MembershipStatus::*;
     let big = fixtures::org("tenant-big");
@@ -212,6 +213,11 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
         let m = Membership::new(org.id, person.id, status, [BuiltinRole::User], now());
         tx.insert_membership(&m).await.unwrap();
     }
+    for n in 0..10 {
+        let mut outsider = fixtures::identity(&format!("outsider{n}@example.com"));
+        outsider.name = Some(DisplayName::parse("Outsider Love").unwrap());
+        tx.insert_identity(&outsider).await.unwrap();
+    }
     tx.commit().await.unwrap();
 
     let mut r = store.reads().await.unwrap();
@@ -220,8 +226,8 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
         let page = r.list_members(org, filter, page).await.unwrap();
         (emails(&page), page.total, page.next_after)
     };
-    // Ten identities match `example.com` and five `love`, more than the small
-    // organization's three rows.
+    // Twenty identities match `example.com` and fifteen `love`: more than the small
+    // organization's rows are worth.
     assert_eq!(
         found(small.id, &q("example.com"), all).await,
         (
@@ -258,8 +264,8 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
         .await,
         (vec!["xan@example.com".into()], 2, None)
     );
-    // One identity matches `zoe`, two `lovelace` and five `love`: no more than the
-    // rows of the organization searched.
+    // One identity matches `zoe`, two `lovelace`, fifteen `love` and twenty
+    // `example.com`: no more than the rows of the organization searched are worth.
     assert_eq!(
         found(small.id, &q("zoe"), all).await,
         (vec!["zoe@example.com".into()], 1, None)
@@ -286,7 +292,6 @@ pub async fn a_search_finds_the_same_members_however_many_match_elsewhere(store:
         (vec!["bob@example.com".into()], 2, None)
     );
     assert_eq!(found(big.id, &q("xan"), all).await, (vec![], 0, None));
-    // And ten `example.com`, more than the larger organization's seven rows.
     let everyone: Vec<String> = ["ada", "bob", "dee", "eli", "fox", "gus"]
         .iter()
         .map(|n| format!("{n}@example.com"))
