@@ -564,8 +564,9 @@ fn outnumbered<'a>(org: OrgId, filter: &MemberFilter) -> QueryBuilder<'a, Sqlite
 
 /// The ids of an organization's members that a search of three characters or more
 /// matches through the trigram index, up to `cap` and one more; or `None` where the
-/// deployment holds more matches than the organization's rows are worth, and reading its
-/// members costs less (see [`search_matches`], which keeps at most `counted`).
+/// deployment holds more matches than the organization's rows are worth (counted up to
+/// [`MATCHES_COUNTED`]), and reading its members costs less (see [`search_matches`],
+/// which keeps at most `counted`).
 async fn search_ids(
     c: &mut SqliteConnection,
     org: OrgId,
@@ -826,7 +827,8 @@ impl Reads for SqliteConn {
         let mut indexed = filter.q.as_ref().is_some_and(|q| q.chars().count() >= 3);
         if indexed {
             // The trigram index gathers the organization's matches up to the cap (see
-            // `search_matches` for when the members are read instead); when that is all of
+            // `search_ids` and `search_matches` for when the members are read instead); when
+            // that is all of
             // them, they are counted and paged here and the page is read by id. Beyond the
             // cap a match is common enough that reading members in id order finds a page
             // sooner than sorting every match of the index.
@@ -1471,6 +1473,11 @@ mod tests {
             found(c.id, "many.example", 1).await.map(|i| i.len()),
             Some(2),
             "past the cap among those kept"
+        );
+        assert_eq!(
+            found(c.id, "many.example", 2).await.map(|i| i.len()),
+            Some(3),
+            "as many kept as the cap: the rest are streamed"
         );
         assert_eq!(found(a.id, "love.example", 1_000).await, Some(both));
         assert_eq!(found(a.id, "ada@", 1_000).await, Some(ids(&[&ada_in_a])));
