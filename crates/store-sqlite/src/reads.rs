@@ -827,11 +827,10 @@ impl Reads for SqliteConn {
         let mut indexed = filter.q.as_ref().is_some_and(|q| q.chars().count() >= 3);
         if indexed {
             // The trigram index gathers the organization's matches up to the cap (see
-            // `search_ids` and `search_matches` for when the members are read instead); when
-            // that is all of
-            // them, they are counted and paged here and the page is read by id. Beyond the
-            // cap a match is common enough that reading members in id order finds a page
-            // sooner than sorting every match of the index.
+            // `search_ids` and `search_matches` for when the members are read instead);
+            // when that is all of them, they are counted and paged here and the page is
+            // read by id. Beyond the cap a match is common enough that reading members in
+            // id order finds a page sooner than sorting every match of the index.
             let found = search_ids(self.c().await?, org, filter, cap, MATCHES_KEPT).await?;
             indexed = found.is_some();
             let mut ids = found.unwrap_or_default();
